@@ -1,0 +1,1 @@
+"""Dataset loading (transforms.json), masks and image I/O."""

@@ -1,0 +1,1 @@
+"""Mesh templates, deformation, regularisers and mesh I/O."""

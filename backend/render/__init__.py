@@ -1,0 +1,1 @@
+"""Differentiable rendering: DIB-R rasterizer with kaolin's semantics, cameras, texture sampling."""

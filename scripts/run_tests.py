@@ -1,0 +1,32 @@
+"""Set up (or reuse) the environment and run the test suite.
+
+    python scripts/run_tests.py            # the CI suite (everything but tests marked slow)
+    python scripts/run_tests.py --slow     # also the long quality runs
+    python scripts/run_tests.py -- -k camera   # extra arguments go to pytest
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402
+
+_bootstrap.ensure_environment()
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+
+args = sys.argv[1:]
+marker = ["-m", "not slow"]
+if "--slow" in args:
+    args.remove("--slow")
+    marker = []
+if args[:1] == ["--"]:
+    args = args[1:]
+validator = _bootstrap.ensure_node_tool("gltf-validator", "gltf_validator")
+env = dict(os.environ)
+if validator:
+    env["TEXFORGE_GLTF_VALIDATOR"] = str(validator)
+cmd = [sys.executable, "-m", "pytest", *marker, *args]
+print("[tests]", " ".join(cmd[2:]), flush=True)
+sys.exit(subprocess.call(cmd, cwd=_bootstrap.ROOT, env=env))
