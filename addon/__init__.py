@@ -1,0 +1,30 @@
+"""TexForge Blender extension: photographs to textured, UV-mapped 3D assets.
+
+Everything here imports bpy; the backend (torch) is imported lazily through ``backend_link`` inside
+operators, never at registration, so the extension enables even where PyTorch is missing.
+Each module in ``_MODULES`` has its own register() / unregister().
+"""
+
+import importlib
+
+_MODULE_NAMES = (
+    "properties",
+    "preferences",
+    "panels",
+)
+
+_modules = []
+
+
+def register():
+    _modules.clear()
+    for name in _MODULE_NAMES:
+        module = importlib.import_module(f"{__package__}.{name}")
+        module.register()
+        _modules.append(module)
+
+
+def unregister():
+    for module in reversed(_modules):
+        module.unregister()
+    _modules.clear()
