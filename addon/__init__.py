@@ -11,6 +11,7 @@ _MODULE_NAMES = (
     "properties",
     "preferences",
     "panels",
+    "ops_install_torch",
 )
 
 _modules = []

@@ -1,0 +1,201 @@
+"""Optional, explicit PyTorch install into the extension's own user folder (texforge.install_torch).
+
+Blender's extension rules: nothing is downloaded unless the user allowed online access
+(``bpy.app.online_access``), so the operator is disabled otherwise, with a message saying how to allow it.
+pip runs in a subprocess (``sys.executable -m pip install --target <user folder>/site-packages``) on a
+worker thread; a timer on the main thread watches it and redraws the preferences, so the UI never
+blocks. In background mode (``blender -b``, the bpy module) timers never fire, so it runs synchronously.
+The user folder is appended (not prepended) to sys.path at register, so Blender's own modules win.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+import threading
+
+import bpy
+from bpy.props import EnumProperty
+
+from . import torch_status
+
+CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+
+_ADDON = __package__
+
+
+def site_packages_dir(create: bool = False) -> str:
+    """The extension's private site-packages folder (ValueError in a checkout that is not an extension)."""
+    return bpy.utils.extension_path_user(_ADDON, path="site-packages", create=create)
+
+
+def add_site_dir() -> str | None:
+    """Append the private site-packages to sys.path when it exists; returns it (None when absent)."""
+    try:
+        path = site_packages_dir(create=False)
+    except ValueError:
+        return None
+    if os.path.isdir(path) and path not in sys.path:
+        sys.path.append(path)
+    return path if os.path.isdir(path) else None
+
+
+def pip_command(variant: str, target: str, index_url: str = "") -> list[str]:
+    """The pip command line for the CPU or CUDA build of the pinned torch, installed into ``target``."""
+    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+           "--upgrade", "--target", target, torch_status.TORCH_PIN]
+    if variant == "CPU":
+        cmd += ["--index-url", CPU_INDEX_URL]
+    elif index_url:
+        cmd += ["--index-url", index_url]
+    return cmd
+
+
+class InstallJob:
+    """State of the (single) background install, read by the preferences' draw()."""
+
+    def __init__(self):
+        self.state = "idle"  # idle | running | done | failed
+        self.variant = ""
+        self.returncode: int | None = None
+        self.log: collections.deque[str] = collections.deque(maxlen=200)
+        self.process: subprocess.Popen | None = None
+        self.thread: threading.Thread | None = None
+
+    def summary(self) -> str:
+        return {"running": f"Installing PyTorch ({self.variant}) ...",
+                "done": f"PyTorch ({self.variant}) installed",
+                "failed": f"PyTorch install failed (exit code {self.returncode})"}.get(self.state, "")
+
+    def tail(self, n: int) -> list[str]:
+        return [line[:200] for line in list(self.log)[-n:]]
+
+    def run(self, cmd: list[str]) -> None:
+        """Run pip to the end (worker thread, or the main thread in background mode). Touches no bpy data."""
+        self.log.append(" ".join(cmd))
+        try:
+            self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            text=True, errors="replace")
+            for line in self.process.stdout:
+                self.log.append(line.rstrip())
+            self.returncode = self.process.wait()
+        except OSError as exc:
+            self.log.append(f"could not start pip: {exc}")
+            self.returncode = -1
+        self.state = "done" if self.returncode == 0 else "failed"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+
+JOB = InstallJob()
+
+
+def _finish() -> None:
+    """Main thread, after pip ended: make the new torch importable and forget the old probe."""
+    add_site_dir()
+    torch_status.reset()
+    for window in getattr(bpy.context.window_manager, "windows", ()):
+        for area in window.screen.areas:
+            area.tag_redraw()
+
+
+def _watch_job():
+    """Timer callback: redraw while pip runs; None (stop the timer) once it ended."""
+    if JOB.state == "running":
+        for window in getattr(bpy.context.window_manager, "windows", ()):
+            for area in window.screen.areas:
+                if area.type == "PREFERENCES":
+                    area.tag_redraw()
+        return 0.5
+    _finish()
+    return None
+
+
+class TEXFORGE_OT_install_torch(bpy.types.Operator):
+    """Download and install PyTorch into TexForge's own folder (needs online access; about 1-3 GB)"""
+
+    bl_idname = "texforge.install_torch"
+    bl_label = "Install PyTorch"
+    bl_options = {"INTERNAL"}
+
+    variant: EnumProperty(name="Build", items=(
+        ("CPU", "CPU", "The CPU-only build (smaller, works everywhere)"),
+        ("CUDA", "CUDA", "The CUDA build for NVIDIA GPUs"),
+    ), default="CPU")
+
+    @classmethod
+    def poll(cls, context):
+        if not bpy.app.online_access:
+            cls.poll_message_set("Online access is disabled. Enable Preferences > System > Network > "
+                                 "Allow Online Access (or start Blender with --online-mode) to install PyTorch")
+            return False
+        if JOB.state == "running":
+            cls.poll_message_set("A PyTorch install is already running")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            target = site_packages_dir(create=True)
+        except ValueError:
+            self.report({"ERROR"}, "PyTorch can only be installed by the installed TexForge extension; in a "
+                                   "development checkout install it into the Python environment instead")
+            return {"CANCELLED"}
+        from .preferences import get_preferences  # noqa: PLC0415
+
+        cmd = pip_command(self.variant, target, get_preferences(context).torch_index_url.strip())
+        JOB.__init__()
+        JOB.state, JOB.variant = "running", self.variant
+        if bpy.app.background:  # no timers in background mode: run to the end here
+            JOB.run(cmd)
+            _finish()
+            if JOB.state != "done":
+                self.report({"ERROR"}, JOB.summary() + ": " + " | ".join(JOB.tail(3)))
+                return {"CANCELLED"}
+            return {"FINISHED"}
+        JOB.thread = threading.Thread(target=JOB.run, args=(cmd,), name="texforge-install-torch", daemon=True)
+        JOB.thread.start()
+        bpy.app.timers.register(_watch_job, first_interval=0.5)
+        self.report({"INFO"}, f"Installing PyTorch ({self.variant}) into {target}; see the add-on preferences")
+        return {"FINISHED"}
+
+
+class TEXFORGE_OT_check_torch(bpy.types.Operator):
+    """Import PyTorch again and list the devices it sees"""
+
+    bl_idname = "texforge.check_torch"
+    bl_label = "Check PyTorch"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context):
+        torch_status.reset()
+        status = torch_status.probe(force=True)
+        self.report({"INFO"} if status.available else {"WARNING"}, status.lines()[0])
+        return {"FINISHED"}
+
+
+CLASSES = (TEXFORGE_OT_install_torch, TEXFORGE_OT_check_torch)
+
+
+def register():
+    add_site_dir()
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    JOB.stop()
+    if bpy.app.timers.is_registered(_watch_job):
+        bpy.app.timers.unregister(_watch_job)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
+    try:
+        path = site_packages_dir(create=False)
+    except ValueError:
+        return
+    if path in sys.path and "torch" not in sys.modules:  # keep it while a loaded torch still needs it
+        sys.path.remove(path)

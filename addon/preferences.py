@@ -1,0 +1,157 @@
+"""Add-on preferences: PyTorch status and install, compute device, default preset, cache folder.
+
+Drawing the preferences is the one place (besides operators) where torch is really imported, once,
+through ``torch_status.probe()``; a failed import is shown as text. Helpers for other modules:
+``get_preferences(context)``, ``resolve_device(context)``, ``cache_folder(context)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import bpy
+from bpy.app.handlers import persistent
+from bpy.props import EnumProperty, StringProperty
+
+from . import torch_status
+from .properties import PRESET_ITEMS
+
+DEVICE_ITEMS = (
+    ("AUTO", "Auto", "CUDA when PyTorch sees a GPU, else CPU"),
+    ("CUDA", "CUDA", "Always the first CUDA GPU (an error when there is none)"),
+    ("CPU", "CPU", "Always the CPU"),
+)
+
+_ADDON = __package__  # "addon" in a checkout, "bl_ext.<repository>.texforge" in the installed extension
+
+
+def get_preferences(context=None) -> "TexForgePreferences":
+    context = context or bpy.context
+    return context.preferences.addons[_ADDON].preferences
+
+
+def _apply_default_preset(scenes) -> None:
+    """Give scenes whose preset was never chosen the preferences' default."""
+    try:
+        default = get_preferences().default_preset
+    except (KeyError, AttributeError):  # add-on not (yet) registered in the preferences
+        return
+    for scene in scenes:
+        props = getattr(scene, "texforge", None)
+        if props is not None and not props.is_property_set("preset") and props.preset != default:
+            props.preset = default
+
+
+def _on_default_preset(self, context):
+    _apply_default_preset(bpy.data.scenes)
+
+
+@persistent
+def _on_load_post(_filepath=None, *_args):
+    _apply_default_preset(bpy.data.scenes)
+
+
+class TexForgePreferences(bpy.types.AddonPreferences):
+    bl_idname = _ADDON
+
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="AUTO",
+                         description="Where TexForge runs its models (scenes may override it)")
+    default_preset: EnumProperty(name="Default Preset", items=PRESET_ITEMS, default="small",
+                                 update=_on_default_preset,
+                                 description="Preset given to scenes that have not chosen one")
+    cache_dir: StringProperty(name="Cache Folder", subtype="DIR_PATH", default="",
+                              description="Trained models and intermediate files (empty: the extension's "
+                                          "own user folder)")
+    torch_index_url: StringProperty(name="Wheel Index (CUDA)", default="",
+                                    description="Optional package index for the CUDA build of PyTorch (e.g. a "
+                                                "download.pytorch.org/whl/cuXXX index on Windows); empty uses "
+                                                "PyPI, whose Linux wheels are CUDA builds")
+
+    def draw(self, context):
+        layout = self.layout
+        self._draw_torch(context, layout.box())
+        col = layout.column()
+        col.use_property_split = True
+        col.prop(self, "device")
+        col.prop(self, "default_preset")
+        col.prop(self, "cache_dir")
+
+    def _draw_torch(self, context, box):
+        from . import ops_install_torch  # noqa: PLC0415 (sibling module, no torch)
+
+        status = torch_status.probe()  # the real import happens here, once, and is cached
+        head = box.row()
+        head.label(text="PyTorch", icon="CHECKMARK" if status.available else "ERROR")
+        head.operator("texforge.check_torch", text="Check Again", icon="FILE_REFRESH")
+        col = box.column(align=True)
+        for line in status.lines():
+            col.label(text=line)
+        if not status.available:
+            col.label(text=torch_status.INSTALL_HINT)
+            if not bpy.app.online_access:
+                col.label(text="Online access is disabled: enable Preferences > System > Network > "
+                               "Allow Online Access to install PyTorch here", icon="INFO")
+            row = box.row()
+            op = row.operator("texforge.install_torch", text="Install PyTorch (CPU)", icon="IMPORT")
+            op.variant = "CPU"
+            op = row.operator("texforge.install_torch", text="Install PyTorch (CUDA)", icon="IMPORT")
+            op.variant = "CUDA"
+            box.prop(self, "torch_index_url")
+        job = ops_install_torch.JOB
+        if job.state != "idle":
+            col = box.column(align=True)
+            col.label(text=job.summary(), icon="TIME" if job.state == "running" else "INFO")
+            for line in job.tail(4):
+                col.label(text=line)
+
+
+def resolve_device(context=None) -> str:
+    """'cuda' or 'cpu' for this scene: scene override, else the preferences; probes torch.
+
+    Raises RuntimeError with a readable message when torch is missing or CUDA was asked for but absent.
+    """
+    context = context or bpy.context
+    choice = get_preferences(context).device
+    scene_choice = getattr(getattr(context.scene, "texforge", None), "device", "PREFERENCES")
+    if scene_choice != "PREFERENCES":
+        choice = scene_choice
+    status = torch_status.probe()
+    if not status.available:
+        raise RuntimeError(f"{status.error}. {torch_status.INSTALL_HINT}")
+    if choice == "CPU":
+        return "cpu"
+    if choice == "CUDA" and not status.has_cuda:
+        raise RuntimeError(f"Device CUDA was chosen but PyTorch {status.version} sees no CUDA GPU "
+                           f"({', '.join(status.devices)}); choose Auto or CPU")
+    return "cuda" if status.has_cuda else "cpu"
+
+
+def cache_folder(context=None) -> str:
+    """The cache folder (created): the preferences' choice, else the extension's user folder."""
+    path = bpy.path.abspath(get_preferences(context).cache_dir) if get_preferences(context).cache_dir else ""
+    if not path:
+        try:
+            path = bpy.utils.extension_path_user(_ADDON, path="cache", create=True)
+        except ValueError:  # a development checkout is not an extension
+            path = os.path.join(tempfile.gettempdir(), "texforge-cache")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+CLASSES = (TexForgePreferences,)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.app.handlers.load_post.append(_on_load_post)
+    if isinstance(bpy.data, bpy.types.BlendData):  # restricted while Blender itself starts up
+        _apply_default_preset(bpy.data.scenes)
+
+
+def unregister():
+    if _on_load_post in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_on_load_post)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
