@@ -1,0 +1,232 @@
+"""Evaluate a reconstruction against its dataset: Blender renders + metrics + report.json / report.html.
+
+    python scripts/evaluate.py RESULT --dataset DATASET [--gt-mesh MESH] --out DIR
+           [--engine CYCLES|BLENDER_EEVEE|BLENDER_WORKBENCH] [--samples N] [--lighting flat|studio]
+           [--turntable-size PX] [--seed S]
+    blender -b --factory-startup --python-exit-code 1 -P scripts/evaluate.py -- RESULT --dataset ... --out DIR
+
+RESULT is a result folder (mesh.glb, result.json). The result mesh is rendered with Blender at the
+held-out cameras (DATASET/transforms_test.json; the training views when there is none) and on a
+turntable (12 azimuths x 2 elevations). Metrics: held-out mask IoU, PSNR, SSIM and a perceptual
+distance; KID and an FID-style distance between the photos and the renders, all on EffNet-Lite0
+features (not Inception); Chamfer-L1/L2, F-score at 0.5/1/2 % and normal consistency against the
+ground-truth mesh (DATASET/gt_mesh.ply by default); camera rotation / centre errors of result.json's
+input and corrected cameras against DATASET/transforms_gt.json. Writes DIR/report.json,
+DIR/report.html and PNGs under DIR/images/ (referenced relatively).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH")
+ENGINE_ALIASES = {"EEVEE": "BLENDER_EEVEE", "WORKBENCH": "BLENDER_WORKBENCH"}
+
+
+def _log(msg: str) -> None:
+    print(f"[evaluate] {msg}", flush=True)
+
+
+def _dataset_render_settings(dataset: Path) -> dict:
+    """Lighting / samples the dataset was rendered with (render_dataset records them), if known."""
+    try:
+        meta = json.loads((dataset / "transforms.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    info = meta.get("texforge") if isinstance(meta.get("texforge"), dict) else meta
+    return {k: info[k] for k in ("lighting", "samples", "engine") if k in info}
+
+
+def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCLES", samples: int | None = None,
+             lighting: str | None = None, seed: int = 0, turntable_size: int = 48, azimuths: int = 12,
+             elevations=(10.0, 35.0), log=_log) -> dict:
+    """Evaluate one result; returns the report dict (also written to out_dir/report.json + .html).
+
+    Raises InputError / FileNotFoundError naming the missing or bad file."""
+    import numpy as np
+
+    from addon import evaluate_render
+    from backend.data.images import write_png
+    from backend.data.transforms_io import load_dataset
+    from backend.eval import cameras as cam_err
+    from backend.eval import images as eimg
+    from backend.eval import scores
+    from backend.eval.html import write_report_html
+    from backend.eval.report import FEATURES_NAME, REPORT_VERSION, validate_report, write_json_atomic
+    from backend.eval.turntable import framing, turntable_cameras
+    from backend.mesh.io import load_mesh
+    from backend.pipelines.common import InputError
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    result_dir, dataset_dir, out_dir = Path(result_dir), Path(dataset_dir), Path(out_dir)
+    mesh_path, result_json = result_dir / "mesh.glb", result_dir / "result.json"
+    for p in (mesh_path, result_json):
+        if not p.is_file():
+            raise InputError(f"result folder '{result_dir}' has no {p.name}")
+    if not (dataset_dir / "transforms.json").is_file():
+        raise InputError(f"dataset folder '{dataset_dir}' has no transforms.json")
+    if out_dir.resolve() in (result_dir.resolve(), dataset_dir.resolve()):
+        raise InputError("--out must be a new folder, not the result or dataset folder")
+    try:
+        result = json.loads(result_json.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{result_json}: not valid JSON ({e})") from e
+    if gt_mesh is None and (dataset_dir / "gt_mesh.ply").is_file():
+        gt_mesh = dataset_dir / "gt_mesh.ply"
+    gt_mesh = Path(gt_mesh) if gt_mesh is not None else None
+    if gt_mesh is not None and not gt_mesh.is_file():
+        raise InputError(f"ground-truth mesh not found: {gt_mesh}")
+    known = _dataset_render_settings(dataset_dir)
+    lighting = lighting or known.get("lighting", "flat")
+    samples = int(samples or known.get("samples", 16))
+    engine = ENGINE_ALIASES.get(engine.upper(), engine.upper())
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+
+    # -- inputs ---------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    heldout_split = "test" if (dataset_dir / "transforms_test.json").is_file() else "train"
+    held = load_dataset(dataset_dir, heldout_split)
+    train = load_dataset(dataset_dir, "train") if heldout_split == "test" else held
+    background = held.background if held.background is not None else np.zeros(3, np.float32)
+    pred = load_mesh(mesh_path)
+    gt = load_mesh(gt_mesh) if gt_mesh is not None else None
+    timings["load"] = time.perf_counter() - t0
+    log(f"{len(held)} held-out views ({heldout_split} split) at {held.cameras.width}x{held.cameras.height}, "
+        f"result mesh {len(pred.vertices)} vertices, gt mesh {'none' if gt is None else len(gt.vertices)}")
+
+    # -- renders --------------------------------------------------------------------------------
+    hc = held.cameras
+    W, H = hc.width, hc.height
+    fov = float(np.degrees(2 * np.arctan(0.5 * W / float(hc.K[0, 0, 0]))))
+    center, dist = framing((gt if gt is not None else pred).vertices, fov)
+    cam_dist = float(np.median(np.linalg.norm(hc.centers.double().numpy() - center, axis=1)))
+    Kt, Rt, tt = turntable_cameras(center, cam_dist if cam_dist > 0 else dist, fov, turntable_size,
+                                   azimuths, elevations)
+    sets = {"heldout": (hc.K.double().numpy(), hc.R.double().numpy(), hc.t.double().numpy(), W, H),
+            "turntable": (Kt, Rt, tt, turntable_size, turntable_size)}
+    t0 = time.perf_counter()
+    log(f"rendering {len(held)} held-out + {len(Rt)} turntable views with {engine} ({samples} samples, "
+        f"{lighting} lighting)")
+    renders = evaluate_render.render_mesh_file(mesh_path, sets, engine=engine, samples=samples,
+                                               lighting=lighting, seed=seed)
+    timings["render"] = time.perf_counter() - t0
+
+    # -- metrics --------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    held_rgb = eimg.composite(renders["heldout"], background)
+    held_mask = renders["heldout"][..., 3]
+    turn_rgb = eimg.composite(renders["turntable"], background)
+    per_view, image_means = scores.view_metrics(held.images, held.masks, held_rgb, held_mask)
+    photos = np.concatenate([train.images, held.images]) if train is not held else held.images
+    feats = scores.feature_metrics(photos, np.concatenate([held_rgb, turn_rgb]), held.images, held_rgb)
+    timings["image_metrics"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    missing: dict[str, str] = {}
+    if gt is not None:
+        geo = scores.geometry_metrics(pred, gt, seed=seed)
+    else:
+        geo = {k: None for k in scores.GEOMETRY_KEYS}
+        missing.update({k: "no ground-truth mesh" for k in scores.GEOMETRY_KEYS})
+    timings["geometry_metrics"] = time.perf_counter() - t0
+
+    cams = None
+    gt_cams_path = dataset_dir / "transforms_gt.json"
+    if gt_cams_path.is_file():
+        exact = cam_err.cameras_from_transforms(gt_cams_path)
+        cams = cam_err.before_after_errors(result, exact, center=center)
+    cam_metrics = {}
+    for when in ("before", "after"):
+        e = (cams or {}).get(when)
+        cam_metrics[f"cam_rot_deg_{when}"] = e["rot_deg_mean"] if e else None
+        cam_metrics[f"cam_trans_rel_{when}"] = e["trans_rel_mean"] if e else None
+        if not e or e["rot_deg_mean"] is None:
+            why = ("no transforms_gt.json in the dataset" if cams is None else
+                   f"result.json has no {'input_cameras' if when == 'before' else 'cameras'} matching it")
+            missing[f"cam_rot_deg_{when}"] = missing[f"cam_trans_rel_{when}"] = why
+
+    # -- pictures -------------------------------------------------------------------------------
+    img_dir = out_dir / "images"
+    view_images = []
+    for i, v in enumerate(per_view):
+        rel = f"images/view_{i:03d}.png"
+        write_png(out_dir / rel, eimg.contact_row(held.images[i], held_rgb[i]))
+        v["image"] = rel
+        view_images.append(rel)
+    write_png(img_dir / "turntable.png", eimg.turntable_strip(turn_rgb, azimuths))
+
+    metrics = {**image_means, **{"perceptual": image_means.get("perceptual")}, **feats["metrics"], **geo,
+               **cam_metrics}
+    missing.update(feats.get("missing", {}))
+    timings["total"] = time.perf_counter() - t_start
+    report = {
+        "version": REPORT_VERSION, "kind": "texforge.evaluation",
+        "result": str(result_dir), "dataset": str(dataset_dir), "gt_mesh": str(gt_mesh) if gt_mesh else None,
+        "settings": {"engine": engine, "samples": samples, "lighting": lighting, "seed": seed,
+                     "turntable_size": turntable_size, "azimuths": azimuths, "elevations_deg": list(elevations),
+                     "heldout_split": heldout_split, "background": [float(x) for x in background]},
+        "features": FEATURES_NAME,
+        "feature_sets": feats["sets"],
+        "metrics": metrics, "missing": missing, "per_view": per_view, "cameras": cams,
+        "images": {"views": view_images, "turntable": "images/turntable.png"},
+        "timings": timings,
+        "counts": {"heldout_views": len(held), "photos": int(len(photos)), "turntable_views": int(len(Rt)),
+                   "result_vertices": int(len(pred.vertices)), "result_faces": int(len(pred.faces))},
+    }
+    problems = validate_report(report, out_dir)
+    if problems:
+        report["problems"] = problems
+        log("WARNING: " + "; ".join(problems))
+    write_json_atomic(out_dir / "report.json", report)
+    write_report_html(report, out_dir)
+    log(f"wrote {out_dir / 'report.json'} and report.html in {timings['total']:.1f}s")
+    return report
+
+
+def summary_line(metrics: dict) -> str:
+    keys = ("iou", "psnr", "ssim", "chamfer_l1", "fscore_1", "cam_rot_deg_before", "cam_rot_deg_after")
+    return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if metrics.get(k) is not None)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("result", help="result folder (mesh.glb, result.json)")
+    p.add_argument("--dataset", required=True, help="dataset folder (transforms*.json, images)")
+    p.add_argument("--gt-mesh", default=None, help="ground-truth mesh (default: DATASET/gt_mesh.ply if present)")
+    p.add_argument("--out", required=True, help="output folder for report.json / report.html / images")
+    p.add_argument("--engine", default="CYCLES", help="CYCLES (default, CPU), EEVEE or WORKBENCH (need OpenGL)")
+    p.add_argument("--samples", type=int, default=None, help="render samples (default: the dataset's, or 16)")
+    p.add_argument("--lighting", choices=("flat", "studio"), default=None,
+                   help="default: the dataset's lighting (flat when unknown)")
+    p.add_argument("--turntable-size", type=int, default=48)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    if argv is None:  # inside Blender the script's own arguments follow "--"
+        argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+    args = parse_args(argv)
+    from backend.pipelines.common import InputError
+    try:
+        report = evaluate(args.result, args.dataset, args.out, gt_mesh=args.gt_mesh, engine=args.engine,
+                          samples=args.samples, lighting=args.lighting, seed=args.seed,
+                          turntable_size=args.turntable_size)
+    except (InputError, FileNotFoundError, ValueError) as e:
+        print(f"evaluate.py: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    _log(summary_line(report["metrics"]))
+    return 1 if report.get("problems") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
