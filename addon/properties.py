@@ -8,7 +8,8 @@ scene (device, cache folder) live in the add-on preferences; ``device`` here onl
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
 
 PRESET_ITEMS = (
     ("small", "Small", "Few iterations at low resolution: a quick result on a CPU"),
@@ -23,6 +24,26 @@ DEVICE_OVERRIDE_ITEMS = (
 )
 
 
+MASK_SOURCE_ITEMS = (
+    ("AUTO", "Auto", "The photo's alpha channel when it has transparent pixels, else a background-colour model"),
+    ("ALPHA", "Alpha Channel", "Use the photo's alpha channel as the object mask (cut-out photos, renders)"),
+    ("BACKGROUND", "Background Colour", "Estimate a plain backdrop colour from the photo's border; pixels that "
+                                        "differ from it are the object"),
+)
+
+
+class TexForgeViewResult(bpy.types.PropertyGroup):
+    """One input view of the last multi-view reconstruction (``name`` = the source camera's name)."""
+
+    camera: PointerProperty(name="Camera", type=bpy.types.Object, description="The input camera")
+    corrected: PointerProperty(name="Corrected", type=bpy.types.Object,
+                               description="The new camera at the corrected pose (None when pruned)")
+    iou: FloatProperty(name="IoU", default=-1.0, description="Silhouette IoU of the result in this view (-1: n/a)")
+    psnr: FloatProperty(name="PSNR", default=-1.0, description="PSNR (dB) of the result in this view (-1: n/a)")
+    pruned: BoolProperty(name="Pruned", default=False, description="The view was left out of the final fit")
+    reason: StringProperty(name="Reason", default="", description="Why the view was pruned")
+
+
 class TexForgeSceneProperties(bpy.types.PropertyGroup):
     """Per-scene TexForge settings (saved in the .blend)."""
 
@@ -35,8 +56,22 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
                                description="Each run writes a new sub-folder here (mesh.glb, texture.png, "
                                            "result.json); existing files are never overwritten")
 
+    # --- multi-view workflow (addon/scene_inputs.py, addon/ops_reconstruct.py) ---
+    mask_source: EnumProperty(name="Mask Source", items=MASK_SOURCE_ITEMS, default="AUTO",
+                              description="Where the object's outline in each photo comes from")
+    max_image_size: IntProperty(name="Working Size", default=1024, min=32, max=8192, subtype="PIXEL",
+                                description="Photos are scaled down so that their longest side is at most "
+                                            "this many pixels before reconstruction")
+    views: CollectionProperty(type=TexForgeViewResult, name="Views",
+                              description="Per-view figures of the last reconstruction")
+    views_index: IntProperty(name="Active View", default=0)
+    result_object: PointerProperty(name="Result", type=bpy.types.Object,
+                                   description="Mesh object made by the last reconstruction")
+    result_collection: PointerProperty(name="Result Collection", type=bpy.types.Collection)
+    result_summary: StringProperty(name="Summary", default="")
 
-CLASSES = (TexForgeSceneProperties,)
+
+CLASSES = (TexForgeViewResult, TexForgeSceneProperties)
 
 
 def register():

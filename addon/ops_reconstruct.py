@@ -1,0 +1,322 @@
+"""texforge.reconstruct: selected cameras + photos -> textured mesh and corrected cameras.
+
+The run has three parts, and only the middle one leaves the main thread:
+1. ``prepare_run`` (main thread): read cameras and pixels into a ``MultiViewDataset``, pick the
+   preset and device. Errors here are reported before anything starts.
+2. the pipeline (``run_multiview``) on a ``job.Job`` worker thread, polled by the modal operator's
+   timer; Esc or the panel's Cancel button stops it within one iteration. In background mode
+   (``blender -b``, the bpy module) timers never fire, so the same job runs synchronously.
+3. ``ReconstructionRun.finish`` (main thread): build the new collection (mesh, material, packed
+   texture, corrected cameras) and the per-view figures, or report the error / cancellation.
+   Nothing in ``bpy.data`` changes before this point, so a cancelled or failed run leaves the scene
+   exactly as it was.
+
+texforge.apply_corrected_cameras copies the corrected poses back onto the original cameras (undoable).
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import IntProperty, StringProperty
+
+from . import job as job_mod
+from . import results_import, scene_inputs
+from .backend_link import backend_module
+
+_TIMER_STEP = 0.25  # seconds between progress polls
+
+
+def _device(context) -> str:
+    """'cuda' / 'cpu' from the scene override or preferences (RuntimeError when torch is missing)."""
+    from . import preferences
+    try:
+        return preferences.resolve_device(context)
+    except KeyError:  # add-on registered without the preferences entry (tests that call register())
+        import torch
+        choice = getattr(context.scene.texforge, "device", "PREFERENCES")
+        if choice == "CPU" or not torch.cuda.is_available():
+            return "cpu"
+        return "cuda"
+
+
+def _error_text(exc: BaseException) -> str:
+    common = backend_module("pipelines.common")
+    if isinstance(exc, common.InputError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ReconstructionRun:
+    """One reconstruction from gathered inputs to imported results (see the module docstring)."""
+
+    def __init__(self, scene: bpy.types.Scene, cameras: list, dataset, config, device: str):
+        self.scene_name = scene.name
+        self.camera_names = [c.name for c in cameras]
+        self.frame_size = scene_inputs.render_size(scene)
+        self.dataset = dataset
+        self.config = config
+        self.device = device
+        self.job: job_mod.Job | None = None
+        self.made: dict | None = None
+
+    def _work(self, progress, should_stop):
+        multiview = backend_module("pipelines.multiview")
+        return multiview.run_multiview(self.dataset, self.config, progress=progress, should_stop=should_stop,
+                                       device=self.device)
+
+    def make_job(self, extra_stop=None) -> job_mod.Job:
+        self.job = job_mod.Job("reconstruct", self._work, extra_stop=extra_stop)
+        return self.job
+
+    def finish(self, context) -> tuple[set, str]:
+        """Main thread, after the job is done: build results. Returns (report type, message)."""
+        job = self.job
+        try:
+            if job.cancelled:
+                return {"WARNING"}, "TexForge reconstruction cancelled; the scene is unchanged"
+            if job.error is not None:
+                print(f"[TexForge] reconstruction failed:\n{job.error_traceback}")
+                return {"ERROR"}, f"TexForge reconstruction failed: {_error_text(job.error)}"
+            scene = bpy.data.scenes.get(self.scene_name)
+            if scene is None:
+                return {"ERROR"}, f"TexForge: scene '{self.scene_name}' no longer exists; result discarded"
+            return self._build(context, scene, job.result)
+        finally:
+            job.release()
+            self.dataset = None
+            job_mod.release_device_memory(self.device)
+
+    def _build(self, context, scene, result) -> tuple[set, str]:
+        pruned = {p["name"]: p.get("reason", "") for p in (result.pruned or [])}
+        keep = [i for i, n in enumerate(result.names) if n not in pruned]
+        sources = {n: bpy.data.objects.get(n) for n in result.names}
+        cameras = result.cameras[keep] if keep else None
+        self.made = results_import.import_textured_result(
+            scene, result.mesh, cameras, [result.names[i] for i in keep], name="TexForge Result",
+            source_cameras=sources, frame_size=self.frame_size)
+        props = scene.texforge
+        props.views.clear()
+        per_view = {v["name"]: v for v in (result.per_view or [])}
+        corrected = dict(self.made["cameras"])
+        for name in result.names:
+            item = props.views.add()
+            item.name = name
+            item.camera = sources.get(name)
+            item.corrected = corrected.get(name)
+            v = per_view.get(name, {})
+            item.iou = float(v.get("iou", -1.0) if v.get("iou") is not None else -1.0)
+            item.psnr = float(v.get("psnr", -1.0) if v.get("psnr") is not None else -1.0)
+            item.pruned = name in pruned
+            item.reason = str(pruned.get(name, ""))
+        props.result_object = self.made["object"]
+        props.result_collection = self.made["collection"]
+        obj = self.made["object"]
+        ious = [v.iou for v in props.views if not v.pruned and v.iou >= 0]
+        mean_iou = f", mean IoU {sum(ious) / len(ious):.3f}" if ious else ""
+        props.result_summary = (f"{len(obj.data.polygons)} faces, {len(keep)} views used, "
+                                f"{len(pruned)} pruned{mean_iou}")
+        _select_only(context, obj)
+        took = self.job.finished - self.job.started if self.job.finished else 0.0
+        return {"INFO"}, f"TexForge: '{obj.name}' reconstructed in {took:.0f} s ({props.result_summary})"
+
+
+def _select_only(context, obj) -> None:
+    view_layer = context.view_layer
+    if view_layer is None or obj.name not in view_layer.objects:
+        return
+    for o in view_layer.objects:
+        if o.select_get():
+            o.select_set(False)
+    obj.select_set(True)
+    view_layer.objects.active = obj
+
+
+def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0) -> ReconstructionRun:
+    """Main thread: gather the inputs of a run (raises InputError / RuntimeError with a clear message)."""
+    scene = context.scene
+    props = scene.texforge
+    cameras = scene_inputs.selected_cameras(context) if cameras is None else list(cameras)
+    problem = scene_inputs.cameras_problem(scene, cameras)
+    if problem:
+        raise backend_module("pipelines.common").InputError(problem)
+    device = _device(context)
+    multiview = backend_module("pipelines.multiview")
+    config = multiview.MultiviewConfig.preset(preset or props.preset)
+    max_size = max_image_size or props.max_image_size
+    dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
+    return ReconstructionRun(scene, cameras, dataset, config, device)
+
+
+class TEXFORGE_OT_reconstruct(bpy.types.Operator):
+    """Reconstruct a textured mesh from the selected cameras' background photos (and correct the cameras)"""
+
+    bl_idname = "texforge.reconstruct"
+    bl_label = "Reconstruct"
+    bl_options = {"UNDO"}  # no REGISTER: a redo panel would silently re-run the whole optimisation
+
+    preset: StringProperty(name="Preset", default="", options={"SKIP_SAVE", "HIDDEN"},
+                           description="Override the scene's preset (e.g. 'tiny' for tests); empty: the scene's")
+    max_image_size: IntProperty(name="Max Image Size", default=0, min=0, options={"SKIP_SAVE", "HIDDEN"},
+                                description="Override the scene's working image size (0: the scene's)")
+
+    _run: ReconstructionRun | None = None
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        active = job_mod.active_job()
+        if active is not None and not active.done:
+            cls.poll_message_set(f"A TexForge job is running ({active.label})")
+            return False
+        problem = scene_inputs.selection_problem(context)
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        return True
+
+    def _prepare(self, context) -> bool:
+        try:
+            self._run = prepare_run(context, preset=self.preset, max_image_size=self.max_image_size)
+        except (ValueError, RuntimeError, ImportError) as exc:
+            self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
+            return False
+        for w in self._run.dataset.warnings:
+            self.report({"WARNING"}, f"TexForge: {w}")
+        return True
+
+    def execute(self, context):
+        """Synchronous run (background mode, scripts)."""
+        if not self._prepare(context):
+            return {"CANCELLED"}
+        run = self._run
+        run.make_job().run_sync()
+        level, message = run.finish(context)
+        self.report(level, message)
+        return {"FINISHED"} if "INFO" in level else {"CANCELLED"}
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if not self._prepare(context):
+            return {"CANCELLED"}
+        try:
+            self._run.make_job().start()
+        except RuntimeError as exc:
+            self.report({"ERROR"}, f"TexForge: {exc}")
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(_TIMER_STEP, window=context.window)
+        wm.modal_handler_add(self)
+        _redraw(context)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = self._run.job
+        if event.type == "ESC" and event.value == "PRESS" and not job.done:
+            job.cancel()
+            _redraw(context)
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}  # the UI stays usable while the job runs
+        _redraw(context)
+        if not job.done:
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self._timer)
+        self._timer = None
+        level, message = self._run.finish(context)
+        self.report(level, message)
+        _redraw(context)
+        return {"FINISHED"} if "INFO" in level else {"CANCELLED"}
+
+    def cancel(self, context):
+        """Blender ends the operator (file load, window closed): stop the worker and clean up."""
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        if self._run is not None and self._run.job is not None:
+            self._run.job.cancel()
+            self._run.job.wait(10.0)
+            self._run.job.release()
+
+
+def _redraw(context) -> None:
+    screen = getattr(context, "screen", None) or (context.window.screen if context.window else None)
+    if screen is None:
+        return
+    for area in screen.areas:
+        if area.type == "VIEW_3D":
+            area.tag_redraw()
+
+
+class TEXFORGE_OT_cancel_job(bpy.types.Operator):
+    """Stop the running TexForge job (the scene stays as it was)"""
+
+    bl_idname = "texforge.cancel_job"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context):
+        active = job_mod.active_job()
+        return active is not None and not active.done
+
+    def execute(self, context):
+        job_mod.active_job().cancel()
+        _redraw(context)
+        return {"FINISHED"}
+
+
+class TEXFORGE_OT_apply_corrected_cameras(bpy.types.Operator):
+    """Move the original cameras to the corrected poses of the last reconstruction (undoable)"""
+
+    bl_idname = "texforge.apply_corrected_cameras"
+    bl_label = "Apply Corrected Cameras"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        views = context.scene.texforge.views
+        if not any(v.camera is not None and v.corrected is not None for v in views):
+            cls.poll_message_set("No corrected cameras: run Reconstruct first")
+            return False
+        return True
+
+    def execute(self, context):
+        from . import blender_camera
+        scene = context.scene
+        pairs = [(v.camera, v.corrected) for v in scene.texforge.views
+                 if v.camera is not None and v.corrected is not None]
+        # Check everything first, so that the cameras are either all moved or none is.
+        for src, _ in pairs:
+            if src.parent is not None:
+                self.report({"ERROR"}, f"TexForge: camera '{src.name}' is parented; clear its parent "
+                                       f"(keep transform) before applying corrected cameras")
+                return {"CANCELLED"}
+            if src.data.users > 1:
+                self.report({"ERROR"}, f"TexForge: camera data '{src.data.name}' of '{src.name}' is shared by "
+                                       f"{src.data.users} objects; make it single-user first")
+                return {"CANCELLED"}
+        w, h = scene_inputs.render_size(scene)
+        for src, corrected in pairs:
+            K, R, t, cw, ch = blender_camera.camera_krt(scene, corrected)
+            K = results_import.scale_intrinsics(K, (cw, ch), (w, h))
+            blender_camera.apply_krt(scene, src, K, R, t, w, h, set_render_size=False)
+        self.report({"INFO"}, f"TexForge: moved {len(pairs)} cameras to their corrected poses")
+        return {"FINISHED"}
+
+
+CLASSES = (TEXFORGE_OT_reconstruct, TEXFORGE_OT_cancel_job, TEXFORGE_OT_apply_corrected_cameras)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    active = job_mod.active_job()
+    if active is not None and not active.done:
+        active.cancel()
+        active.wait(10.0)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,189 @@
+"""Backend results -> new Blender data: mesh object with UVs, packed texture, material, cameras.
+
+Everything is created new, in a new collection, so an artist's scene is only ever added to; the
+functions return what they made so that a caller can remove it again (``remove_created``).
+Main thread only.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from . import blender_camera
+
+
+def unique_name(base: str, existing) -> str:
+    """``base``, or ``base.001``-style variants not in ``existing`` (a bpy collection or a set)."""
+    if base not in existing:
+        return base
+    i = 1
+    while f"{base}.{i:03d}" in existing:
+        i += 1
+    return f"{base}.{i:03d}"
+
+
+def new_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection:
+    coll = bpy.data.collections.new(unique_name(name, bpy.data.collections))
+    scene.collection.children.link(coll)
+    return coll
+
+
+def texture_image(name: str, texture: np.ndarray, pack: bool = True) -> bpy.types.Image:
+    """A new image datablock from texture (H, W, 3|4) float in [0, 1], row 0 on top; packed as PNG so
+    that the .blend and exported GLBs embed it."""
+    tex = np.clip(np.asarray(texture, dtype=np.float32), 0.0, 1.0)
+    if tex.ndim == 2:
+        tex = tex[..., None].repeat(3, axis=-1)
+    h, w, c = tex.shape
+    if not np.all(np.isfinite(tex)):
+        raise ValueError(f"texture for '{name}' holds NaN or infinite values")
+    rgba = np.ones((h, w, 4), dtype=np.float32)
+    rgba[..., :min(c, 4)] = tex[..., :4]
+    img = bpy.data.images.new(name, width=w, height=h, alpha=c == 4, float_buffer=False)
+    img.pixels.foreach_set(rgba[::-1].ravel())  # Blender stores the bottom row first
+    img.file_format = "PNG"
+    if pack:
+        img.pack()
+    return img
+
+
+def textured_material(name: str, image: bpy.types.Image | None) -> bpy.types.Material:
+    """A material whose Principled BSDF Base Color comes from an Image Texture node holding ``image``."""
+    mat = bpy.data.materials.new(name)
+    if mat.node_tree is None:  # Blender < 5.0 made materials without nodes
+        mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = next((n for n in nodes if n.type == "BSDF_PRINCIPLED"), None)
+    if bsdf is None:
+        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+        out = next((n for n in nodes if n.type == "OUTPUT_MATERIAL"), None) or nodes.new("ShaderNodeOutputMaterial")
+        links.new(bsdf.outputs[0], out.inputs[0])
+    # Photo textures already hold the lighting; a rough, non-metallic surface shows them as they are.
+    bsdf.inputs["Roughness"].default_value = 0.9
+    if image is not None:
+        tex = nodes.new("ShaderNodeTexImage")
+        tex.image = image
+        tex.location = (bsdf.location.x - 400, bsdf.location.y)
+        links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    return mat
+
+
+def mesh_object(name: str, mesh, collection: bpy.types.Collection, material: bpy.types.Material | None = None,
+                smooth: bool = True) -> bpy.types.Object:
+    """A new object from a ``TexturedMesh`` (vertices (V, 3) world coords, faces (F, 3), uvs (T, 2) v-up,
+    face_uvs (F, 3)); identity transform, so world coordinates map 1:1."""
+    verts = np.asarray(mesh.vertices, dtype=np.float32).reshape(-1, 3)
+    faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
+    if len(faces) == 0:
+        raise ValueError(f"mesh '{name}' has no faces")
+    if not np.all(np.isfinite(verts)):
+        raise ValueError(f"mesh '{name}' holds NaN or infinite vertex positions")
+    if faces.min() < 0 or faces.max() >= len(verts):
+        raise ValueError(f"mesh '{name}' has face indices outside its {len(verts)} vertices")
+    me = bpy.data.meshes.new(name)
+    me.vertices.add(len(verts))
+    me.vertices.foreach_set("co", verts.ravel())
+    me.loops.add(3 * len(faces))
+    me.loops.foreach_set("vertex_index", faces.ravel().astype(np.int32))
+    me.polygons.add(len(faces))
+    me.polygons.foreach_set("loop_start", np.arange(0, 3 * len(faces), 3, dtype=np.int32))
+    if mesh.uvs is not None and mesh.face_uvs is not None:
+        uv_layer = me.uv_layers.new(name="UVMap")
+        corner_uvs = np.asarray(mesh.uvs, dtype=np.float32)[np.asarray(mesh.face_uvs).reshape(-1)]
+        uv_layer.data.foreach_set("uv", corner_uvs.ravel())
+    me.update()
+    if me.validate(clean_customdata=False):
+        print(f"[TexForge] mesh '{name}': Blender fixed invalid geometry on import")
+    if smooth:
+        me.shade_smooth()
+    if material is not None:
+        me.materials.append(material)
+    obj = bpy.data.objects.new(name, me)
+    collection.objects.link(obj)
+    return obj
+
+
+def copy_background(src_cam: bpy.types.Object | None, dst_cam: bpy.types.Object) -> None:
+    """Show the source camera's photo behind the new camera too (the image is shared, not copied)."""
+    if src_cam is None or src_cam.type != "CAMERA":
+        return
+    for bg in src_cam.data.background_images:
+        if bg.source == "IMAGE" and bg.image is not None:
+            new = dst_cam.data.background_images.new()
+            new.image = bg.image
+            new.alpha = bg.alpha
+            new.frame_method = bg.frame_method
+            new.use_flip_x, new.use_flip_y = bg.use_flip_x, bg.use_flip_y
+            dst_cam.data.show_background_images = True
+            return
+
+
+def scale_intrinsics(K, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
+    """K for an image rescaled from src (W, H) to dst (W, H)."""
+    return np.diag([dst_size[0] / src_size[0], dst_size[1] / src_size[1], 1.0]) @ np.asarray(K, dtype=np.float64)
+
+
+def import_textured_result(scene: bpy.types.Scene, mesh, cameras=None, camera_names=None, name: str = "TexForge",
+                           source_cameras: dict | None = None, frame_size: tuple[int, int] | None = None) -> dict:
+    """Build a result in a new collection: one mesh object (UV map, material with packed texture) and,
+    when ``cameras`` (backend ``Cameras``) are given, one new camera object per view.
+
+    ``camera_names`` label the cameras (the source camera names); ``source_cameras`` maps those names
+    to existing camera objects whose background images the new cameras show; ``frame_size`` (W, H) is
+    the scene's render frame that the new cameras' intrinsics are scaled to (the backend worked at a
+    smaller size). Returns {"collection", "object", "material", "image", "cameras": [(name, obj)]}.
+    Nothing is left behind when it fails half-way."""
+    made = {"collection": None, "object": None, "material": None, "image": None, "cameras": []}
+    try:
+        coll = made["collection"] = new_collection(scene, name)
+        image = None
+        if mesh.texture is not None:
+            image = made["image"] = texture_image(unique_name(f"{name} Texture", bpy.data.images), mesh.texture)
+        mat = made["material"] = textured_material(unique_name(f"{name} Material", bpy.data.materials), image)
+        made["object"] = mesh_object(unique_name(f"{name} Mesh", bpy.data.objects), mesh, coll, mat)
+        if cameras is not None:
+            K = cameras.K.detach().cpu().double().numpy()
+            R = cameras.R.detach().cpu().double().numpy()
+            t = cameras.t.detach().cpu().double().numpy()
+            size = (cameras.width, cameras.height)
+            dst = frame_size or size
+            cam_coll = bpy.data.collections.new(unique_name(f"{name} Cameras", bpy.data.collections))
+            coll.children.link(cam_coll)
+            for i in range(len(cameras)):
+                label = camera_names[i] if camera_names else f"view {i}"
+                obj = blender_camera.new_camera(scene, unique_name(f"{label} (corrected)", bpy.data.objects),
+                                                scale_intrinsics(K[i], size, dst), R[i], t[i], dst[0], dst[1],
+                                                collection=cam_coll, set_render_size=False)
+                made["cameras"].append((label, obj))
+                src = (source_cameras or {}).get(label)
+                if src is not None:
+                    obj.data.sensor_width = src.data.sensor_width
+                    blender_camera.apply_krt(scene, obj, scale_intrinsics(K[i], size, dst), R[i], t[i], dst[0],
+                                             dst[1], set_render_size=False)
+                    copy_background(src, obj)
+    except BaseException:
+        remove_created(made)
+        raise
+    return made
+
+
+def remove_created(made: dict) -> None:
+    """Delete everything ``import_textured_result`` made (used on failure and by tests)."""
+    for _label, cam in made.get("cameras", []):
+        data = cam.data
+        bpy.data.objects.remove(cam, do_unlink=True)
+        bpy.data.cameras.remove(data)
+    obj = made.get("object")
+    if obj is not None:
+        data = obj.data
+        bpy.data.objects.remove(obj, do_unlink=True)
+        bpy.data.meshes.remove(data)
+    for key, coll in (("material", bpy.data.materials), ("image", bpy.data.images)):
+        if made.get(key) is not None:
+            coll.remove(made[key])
+    coll = made.get("collection")
+    if coll is not None:
+        for child in list(coll.children):
+            bpy.data.collections.remove(child)
+        bpy.data.collections.remove(coll)
