@@ -12,6 +12,12 @@ _MODULE_NAMES = (
     "preferences",
     "panels",
     "ops_install_torch",
+    # multi-view workflow
+    "ops_reconstruct",
+    "ops_turntable",
+    "ops_transforms",
+    "ops_export",
+    "panels_workflow",
 )
 
 _modules = []

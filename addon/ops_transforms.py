@@ -1,0 +1,255 @@
+"""transforms.json <-> Blender cameras with background images.
+
+texforge.export_transforms writes the selected cameras (with per-frame intrinsics) and their photos'
+paths as a NeRF-style transforms.json through ``backend.data.transforms_io.write_transforms``;
+texforge.import_transforms creates one new camera per frame, photo attached as background image, in
+a new collection. Camera math goes through ``addon.blender_camera`` (the one conversion).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from . import blender_camera, results_import, scene_inputs
+from .backend_link import backend_module
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+
+def _image_file_for_export(img: bpy.types.Image, out_dir: str, label: str, written: list) -> str:
+    """Path (relative to out_dir when possible) of a file holding the image's pixels.
+
+    The image's own file when it is on disk (and not edited); otherwise a PNG written to
+    out_dir/images/ (never over an existing file)."""
+    path = bpy.path.abspath(img.filepath, library=img.library) if img.filepath else ""
+    if img.source == "FILE" and not img.packed_file and not img.is_dirty and path and os.path.isfile(path):
+        target = path
+    else:
+        stem = bpy.path.clean_name(os.path.splitext(img.name)[0]) or "image"
+        target = os.path.join(out_dir, "images", f"{stem}.png")
+        if os.path.exists(target):
+            raise FileExistsError(f"{label}: '{target}' already exists; export to an empty folder")
+        backend_module("data.images").write_png(target, scene_inputs.image_pixels(img))
+        written.append(target)
+    try:
+        rel = os.path.relpath(target, out_dir)
+    except ValueError:  # another drive (Windows)
+        return target
+    return rel.replace(os.sep, "/")
+
+
+def export_cameras(scene: bpy.types.Scene, cameras: list, filepath: str, overwrite: bool = False) -> str:
+    """Write ``cameras`` (objects with background images) to ``filepath`` (a transforms.json).
+
+    Frames use each photo's own pixel size when all photos share one size, else the render frame size
+    (readers rescale intrinsics to the actual image). Returns the written path."""
+    problem = scene_inputs.cameras_problem(scene, cameras, min_views=1)
+    if problem:
+        raise ValueError(problem)
+    if os.path.exists(filepath) and not overwrite:
+        raise FileExistsError(f"'{filepath}' already exists (enable Overwrite to replace it)")
+    out_dir = os.path.dirname(os.path.abspath(filepath))
+    frame = scene_inputs.render_size(scene)
+    sizes = {tuple(scene_inputs.camera_image(c).size) for c in cameras}
+    size = sizes.pop() if len(sizes) == 1 else frame
+    Ks, Rs, ts, files, written = [], [], [], [], []
+    try:
+        for cam in cameras:
+            K, R, t, w, h = blender_camera.camera_krt(scene, cam)
+            Ks.append(results_import.scale_intrinsics(K, (w, h), size))
+            Rs.append(R), ts.append(t)
+            files.append(_image_file_for_export(scene_inputs.camera_image(cam), out_dir, f"camera '{cam.name}'",
+                                                written))
+        names = {"texforge_camera_names": [c.name for c in cameras]}
+        backend_module("data.transforms_io").write_transforms(filepath, np.stack(Ks), np.stack(Rs), np.stack(ts),
+                                                               size[0], size[1], files, extra=names)
+    except BaseException:
+        for p in written:  # leave no half-written export behind
+            if os.path.exists(p):
+                os.remove(p)
+        raise
+    return filepath
+
+
+class TEXFORGE_OT_export_transforms(bpy.types.Operator, ExportHelper):
+    """Write the selected cameras and their background photos as a transforms.json dataset"""
+
+    bl_idname = "texforge.export_transforms"
+    bl_label = "Export transforms.json"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".json"
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+    check_existing: BoolProperty(default=True, options={"HIDDEN"})
+    overwrite: BoolProperty(name="Overwrite", default=False,
+                            description="Replace an existing file of the same name")
+
+    @classmethod
+    def poll(cls, context):
+        problem = scene_inputs.cameras_problem(context.scene, scene_inputs.selected_cameras(context), min_views=1)
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        return True
+
+    def invoke(self, context, event):
+        if not self.filepath:
+            base = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else os.path.expanduser("~")
+            self.filepath = os.path.join(base, "transforms.json")
+        return ExportHelper.invoke(self, context, event)
+
+    def execute(self, context):
+        cams = scene_inputs.selected_cameras(context)
+        try:
+            path = export_cameras(context.scene, cams, bpy.path.abspath(self.filepath), self.overwrite)
+        except (ValueError, OSError) as exc:
+            self.report({"ERROR"}, f"TexForge: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"TexForge: wrote {len(cams)} cameras to '{path}'")
+        return {"FINISHED"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+# ---------------------------------------------------------------------------------------------
+
+def _resolve_image(base: str, file_path: str) -> str:
+    """A frame's file_path -> an existing file (NeRF-synthetic paths omit the extension)."""
+    p = file_path if os.path.isabs(file_path) else os.path.join(base, file_path)
+    if os.path.isfile(p):
+        return os.path.normpath(p)
+    for ext in backend_module("data.images").IMAGE_EXTENSIONS:
+        if os.path.isfile(p + ext):
+            return os.path.normpath(p + ext)
+    raise ValueError(f"frame {file_path}: image file not found: {p}")
+
+
+def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
+    """Parse a transforms.json -> (frames [{name, path, K, R, t, w, h}], warnings); no Blender data changes."""
+    tio = backend_module("data.transforms_io")
+    cam = backend_module("render.camera")
+    images = backend_module("data.images")
+    json_path = str(tio.resolve_transforms_path(filepath))
+    try:
+        with open(json_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"'{json_path}' is not a readable JSON file ({exc})") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
+        raise ValueError(f"'{json_path}' holds no 'frames' list")
+    base = os.path.dirname(json_path)
+    names = meta.get("texforge_camera_names")
+    frames = []
+    for i, fr in enumerate(meta["frames"]):
+        if not isinstance(fr, dict) or "file_path" not in fr:
+            raise ValueError(f"'{json_path}': frame {i} has no file_path")
+        label = str(fr["file_path"])
+        path = _resolve_image(base, label)
+        try:
+            K, w, h = cam.transforms_intrinsics(meta, fr, images.image_size(path))
+            m = np.asarray(fr["transform_matrix"], dtype=np.float64)
+            if m.shape == (3, 4):
+                m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
+            R, t = cam.c2w_gl_to_rt(m)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"frame {label}: {exc}") from exc
+        name = (str(names[i]) if isinstance(names, list) and i < len(names)
+                else os.path.splitext(os.path.basename(path))[0])
+        frames.append({"name": name, "path": path, "K": K, "R": R, "t": t, "w": w, "h": h})
+    return frames, []
+
+
+def import_frames(context, frames: list[dict], set_resolution: bool, name: str) -> tuple[bpy.types.Collection, list]:
+    """Create one camera per frame (photo as background image) in a new collection.
+
+    The scene has one render resolution: with ``set_resolution`` it becomes the first frame's size;
+    otherwise the scene keeps its size and every frame must match its aspect ratio. Frames of other
+    sizes (same aspect ratio) get their intrinsics rescaled. Checks run before anything is created."""
+    scene = context.scene
+    if set_resolution:
+        frame = (frames[0]["w"], frames[0]["h"])
+    else:
+        frame = scene_inputs.render_size(scene)
+    for fr in frames:
+        if abs(fr["w"] / fr["h"] - frame[0] / frame[1]) > 0.01 * frame[0] / frame[1]:
+            what = "the first frame" if set_resolution else "the scene's render frame"
+            raise ValueError(f"frame {fr['name']}: {fr['w']}x{fr['h']} does not have the aspect ratio of {what} "
+                             f"({frame[0]}x{frame[1]})")
+    before = set(bpy.data.images)
+    loaded = []
+    try:
+        for fr in frames:
+            loaded.append(bpy.data.images.load(fr["path"], check_existing=True))
+    except RuntimeError as exc:
+        for img in loaded:
+            if img not in before:
+                bpy.data.images.remove(img)
+        raise ValueError(f"cannot load image: {exc}") from exc
+    coll = results_import.new_collection(scene, name)
+    cams = []
+    for i, (fr, img) in enumerate(zip(frames, loaded)):
+        K = results_import.scale_intrinsics(fr["K"], (fr["w"], fr["h"]), frame)
+        obj = blender_camera.new_camera(scene, results_import.unique_name(fr["name"], bpy.data.objects), K,
+                                        fr["R"], fr["t"], frame[0], frame[1], collection=coll,
+                                        set_render_size=set_resolution and i == 0)
+        bg = obj.data.background_images.new()
+        bg.image = img
+        bg.alpha = 0.8
+        obj.data.show_background_images = True
+        cams.append(obj)
+    view_layer = context.view_layer
+    for o in view_layer.objects:
+        if o.select_get():
+            o.select_set(False)
+    for o in cams:
+        o.select_set(True)
+    view_layer.objects.active = cams[0]
+    return coll, cams
+
+
+class TEXFORGE_OT_import_transforms(bpy.types.Operator, ImportHelper):
+    """Create cameras with background photos from a transforms.json dataset (in a new collection)"""
+
+    bl_idname = "texforge.import_transforms"
+    bl_label = "Import transforms.json"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filename_ext = ".json"
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+    set_resolution: BoolProperty(name="Set Scene Resolution", default=True,
+                                 description="Set the render resolution to the dataset's image size (otherwise "
+                                             "the scene keeps its resolution, which must have the same aspect "
+                                             "ratio)")
+
+    def execute(self, context):
+        path = bpy.path.abspath(self.filepath)
+        try:
+            frames, _ = read_frames(path)
+            coll, cams = import_frames(context, frames, self.set_resolution,
+                                       f"Dataset {os.path.splitext(os.path.basename(path))[0]}")
+        except (ValueError, OSError) as exc:
+            self.report({"ERROR"}, f"TexForge: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"TexForge: {len(cams)} cameras imported into '{coll.name}'")
+        return {"FINISHED"}
+
+
+CLASSES = (TEXFORGE_OT_export_transforms, TEXFORGE_OT_import_transforms)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
