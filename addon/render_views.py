@@ -404,13 +404,13 @@ def _render_still(scene: bpy.types.Scene, path: Path) -> np.ndarray:
 def _quiet_stdout():
     """Silence Blender's per-render log lines ("Fra:1 ... Sample 3/8", "Saved: ...") written by C code
     straight to file descriptor 1; Python errors still reach stderr."""
+    fd = 1
     try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. some embedded consoles)
+        sys.stdout.flush()
+        saved = os.dup(fd)
+    except (AttributeError, OSError, ValueError):  # no file descriptor 1 (e.g. some embedded consoles)
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, fd)

@@ -1,0 +1,198 @@
+"""addon.render_views and addon.example_object with real bpy: import, render settings, renders of known cameras."""
+
+import hashlib
+import time
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from addon import render_views as rv  # noqa: E402
+from addon.dataset_render import look_at  # noqa: E402
+from addon.example_object import build_example_object, example_arrays, example_texture  # noqa: E402
+
+
+def _triangles_object(tris: np.ndarray) -> "bpy.types.Object":
+    mesh = bpy.data.meshes.new("tris")
+    mesh.from_pydata(tris.reshape(-1, 3).tolist(), [], [[3 * i, 3 * i + 1, 3 * i + 2] for i in range(len(tris))])
+    mesh.update()
+    obj = bpy.data.objects.new("tris", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def _coverage(tris_world: np.ndarray, K, R, t, width: int, height: int) -> np.ndarray:
+    """Which pixel centres (j + 0.5, i + 0.5) fall inside any triangle: (H, W) bool (both windings)."""
+    cam = tris_world.reshape(-1, 3) @ R.T + t
+    assert np.all(cam[:, 2] > 0)
+    uvw = cam @ K.T
+    uv = (uvw[:, :2] / uvw[:, 2:]).reshape(-1, 3, 2)
+    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    cov = np.zeros((height, width), bool)
+    for a, b, c in uv:
+        edges = [(q[0] - p[0]) * (v - p[1]) - (q[1] - p[1]) * (u - p[0]) for p, q in ((a, b), (b, c), (c, a))]
+        cov |= np.all([e >= 0 for e in edges], axis=0) | np.all([e <= 0 for e in edges], axis=0)
+    return cov
+
+
+def test_point_sampled_renders_match_pinhole_projection_with_shift_and_pixel_aspect():
+    """With the pixel filter narrowed to the pixel centre, Blender's alpha is exactly the set of pixel
+    centres inside the projected triangles: proves K (focal, principal point via shift, fx != fy via
+    pixel aspect), R, t and the row order (row 0 on top)."""
+    scene = rv.reset_scene()
+    rng = np.random.default_rng(3)
+    tris = rng.uniform(-1.0, 1.0, size=(5, 3, 3))
+    _triangles_object(tris)
+    rv.setup_render(scene, samples=1, lighting="flat", pixel_filter=0.01)
+    Ks, Rs, ts, sizes = [], [], [], []
+    for aspect in (1.0, 1.45, 0.7):
+        w, h = int(rng.integers(36, 80)), int(rng.integers(36, 80))
+        fx = rng.uniform(50, 110)
+        K = np.array([[fx, 0, w / 2 + rng.uniform(-9, 9)], [0, fx / aspect, h / 2 + rng.uniform(-9, 9)], [0, 0, 1]])
+        eye = rng.normal(size=3)
+        R, t = look_at(4.5 * eye / np.linalg.norm(eye), rng.normal(size=3) * 0.2)
+        img = rv.render_views(scene, K, R, t, w, h)
+        assert img.shape == (1, h, w, 4) and img.dtype == np.float32
+        cov = _coverage(tris, K, R, t, w, h)
+        alpha = img[0, ..., 3] > 0.5
+        assert cov.sum() > 50
+        assert (alpha != cov).sum() == 0, f"pixel aspect {aspect}: {(alpha != cov).sum()} pixels differ"
+        Ks.append(K), Rs.append(R), ts.append(t), sizes.append((w, h))
+    # The temporary camera is gone and the scene's own settings are back.
+    assert not [o for o in bpy.data.objects if o.type == "CAMERA"]
+    assert scene.camera is None
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (128, 128)
+    assert scene.render.pixel_aspect_x == scene.render.pixel_aspect_y == 1.0
+
+
+def test_flat_lighting_shows_base_colour_unshaded_and_studio_shades():
+    scene = rv.reset_scene()
+    obj = build_example_object()
+    # A plain base colour (scene-linear) comes out sRGB-encoded through the Standard view transform.
+    mat = obj.data.materials[0]
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    mat.node_tree.links.remove(bsdf.inputs["Base Color"].links[0])
+    bsdf.inputs["Base Color"].default_value = (0.5, 0.2, 0.05, 1.0)
+    R, t = look_at(np.array([2.5, -1.0, 1.2]), np.array([0.0, 0.0, 0.5]))
+    K = np.array([[70.0, 0, 24], [0, 70.0, 24], [0, 0, 1]])
+    rv.setup_render(scene, samples=4, lighting="flat", width=48, height=48)
+    flat = rv.render_views(scene, K, R, t, 48, 48)[0]
+    inside = flat[..., 3] > 0.999
+    assert inside.sum() > 300
+    srgb = np.where(np.array([0.5, 0.2, 0.05]) <= 0.0031308, 12.92 * np.array([0.5, 0.2, 0.05]),
+                    1.055 * np.array([0.5, 0.2, 0.05]) ** (1 / 2.4) - 0.055)
+    assert np.abs(flat[inside][:, :3] - srgb).max() < 2e-3  # no shading at all
+    # The user's material is untouched (flat works on a copy) and studio lighting shades it.
+    assert obj.material_slots[0].material.name.endswith(".flat")
+    out = next(n for n in mat.node_tree.nodes if n.type == "OUTPUT_MATERIAL")
+    assert out.inputs["Surface"].links[0].from_node.type == "BSDF_PRINCIPLED"
+    rv.setup_render(scene, samples=8, lighting="studio", width=48, height=48)
+    assert obj.material_slots[0].material == mat
+    studio = rv.render_views(scene, K, R, t, 48, 48)[0]
+    lum = studio[..., :3].mean(-1)[studio[..., 3] > 0.999]
+    assert lum.std() > 0.03 and 0.05 < lum.mean() < 0.95  # shaded, neither black nor blown out
+    a, b = studio[..., 3] > 0.5, flat[..., 3] > 0.5
+    assert (a & b).sum() / (a | b).sum() > 0.97  # same silhouette (edges differ only by sampling noise)
+
+
+def test_example_object_is_deterministic_closed_and_textured():
+    v1, f1, uv1 = example_arrays()
+    v2, f2, uv2 = example_arrays()
+    assert np.array_equal(v1, v2) and np.array_equal(f1, f2) and np.array_equal(uv1, uv2)
+    edges = {tuple(sorted(e)) for tri in f1 for e in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[2], tri[0]))}
+    assert len(v1) - len(edges) + len(f1) == 2  # genus 0
+    tri = v1[f1]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    assert np.all(np.einsum("ij,ij->i", normals, tri.mean(1) - v1.mean(0)) > 0)  # all facing outwards
+    assert uv1.min() >= 0.0 and uv1.max() <= 1.0
+    tex = example_texture()
+    assert np.array_equal(tex, example_texture()) and tex.std() > 0.15  # colourful
+    scene = rv.reset_scene()
+    obj = build_example_object()
+    img = obj.data.materials[0].node_tree.nodes["Image Texture"].image
+    assert img.packed_file is not None and tuple(img.size) == (tex.shape[1], tex.shape[0])
+    px = np.empty(img.size[0] * img.size[1] * 4, np.float32)
+    img.pixels.foreach_get(px)
+    assert np.abs(px.reshape(tex.shape[0], tex.shape[1], 4)[::-1, :, :3] - tex).max() < 1 / 255 + 1e-6
+    verts, faces = rv.mesh_world_arrays(obj)
+    assert np.allclose(verts, v1, atol=1e-6) and np.array_equal(faces, f1)
+    assert scene.objects[obj.name] == obj
+
+
+@pytest.mark.parametrize("fmt", ["obj", "glb", "ply", "blend"])
+def test_import_mesh_round_trip(tmp_path, fmt):
+    rv.reset_scene()
+    src = build_example_object()
+    v0, _ = rv.mesh_world_arrays(src)
+    path = tmp_path / f"example.{fmt}"
+    bpy.ops.object.select_all(action="SELECT")
+    if fmt == "obj":
+        bpy.ops.wm.obj_export(filepath=str(path))
+    elif fmt == "glb":
+        bpy.ops.export_scene.gltf(filepath=str(path), export_format="GLB")
+    elif fmt == "ply":
+        bpy.ops.wm.ply_export(filepath=str(path))
+    else:
+        bpy.data.libraries.write(str(path), {src}, fake_user=True)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    rv.reset_scene()
+    obj = rv.import_mesh(path)
+    assert obj.name == "example" and [o.name for o in bpy.data.objects] == ["example"]
+    assert np.allclose(np.array(obj.matrix_world), np.eye(4))
+    v, f = rv.mesh_world_arrays(obj)
+    assert len(f) == 3968
+    # Same surface (vertex counts differ where UV seams split vertices in GLB / PLY).
+    assert np.allclose(v.min(0), v0.min(0), atol=1e-5) and np.allclose(v.max(0), v0.max(0), atol=1e-5)
+    if fmt != "ply":
+        assert obj.data.uv_layers and obj.data.materials
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest  # the source file is only read
+
+
+def test_import_mesh_joins_objects_in_world_space(tmp_path):
+    scene = rv.reset_scene()
+    a = _triangles_object(np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0]]], float))
+    b = _triangles_object(np.array([[[0, 0, 0], [1, 0, 0], [0, 0, 1]]], float))
+    b.location = (5.0, 0.0, 0.0)
+    b.scale = (2.0, 2.0, 2.0)
+    path = tmp_path / "two.blend"
+    bpy.data.libraries.write(str(path), {a, b}, fake_user=True)
+    rv.reset_scene()
+    obj = rv.import_mesh(path, name="joined")
+    assert [o.name for o in bpy.context.scene.objects] == ["joined"]
+    v, f = rv.mesh_world_arrays(obj)
+    assert f.shape == (2, 3)
+    assert np.isclose(v[:, 0].max(), 7.0) and np.isclose(v[:, 2].max(), 2.0)
+    assert scene is not None
+
+
+def test_import_mesh_bad_input(tmp_path):
+    rv.reset_scene()
+    with pytest.raises(FileNotFoundError, match="nope.obj"):
+        rv.import_mesh(tmp_path / "nope.obj")
+    bad = tmp_path / "mesh.stl"
+    bad.write_text("solid x\nendsolid x\n")
+    with pytest.raises(ValueError, match="unsupported mesh file"):
+        rv.import_mesh(bad)
+    empty = tmp_path / "empty.obj"
+    empty.write_text("# nothing\n")
+    with pytest.raises(ValueError, match="empty.obj"):
+        rv.import_mesh(empty)
+    with pytest.raises(ValueError, match="lighting"):
+        rv.setup_render(bpy.context.scene, lighting="dramatic")
+
+
+def test_render_speed_small_views():
+    """Cycles on CPU at 64 px with 8 samples: well under a second per view (after the first)."""
+    scene = rv.reset_scene()
+    build_example_object()
+    rv.setup_render(scene, samples=8, lighting="flat", width=64, height=64)
+    Rs, ts = zip(*[look_at(np.array([2.5 * np.cos(a), 2.5 * np.sin(a), 1.2]), np.array([0.0, 0.0, 0.5]))
+                   for a in np.linspace(0, 2 * np.pi, 5, endpoint=False)])
+    K = np.array([[90.0, 0, 32], [0, 90.0, 32], [0, 0, 1]])
+    rv.render_views(scene, K, Rs[:1], ts[:1], 64, 64)  # warm-up: Cycles loads its kernels once
+    t0 = time.perf_counter()
+    imgs = rv.render_views(scene, K, np.array(Rs), np.array(ts), 64, 64)
+    per_view = (time.perf_counter() - t0) / len(Rs)
+    assert np.all(imgs[..., 3].reshape(len(Rs), -1).max(1) > 0.99)
+    assert per_view < 1.0, f"{per_view:.2f} s per view"
