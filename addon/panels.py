@@ -27,21 +27,26 @@ class TEXFORGE_PT_main(SidebarPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         props = context.scene.texforge
-        status = torch_status.quick_status()
-        if not status.available:
-            box = layout.box()
-            box.alert = True
-            box.label(text="PyTorch is missing", icon="ERROR")
-            box.label(text=status.error)
-            box.label(text="Install it in the add-on preferences")
-            box.operator("preferences.addon_show", text="Open Preferences",
-                         icon="PREFERENCES").module = __package__
+        draw_torch_warning(layout)
         col = layout.column()
         col.use_property_split = True
         col.use_property_decorate = False
         col.prop(props, "preset")
         col.prop(props, "device")
         col.prop(props, "output_dir")
+
+
+def draw_torch_warning(layout) -> None:
+    """A red box saying PyTorch is missing and where to install it; nothing when torch looks importable."""
+    status = torch_status.quick_status()
+    if status.available:
+        return
+    box = layout.box()
+    box.alert = True
+    box.label(text="PyTorch is missing", icon="ERROR")
+    box.label(text=status.error)
+    box.label(text="Install it in the add-on preferences")
+    box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = __package__
 
 
 CLASSES = (TEXFORGE_PT_main,)

@@ -70,40 +70,43 @@ class TexForgePreferences(bpy.types.AddonPreferences):
 
     def draw(self, context):
         layout = self.layout
-        self._draw_torch(context, layout.box())
+        draw_torch_status(layout.box(), self)
         col = layout.column()
         col.use_property_split = True
         col.prop(self, "device")
         col.prop(self, "default_preset")
         col.prop(self, "cache_dir")
 
-    def _draw_torch(self, context, box):
-        from . import ops_install_torch  # noqa: PLC0415 (sibling module, no torch)
 
-        status = torch_status.probe()  # the real import happens here, once, and is cached
-        head = box.row()
-        head.label(text="PyTorch", icon="CHECKMARK" if status.available else "ERROR")
-        head.operator("texforge.check_torch", text="Check Again", icon="FILE_REFRESH")
-        col = box.column(align=True)
-        for line in status.lines():
+def draw_torch_status(layout, prefs=None) -> None:
+    """PyTorch's state (version, devices, or why it is missing) and the install buttons, into ``layout``."""
+    from . import ops_install_torch  # noqa: PLC0415 (sibling module, no torch)
+
+    status = torch_status.probe()  # the real import happens here, once, and is cached
+    head = layout.row()
+    head.label(text="PyTorch", icon="CHECKMARK" if status.available else "ERROR")
+    head.operator("texforge.check_torch", text="Check Again", icon="FILE_REFRESH")
+    col = layout.column(align=True)
+    for line in status.lines():
+        col.label(text=line)
+    if not status.available:
+        col.label(text=torch_status.INSTALL_HINT)
+        if not bpy.app.online_access:
+            col.label(text="Online access is disabled: enable Preferences > System > Network > "
+                           "Allow Online Access to install PyTorch here", icon="INFO")
+        row = layout.row()
+        op = row.operator("texforge.install_torch", text="Install PyTorch (CPU)", icon="IMPORT")
+        op.variant = "CPU"
+        op = row.operator("texforge.install_torch", text="Install PyTorch (CUDA)", icon="IMPORT")
+        op.variant = "CUDA"
+        if prefs is not None:
+            layout.prop(prefs, "torch_index_url")
+    job = ops_install_torch.JOB
+    if job.state != "idle":
+        col = layout.column(align=True)
+        col.label(text=job.summary(), icon="TIME" if job.state == "running" else "INFO")
+        for line in job.tail(4):
             col.label(text=line)
-        if not status.available:
-            col.label(text=torch_status.INSTALL_HINT)
-            if not bpy.app.online_access:
-                col.label(text="Online access is disabled: enable Preferences > System > Network > "
-                               "Allow Online Access to install PyTorch here", icon="INFO")
-            row = box.row()
-            op = row.operator("texforge.install_torch", text="Install PyTorch (CPU)", icon="IMPORT")
-            op.variant = "CPU"
-            op = row.operator("texforge.install_torch", text="Install PyTorch (CUDA)", icon="IMPORT")
-            op.variant = "CUDA"
-            box.prop(self, "torch_index_url")
-        job = ops_install_torch.JOB
-        if job.state != "idle":
-            col = box.column(align=True)
-            col.label(text=job.summary(), icon="TIME" if job.state == "running" else "INFO")
-            for line in job.tail(4):
-                col.label(text=line)
 
 
 def resolve_device(context=None) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 TORCH_PIN = "torch==2.13.0"
 
-INSTALL_HINT = ("Install it from Edit > Preferences > Add-ons > TexForge (needs online access), "
-                f"or run: <Blender's python> -m pip install {TORCH_PIN}")
+INSTALL_HINT = ("Get it with 'Install PyTorch' in Edit > Preferences > Add-ons > TexForge (needs online "
+                f"access), or run: <Blender's python> -m pip install {TORCH_PIN}")
 
 
 @dataclass(frozen=True)

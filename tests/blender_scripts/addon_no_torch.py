@@ -1,0 +1,42 @@
+"""Import every add-on module and register the add-on with ``import torch`` blocked (development checkout).
+
+    .venv/bin/python addon_no_torch.py REPO_ROOT
+
+Prints ``RESULT: {json}``: modules that failed to import, whether torch was asked for, and whether
+register()/unregister() ran. Run by tests/test_import_direction.py in a fresh process.
+"""
+
+import importlib
+import pkgutil
+import sys
+import traceback
+
+import _common
+
+blocker = _common.block(["torch"], "missing")
+sys.path.insert(0, sys.argv[1])
+
+import bpy  # noqa: E402,F401
+
+R = {"failed": {}, "imported": [], "errors": []}
+import addon  # noqa: E402
+
+for info in pkgutil.iter_modules(addon.__path__):
+    name = f"addon.{info.name}"
+    try:
+        importlib.import_module(name)
+        R["imported"].append(name)
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        R["failed"][name] = f"{type(exc).__name__}: {exc}"
+R["attempts_at_import"] = sorted(set(blocker.attempts))
+try:
+    addon.register()
+    R["registered"] = [m.__name__ for m in addon._modules]
+    R["panel"] = hasattr(bpy.types, "TEXFORGE_PT_main")
+    addon.unregister()
+    R["panel_after_unregister"] = hasattr(bpy.types, "TEXFORGE_PT_main")
+except Exception:  # noqa: BLE001
+    R["errors"].append(traceback.format_exc())
+R["attempts"] = sorted(set(blocker.attempts))
+R["torch_modules"] = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+_common.emit(R)
