@@ -139,11 +139,11 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     problem = scene_inputs.cameras_problem(scene, cameras)
     if problem:
         raise backend_module("pipelines.common").InputError(problem)
+    max_size = max_image_size or props.max_image_size
+    dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
     device = _device(context)
     multiview = backend_module("pipelines.multiview")
     config = multiview.MultiviewConfig.preset(preset or props.preset)
-    max_size = max_image_size or props.max_image_size
-    dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
     return ReconstructionRun(scene, cameras, dataset, config, device)
 
 
@@ -177,7 +177,7 @@ class TEXFORGE_OT_reconstruct(bpy.types.Operator):
     def _prepare(self, context) -> bool:
         try:
             self._run = prepare_run(context, preset=self.preset, max_image_size=self.max_image_size)
-        except (ValueError, RuntimeError, ImportError) as exc:
+        except (ValueError, RuntimeError, ImportError, AttributeError) as exc:
             self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
             return False
         for w in self._run.dataset.warnings:

@@ -133,7 +133,9 @@ def _resolve_image(base: str, file_path: str) -> str:
 
 
 def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
-    """Parse a transforms.json -> (frames [{name, path, K, R, t, w, h}], warnings); no Blender data changes."""
+    """Parse a transforms.json -> (frames [{name, label, path, K, R, t, w, h}], warnings); changes no Blender data.
+
+    ``label`` is the frame's file_path as written (used in messages), ``name`` the camera name to create."""
     tio = backend_module("data.transforms_io")
     cam = backend_module("render.camera")
     images = backend_module("data.images")
@@ -163,7 +165,7 @@ def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
             raise ValueError(f"frame {label}: {exc}") from exc
         name = (str(names[i]) if isinstance(names, list) and i < len(names)
                 else os.path.splitext(os.path.basename(path))[0])
-        frames.append({"name": name, "path": path, "K": K, "R": R, "t": t, "w": w, "h": h})
+        frames.append({"name": name, "label": label, "path": path, "K": K, "R": R, "t": t, "w": w, "h": h})
     return frames, []
 
 
@@ -181,7 +183,7 @@ def import_frames(context, frames: list[dict], set_resolution: bool, name: str) 
     for fr in frames:
         if abs(fr["w"] / fr["h"] - frame[0] / frame[1]) > 0.01 * frame[0] / frame[1]:
             what = "the first frame" if set_resolution else "the scene's render frame"
-            raise ValueError(f"frame {fr['name']}: {fr['w']}x{fr['h']} does not have the aspect ratio of {what} "
+            raise ValueError(f"frame {fr['label']}: {fr['w']}x{fr['h']} does not have the aspect ratio of {what} "
                              f"({frame[0]}x{frame[1]})")
     before = set(bpy.data.images)
     loaded = []
