@@ -446,16 +446,22 @@ def build_parser():
     return p
 
 
+def parse_command(argv: list[str]):
+    """Command-line arguments -> (argparse namespace, validated DatasetSpec); ValueError on bad values."""
+    args = build_parser().parse_args(argv)
+    spec = DatasetSpec(views=args.views, size=_size(args.size), elevations=_pair(args.elevations, "--elevations"),
+                       holdout=args.holdout, noise_rot=args.noise_rot, noise_trans=args.noise_trans,
+                       noise_focal=args.noise_focal, flip_frames=_indices(args.flip_frames),
+                       lighting=args.lighting, seed=args.seed, engine=args.engine, samples=args.samples,
+                       fov=args.fov)
+    spec.validate()
+    return args, spec
+
+
 def main(argv: list[str]) -> int:
     """Command-line entry point; returns the process exit status (2 for bad input)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        spec = DatasetSpec(views=args.views, size=_size(args.size), elevations=_pair(args.elevations, "--elevations"),
-                           holdout=args.holdout, noise_rot=args.noise_rot, noise_trans=args.noise_trans,
-                           noise_focal=args.noise_focal, flip_frames=_indices(args.flip_frames),
-                           lighting=args.lighting, seed=args.seed, engine=args.engine, samples=args.samples,
-                           fov=args.fov)
+        args, spec = parse_command(argv)
         render_dataset(args.mesh, args.out, spec, overwrite=args.overwrite, command=["render_dataset.py", *argv])
     except (ValueError, FileNotFoundError) as exc:
         print(f"render_dataset: error: {exc}", file=sys.stderr, flush=True)
