@@ -25,13 +25,27 @@ _modules = []
 
 def register():
     _modules.clear()
-    for name in _MODULE_NAMES:
-        module = importlib.import_module(f"{__package__}.{name}")
-        module.register()
-        _modules.append(module)
+    try:
+        for name in _MODULE_NAMES:
+            module = importlib.import_module(f"{__package__}.{name}")
+            module.register()
+            _modules.append(module)
+    except Exception:
+        # a failed enable leaves the modules before it unregistered; Blender shows the original error
+        try:
+            unregister()
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
 
 
 def unregister():
+    errors = []
     for module in reversed(_modules):
-        module.unregister()
+        try:
+            module.unregister()
+        except Exception as exc:  # keep unregistering the rest, report the first failure after
+            errors.append(exc)
     _modules.clear()
+    if errors:
+        raise errors[0]

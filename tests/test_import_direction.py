@@ -96,3 +96,5 @@ def test_addon_modules_never_import_torch_at_import_or_register(tmp_path):
     assert r["attempts_at_import"] == [] and r["attempts"] == [] and r["torch_modules"] == []
     assert {"addon.properties", "addon.preferences", "addon.panels", "addon.ops_install_torch"} <= set(r["registered"])
     assert r["panel"] is True and r["panel_after_unregister"] is False
+    assert "no_such_module" in r["failed_register"]
+    assert r["after_failed_register"] == {"scene_prop": False, "modules": 0}

@@ -37,6 +37,16 @@ try:
     R["panel_after_unregister"] = hasattr(bpy.types, "TEXFORGE_PT_main")
 except Exception:  # noqa: BLE001
     R["errors"].append(traceback.format_exc())
+# a module that fails during register() must leave nothing half-registered
+names = addon._MODULE_NAMES
+addon._MODULE_NAMES = ("properties", "preferences", "no_such_module")
+try:
+    addon.register()
+    R["failed_register"] = "no error"
+except ImportError as exc:
+    R["failed_register"] = f"{type(exc).__name__}: {exc}"
+R["after_failed_register"] = {"scene_prop": hasattr(bpy.types.Scene, "texforge"), "modules": len(addon._modules)}
+addon._MODULE_NAMES = names
 R["attempts"] = sorted(set(blocker.attempts))
 R["torch_modules"] = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 _common.emit(R)
