@@ -93,7 +93,8 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
     scene = context.scene
     view_layer = context.view_layer
     temp = {"collection": None, "object": None, "mesh": None, "material": None, "image": None}
-    selected = [o for o in view_layer.objects if o.select_get()]
+    view_layer.update()  # objects in new collections join view_layer.objects only after a sync
+    selected = [o for o in view_layer.objects if o is not None and o.select_get()]
     active = view_layer.objects.active
     fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(filepath), prefix=".texforge-", suffix=".glb")
     os.close(fd)
@@ -102,6 +103,10 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
         scene.collection.children.link(coll)
         copy = temp["object"] = obj.copy()
         copy.data = temp["mesh"] = obj.data.copy()
+        # The GLB node takes the object's name: give it to the copy (not "Name.001") while exporting.
+        temp["name"] = obj.name
+        obj.name = f"{temp['name']} (exporting)"
+        copy.name = temp["name"]
         copy.animation_data_clear()
         copy.parent = None
         coll.objects.link(copy)
@@ -137,6 +142,7 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
             mod.use_collapse_triangulate = True
             mod.ratio = triangle_budget / tris
             tris = triangle_count(copy)
+        view_layer.update()
         for o in selected:
             o.select_set(False)
         copy.select_set(True)
@@ -157,6 +163,8 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
             os.remove(tmp_path)
         if temp["object"] is not None:
             bpy.data.objects.remove(temp["object"], do_unlink=True)
+        if temp.get("name"):
+            obj.name = temp["name"]
         for key, coll in (("mesh", bpy.data.meshes), ("material", bpy.data.materials), ("image", bpy.data.images),
                           ("collection", bpy.data.collections)):
             if temp[key] is not None:

@@ -115,20 +115,10 @@ class ReconstructionRun:
         mean_iou = f", mean IoU {sum(ious) / len(ious):.3f}" if ious else ""
         props.result_summary = (f"{len(obj.data.polygons)} faces, {len(keep)} views used, "
                                 f"{len(pruned)} pruned{mean_iou}")
-        _select_only(context, obj)
+        if context.view_layer is not None:
+            results_import.select_only(context.view_layer, [obj])
         took = self.job.finished - self.job.started if self.job.finished else 0.0
         return {"INFO"}, f"TexForge: '{obj.name}' reconstructed in {took:.0f} s ({props.result_summary})"
-
-
-def _select_only(context, obj) -> None:
-    view_layer = context.view_layer
-    if view_layer is None or obj.name not in view_layer.objects:
-        return
-    for o in view_layer.objects:
-        if o.select_get():
-            o.select_set(False)
-    obj.select_set(True)
-    view_layer.objects.active = obj
 
 
 def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0) -> ReconstructionRun:

@@ -207,13 +207,7 @@ def import_frames(context, frames: list[dict], set_resolution: bool, name: str) 
         bg.alpha = 0.8
         obj.data.show_background_images = True
         cams.append(obj)
-    view_layer = context.view_layer
-    for o in view_layer.objects:
-        if o.select_get():
-            o.select_set(False)
-    for o in cams:
-        o.select_set(True)
-    view_layer.objects.active = cams[0]
+    results_import.select_only(context.view_layer, cams)
     return coll, cams
 
 

@@ -107,13 +107,7 @@ def build_rig(context, paths: list[str], radius: float, elevation: float, start_
         obj.rotation_quaternion = look_at_rotation(loc, center)
         coll.objects.link(obj)
         cams.append(obj)
-    view_layer = context.view_layer
-    for o in view_layer.objects:
-        if o.select_get():
-            o.select_set(False)
-    for o in cams:
-        o.select_set(True)
-    view_layer.objects.active = cams[0]
+    results_import.select_only(context.view_layer, cams)
     return coll, cams
 
 

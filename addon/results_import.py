@@ -23,6 +23,20 @@ def unique_name(base: str, existing) -> str:
     return f"{base}.{i:03d}"
 
 
+def select_only(view_layer, objects: list) -> None:
+    """Make ``objects`` the selection (the first one active). Syncs the view layer first: objects
+    linked to a new collection are not in ``view_layer.objects`` until it is updated."""
+    view_layer.update()
+    for o in view_layer.objects:
+        if o is not None and o.select_get():
+            o.select_set(False)
+    for o in objects:
+        if o.name in view_layer.objects:
+            o.select_set(True)
+    if objects and objects[0].name in view_layer.objects:
+        view_layer.objects.active = objects[0]
+
+
 def new_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection:
     coll = bpy.data.collections.new(unique_name(name, bpy.data.collections))
     scene.collection.children.link(coll)

@@ -1,0 +1,151 @@
+"""Game-asset GLB export with real bpy: Khronos gltf-validator, Blender's importer, power-of-two texture
+on a copy, decimation to a budget, Draco, never overwriting; and the result import it starts from."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import addon  # noqa: E402
+from addon import ops_export, results_import  # noqa: E402
+from backend.mesh.template import uv_sphere  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VALIDATE_JS = """
+const v = require(process.argv[2]);
+const data = new Uint8Array(require('fs').readFileSync(process.argv[3]));
+v.validateBytes(data, {maxIssues: 200}).then(r => console.log(JSON.stringify(r.issues)))
+  .catch(e => { console.error(String(e)); process.exit(2); });
+"""
+
+
+def _gltf_validator() -> Path | None:
+    """The gltf-validator npm package folder (env TEXFORGE_GLTF_VALIDATOR or .venv/node); it is a library,
+    so it runs through a small node script."""
+    cands = []
+    env = os.environ.get("TEXFORGE_GLTF_VALIDATOR")
+    if env:
+        cands += [Path(env), Path(env).parent.parent / "gltf-validator"]
+    cands.append(ROOT / ".venv" / "node" / "node_modules" / "gltf-validator")
+    return next((c for c in cands if (c / "package.json").is_file()), None)
+
+
+def _validate(path: Path, tmp_path: Path) -> dict:
+    pkg = _gltf_validator()
+    if pkg is None or shutil.which("node") is None:
+        pytest.skip("Khronos gltf-validator not installed (scripts/run_tests.py installs it into .venv/node)")
+    script = tmp_path / "validate.js"
+    script.write_text(VALIDATE_JS)
+    r = subprocess.run(["node", str(script), str(pkg), str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture
+def result_object():
+    """A reconstruction-like result: textured UV sphere (non-power-of-two texture), moved and scaled."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon.register()
+    mesh = uv_sphere(32, 16, radius=0.5)
+    h, w = 300, 600
+    yy, xx = np.mgrid[0:h, 0:w]
+    mesh.texture = np.stack([xx / w, yy / h, 0.5 + 0.5 * np.sin(xx / 20.0)], axis=-1).astype(np.float32)
+    made = results_import.import_textured_result(bpy.context.scene, mesh, name="Asset")
+    obj = made["object"]
+    obj.location = (1.0, 2.0, 0.0)
+    obj.scale = (2.0, 2.0, 2.0)
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    yield obj, mesh
+    addon.unregister()
+
+
+def test_result_import_builds_mesh_uvs_and_packed_texture(result_object):
+    obj, mesh = result_object
+    me = obj.data
+    assert len(me.polygons) == len(mesh.faces) and me.uv_layers.active is not None
+    mat, node, image = ops_export.base_color_image(obj)
+    assert image is not None and image.packed_file is not None and tuple(image.size) == (600, 300)
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    assert bsdf.inputs["Base Color"].links[0].from_node == node
+    # UVs and texture orientation: the corner UV of face 0 is the mesh's
+    uv = np.empty(len(me.loops) * 2, np.float32)
+    me.uv_layers.active.data.foreach_get("uv", uv)
+    np.testing.assert_allclose(uv.reshape(-1, 2), mesh.uvs[mesh.face_uvs.reshape(-1)], atol=1e-6)
+    px = np.empty(600 * 300 * 4, np.float32)
+    image.pixels.foreach_get(px)
+    np.testing.assert_allclose(px.reshape(300, 600, 4)[::-1, :, :3], mesh.texture, atol=1 / 255 + 1e-6)
+
+
+def test_export_game_asset_glb(result_object, tmp_path):
+    obj, mesh = result_object
+    user_image = ops_export.base_color_image(obj)[2]
+    counts = (len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.images), len(bpy.data.materials))
+    out = tmp_path / "asset.glb"
+    assert bpy.ops.texforge.export_game_asset(filepath=str(out)) == {"FINISHED"}
+    # only temporary copies were made, and removed; the user's texture is untouched
+    assert counts == (len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.images), len(bpy.data.materials))
+    assert tuple(user_image.size) == (600, 300) and not user_image.is_dirty
+    assert tuple(obj.location) == (1.0, 2.0, 0.0) and obj.select_get() and obj.name == "Asset Mesh"
+
+    issues = _validate(out, tmp_path)
+    assert issues["numErrors"] == 0, issues["messages"]
+
+    # never overwrite without the user's say
+    stamp = out.stat().st_mtime_ns
+    with pytest.raises(RuntimeError, match="already exists"):
+        bpy.ops.texforge.export_game_asset(filepath=str(out))
+    assert out.stat().st_mtime_ns == stamp
+
+    # Blender's importer: same triangles, embedded power-of-two texture, transforms applied (metres, Y-up file)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.gltf(filepath=str(out))
+    objs = [o for o in bpy.context.scene.objects if o.type == "MESH"]
+    assert len(objs) == 1
+    imp = objs[0]
+    assert imp.name == "Asset Mesh"  # the node keeps the object's name
+    imp.data.calc_loop_triangles()
+    assert len(imp.data.loop_triangles) == len(mesh.faces)
+    assert np.allclose(np.array(imp.matrix_world), np.eye(4), atol=1e-6)  # identity node: transform baked in
+    co = np.array([v.co for v in imp.data.vertices])
+    np.testing.assert_allclose(co.mean(0), [1.0, 2.0, 0.0], atol=0.05)
+    np.testing.assert_allclose(co.max(0) - co.min(0), [2.0, 2.0, 2.0], atol=0.02)
+    images = [n.image for s in imp.material_slots for n in s.material.node_tree.nodes
+              if n.type == "TEX_IMAGE" and n.image is not None]
+    assert len(images) == 1 and images[0].packed_file is not None
+    assert tuple(images[0].size) == (512, 256)  # 600x300 -> nearest powers of two
+
+
+def test_export_decimated_draco_and_summary(result_object, tmp_path):
+    obj, mesh = result_object
+    plain = ops_export.export_game_asset(bpy.context, obj, str(tmp_path / "plain.glb"))
+    info = ops_export.export_game_asset(bpy.context, obj, str(tmp_path / "small.glb"), triangle_budget=300,
+                                        texture_size="256", draco=True)
+    assert info["triangles"] <= 300 and info["triangles"] > 150
+    assert info["texture_size"] == (256, 128)
+    assert info["bytes"] == (tmp_path / "small.glb").stat().st_size < plain["bytes"]
+    issues = _validate(tmp_path / "small.glb", tmp_path)
+    assert issues["numErrors"] == 0, issues["messages"]  # Draco shows up as an unsupported extension (info)
+    text = ops_export.summary_text(info)
+    assert "triangles" in text and "256x128" in text
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.gltf(filepath=str(tmp_path / "small.glb"))
+    imp = next(o for o in bpy.context.scene.objects if o.type == "MESH")
+    imp.data.calc_loop_triangles()
+    assert len(imp.data.loop_triangles) == info["triangles"]
+    with pytest.raises(ValueError, match=r"\.glb"):
+        ops_export.export_game_asset(bpy.context, imp, str(tmp_path / "x.gltf"))
+
+
+def test_pow2_sizes():
+    assert ops_export.pow2_size(600, 300, None) == (512, 256)
+    assert ops_export.pow2_size(1024, 512, None) == (1024, 512)
+    assert ops_export.pow2_size(800, 400, None) == (1024, 512)
+    assert ops_export.pow2_size(1000, 500, 2048) == (2048, 1024)
