@@ -197,5 +197,6 @@ def unregister():
         path = site_packages_dir(create=False)
     except ValueError:
         return
-    if path in sys.path and "torch" not in sys.modules:  # keep it while a loaded torch still needs it
+    torch_file = getattr(sys.modules.get("torch"), "__file__", None) or ""
+    if path in sys.path and not torch_file.startswith(path):  # keep it while a torch loaded from it is in use
         sys.path.remove(path)

@@ -132,7 +132,8 @@ def resolve_device(context=None) -> str:
 
 def cache_folder(context=None) -> str:
     """The cache folder (created): the preferences' choice, else the extension's user folder."""
-    path = bpy.path.abspath(get_preferences(context).cache_dir) if get_preferences(context).cache_dir else ""
+    chosen = get_preferences(context).cache_dir
+    path = bpy.path.abspath(chosen) if chosen else ""
     if not path:
         try:
             path = bpy.utils.extension_path_user(_ADDON, path="cache", create=True)

@@ -166,10 +166,15 @@ def _assert_install_lifecycle(r: dict, tmp_path: Path) -> None:
     assert r["pip_cpu"][:3] == ["-m", "pip", "install"] and "--target" in r["pip_cpu"]
     assert "torch==2.13.0" in r["pip_cpu"] and "https://download.pytorch.org/whl/cpu" in r["pip_cpu"]
     assert "torch==2.13.0" in r["pip_cuda"] and "--index-url" not in r["pip_cuda"]
+    assert r["job_ok"] == {"state": "done", "returncode": 0, "tail": ["collected torch", "installed"]}
+    assert r["job_failed"]["state"] == "failed" and "exit code 1" in r["job_failed"]["summary"]
+    assert r["job_failed"]["tail"] == ["ERROR: no matching distribution"]
     # disable unregisters everything; enabling again works (no leftovers blocking re-registration)
     _assert_unregistered(r["disabled"])
     _assert_registered(r["reenabled"])
     _assert_unregistered(r["disabled_again"])
+    assert r["user_site"] == {"in_user_dir": True, "on_path_last": True, "import": 42,
+                              "on_path_after_disable": False}
 
 
 def test_install_enable_disable_with_torch(extension_zip, tmp_path):

@@ -128,15 +128,31 @@ def poll_checks() -> None:
     mod = importlib.import_module(f"{PKG}.ops_install_torch")
     R["pip_cpu"] = mod.pip_command("CPU", "/target")[1:]
     R["pip_cuda"] = mod.pip_command("CUDA", "/target")[1:]
+    # the worker's pip runner, with harmless commands instead of a download
+    job = mod.InstallJob()
+    job.run([sys.executable, "-c", "print('collected torch'); print('installed')"])
+    R["job_ok"] = {"state": job.state, "returncode": job.returncode, "tail": job.tail(2)}
+    job = mod.InstallJob()
+    job.variant = "CPU"
+    job.run([sys.executable, "-c", "import sys; print('ERROR: no matching distribution'); sys.exit(1)"])
+    R["job_failed"] = {"state": job.state, "summary": job.summary(), "tail": job.tail(1)}
 
 
 def disable_checks() -> None:
     bpy.ops.preferences.addon_disable(module=PKG)
     R["disabled"] = registered_state()
+    # a PyTorch installed by texforge.install_torch lives here; enabling appends it to sys.path (last)
+    site = bpy.utils.extension_path_user(PKG, path="site-packages", create=True)
+    with open(os.path.join(site, "texforge_probe_module.py"), "w") as f:
+        f.write("VALUE = 42\n")
     bpy.ops.preferences.addon_enable(module=PKG)
     R["reenabled"] = registered_state()
+    R["user_site"] = {"in_user_dir": site.startswith(os.environ["BLENDER_USER_RESOURCES"]),
+                      "on_path_last": sys.path[-1] == site,
+                      "import": importlib.import_module("texforge_probe_module").VALUE}
     bpy.ops.preferences.addon_disable(module=PKG)
     R["disabled_again"] = registered_state()
+    R["user_site"]["on_path_after_disable"] = site in sys.path
 
 
 for step in (install, status_checks, backend_checks, poll_checks, disable_checks):
