@@ -390,6 +390,21 @@ def render_views(scene: bpy.types.Scene, K, R, t, width: int, height: int, progr
     return out
 
 
+def render_camera(scene: bpy.types.Scene, cam_obj: bpy.types.Object) -> np.ndarray:
+    """Render the scene through an existing camera object with the scene's own render size and pixel
+    aspect: (H, W, 4) float32 RGBA, row 0 on top. ``scene.camera`` is restored afterwards."""
+    if cam_obj.type != "CAMERA":
+        raise ValueError(f"object '{cam_obj.name}' is not a camera")
+    saved_camera, saved_path = scene.camera, scene.render.filepath
+    tmpdir = Path(tempfile.mkdtemp(prefix="texforge_render_"))
+    try:
+        scene.camera = cam_obj
+        return _render_still(scene, tmpdir / "view.png")
+    finally:
+        scene.camera, scene.render.filepath = saved_camera, saved_path
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
 def _render_still(scene: bpy.types.Scene, path: Path) -> np.ndarray:
     """Render the active camera to a 16-bit PNG and read it back as (H, W, 4), row 0 on top."""
     scene.render.filepath = str(path)
