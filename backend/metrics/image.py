@@ -1,0 +1,93 @@
+"""Image metrics: PSNR, SSIM (Wang et al. 2004, Gaussian window) and hard-mask IoU. numpy, CPU, deterministic.
+
+Inputs may be numpy arrays or torch tensors; images are (H, W) or (H, W, C) in [0, data_range].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+PSNR_MAX_DB = 100.0  # identical images: report a finite cap (JSON has no infinity)
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def psnr(a, b, mask=None, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB over all pixels and channels, or over pixels where mask > 0.5
+    (mask (H, W) for images (H, W, C)). Identical inputs give ``PSNR_MAX_DB``."""
+    a, b = _np(a), _np(b)
+    if a.shape != b.shape:
+        raise ValueError(f"psnr: shapes differ {a.shape} vs {b.shape}")
+    err = (a - b) ** 2
+    if mask is not None:
+        m = _np(mask) > 0.5
+        if m.shape != a.shape[: m.ndim]:
+            raise ValueError(f"psnr: mask shape {m.shape} does not match image {a.shape}")
+        if not m.any():
+            raise ValueError("psnr: the mask is empty")
+        err = err[m]
+    mse = float(err.mean())
+    if not math.isfinite(mse):
+        raise ValueError("psnr: images contain NaN or inf")
+    if mse <= (data_range ** 2) * 10 ** (-PSNR_MAX_DB / 10):
+        return PSNR_MAX_DB
+    return 10.0 * math.log10(data_range ** 2 / mse)
+
+
+def ssim(a, b, data_range: float = 1.0, sigma: float = 1.5, win_size: int = 11, k1: float = 0.01,
+         k2: float = 0.03, mask=None) -> float:
+    """Mean structural similarity (Wang et al. 2004): Gaussian window (sigma 1.5, 11 taps), population
+    statistics, averaged over channels and over the pixels whose window lies fully inside the image
+    (the "valid" region; images smaller than the window use all pixels). ``mask`` (H, W) restricts
+    the average to pixels where mask > 0.5. Identical images give 1."""
+    a, b = _np(a), _np(b)
+    if a.shape != b.shape:
+        raise ValueError(f"ssim: shapes differ {a.shape} vs {b.shape}")
+    if a.ndim == 2:
+        a, b = a[..., None], b[..., None]
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    radius = (win_size - 1) // 2
+    truncate = radius / sigma  # scipy's kernel radius = int(truncate * sigma + 0.5) = radius
+
+    def blur(x):
+        return ndimage.gaussian_filter(x, sigma=sigma, truncate=truncate, mode="reflect")
+
+    maps = []
+    for c in range(a.shape[-1]):
+        x, y = a[..., c], b[..., c]
+        mx, my = blur(x), blur(y)
+        vx = blur(x * x) - mx * mx
+        vy = blur(y * y) - my * my
+        cxy = blur(x * y) - mx * my
+        maps.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2)))
+    smap = np.mean(maps, axis=0)
+    h, w = smap.shape
+    valid = np.zeros((h, w), dtype=bool)
+    if h > 2 * radius and w > 2 * radius:
+        valid[radius:h - radius, radius:w - radius] = True
+    else:
+        valid[:] = True
+    if mask is not None:
+        valid &= _np(mask) > 0.5
+        if not valid.any():
+            raise ValueError("ssim: the mask leaves no pixels")
+    return float(smap[valid].mean())
+
+
+def mask_iou_hard(a, b, threshold: float = 0.5) -> float:
+    """Intersection over union of two masks thresholded at ``threshold`` (any equal shapes).
+    Two empty masks are identical: IoU 1."""
+    a, b = _np(a) > threshold, _np(b) > threshold
+    if a.shape != b.shape:
+        raise ValueError(f"mask_iou_hard: shapes differ {a.shape} vs {b.shape}")
+    union = np.count_nonzero(a | b)
+    if union == 0:
+        return 1.0
+    return float(np.count_nonzero(a & b) / union)
