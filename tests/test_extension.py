@@ -166,6 +166,7 @@ def _assert_install_lifecycle(r: dict, tmp_path: Path) -> None:
     assert r["pip_cpu"][:3] == ["-m", "pip", "install"] and "--target" in r["pip_cpu"]
     assert "torch==2.13.0" in r["pip_cpu"] and "https://download.pytorch.org/whl/cpu" in r["pip_cpu"]
     assert "torch==2.13.0" in r["pip_cuda"] and "--index-url" not in r["pip_cuda"]
+    assert r["cache"] == {"in_user_dir": True, "exists": True}
     assert r["job_ok"] == {"state": "done", "returncode": 0, "tail": ["collected torch", "installed"]}
     assert r["job_failed"]["state"] == "failed" and "exit code 1" in r["job_failed"]["summary"]
     assert r["job_failed"]["tail"] == ["ERROR: no matching distribution"]
@@ -192,6 +193,14 @@ def test_install_enable_disable_with_torch(extension_zip, tmp_path):
     assert r["status"]["available"] and r["status"]["version"] == "2.13.0" and "CPU" in r["status"]["devices"]
     assert "PyTorch 2.13.0 (CPU build)" in r["prefs_texts"] and "Device: CPU" in r["prefs_texts"]
     assert not any("texforge.install_torch" == op[0] for op in r["prefs_operators"])
+    # Auto follows what torch sees; CUDA without a GPU is a readable error; a scene override wins
+    has_cuda = any(d.startswith("CUDA") for d in r["status"]["devices"])
+    assert r["devices"]["AUTO/PREFERENCES"] == ("cuda" if has_cuda else "cpu")
+    if has_cuda:
+        assert r["devices"]["CUDA/PREFERENCES"] == "cuda"
+    else:
+        assert r["devices"]["CUDA/PREFERENCES"].startswith("error: Device CUDA was chosen but PyTorch 2.13.0 sees")
+    assert r["devices"]["CUDA/CPU"] == "cpu"
 
 
 def test_install_without_torch_shows_missing_state(extension_zip, tmp_path):
@@ -213,3 +222,4 @@ def test_install_without_torch_shows_missing_state(extension_zip, tmp_path):
     assert r["broken_status"]["error"].startswith("PyTorch is installed but failed to import: ImportError")
     assert any(t.startswith("PyTorch is installed but failed") for t in r["broken_prefs_texts"])
     assert r["torch_attempts"] == ["torch"]
+    assert all(v.startswith("error: PyTorch") and "pip install torch==2.13.0" in v for v in r["devices"].values())

@@ -112,6 +112,24 @@ def status_checks() -> None:
         R["torch_attempts"] = sorted(set(blocker.attempts))
 
 
+def device_checks() -> None:
+    prefs_mod = importlib.import_module(f"{PKG}.preferences")
+    prefs = bpy.context.preferences.addons[PKG].preferences
+    scene = bpy.context.scene
+    out = {}
+    for pref_device, scene_device in (("AUTO", "PREFERENCES"), ("CUDA", "PREFERENCES"), ("CUDA", "CPU")):
+        prefs.device, scene.texforge.device = pref_device, scene_device
+        try:
+            out[f"{pref_device}/{scene_device}"] = prefs_mod.resolve_device(bpy.context)
+        except RuntimeError as exc:
+            out[f"{pref_device}/{scene_device}"] = f"error: {exc}"
+    prefs.device, scene.texforge.device = "AUTO", "PREFERENCES"
+    R["devices"] = out
+    cache = prefs_mod.cache_folder(bpy.context)
+    R["cache"] = {"in_user_dir": cache.startswith(os.environ["BLENDER_USER_RESOURCES"]),
+                  "exists": os.path.isdir(cache)}
+
+
 def poll_checks() -> None:
     op = bpy.ops.texforge.install_torch
     system = bpy.context.preferences.system
@@ -155,7 +173,7 @@ def disable_checks() -> None:
     R["user_site"]["on_path_after_disable"] = site in sys.path
 
 
-for step in (install, status_checks, backend_checks, poll_checks, disable_checks):
+for step in (install, status_checks, backend_checks, device_checks, poll_checks, disable_checks):
     try:
         step()
     except Exception:  # noqa: BLE001 - keep going so the test sees every fact; it fails on errors
