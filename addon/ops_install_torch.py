@@ -57,6 +57,9 @@ class InstallJob:
     """State of the (single) background install, read by the preferences' draw()."""
 
     def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
         self.state = "idle"  # idle | running | done | failed
         self.variant = ""
         self.returncode: int | None = None
@@ -81,8 +84,8 @@ class InstallJob:
             for line in self.process.stdout:
                 self.log.append(line.rstrip())
             self.returncode = self.process.wait()
-        except OSError as exc:
-            self.log.append(f"could not start pip: {exc}")
+        except Exception as exc:  # noqa: BLE001 - on a worker thread: record it, the timer shows it
+            self.log.append(f"could not run pip: {type(exc).__name__}: {exc}")
             self.returncode = -1
         self.state = "done" if self.returncode == 0 else "failed"
 
@@ -116,7 +119,7 @@ def _watch_job():
 
 
 class TEXFORGE_OT_install_torch(bpy.types.Operator):
-    """Download and install PyTorch into TexForge's own folder (needs online access; about 1-3 GB)"""
+    """Install PyTorch into TexForge's own folder (needs online access; about 0.2 GB CPU, 3 GB CUDA)"""
 
     bl_idname = "texforge.install_torch"
     bl_label = "Install PyTorch"
@@ -148,7 +151,7 @@ class TEXFORGE_OT_install_torch(bpy.types.Operator):
         from .preferences import get_preferences  # noqa: PLC0415
 
         cmd = pip_command(self.variant, target, get_preferences(context).torch_index_url.strip())
-        JOB.__init__()
+        JOB.reset()
         JOB.state, JOB.variant = "running", self.variant
         if bpy.app.background:  # no timers in background mode: run to the end here
             JOB.run(cmd)

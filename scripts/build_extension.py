@@ -12,13 +12,17 @@ Set TEXFORGE_BLENDER_EXT to use another blender_ext.py (e.g. one from a Blender 
 
 from __future__ import annotations
 
+import sys
+
+if sys.version_info < (3, 11):
+    sys.exit("build_extension.py needs Python 3.11 or newer (like Blender 4.2-5.0 and its extension tool)")
+
 import argparse
 import ast
 import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import tomllib
 import zipfile
