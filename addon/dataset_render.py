@@ -7,7 +7,8 @@ leaves nothing half-written):
     images/test_000.png ...    held-out views
     transforms.json            training views with NOISY cameras (what a user's rough cameras look like)
     transforms_gt.json         the same frames, same order, exact cameras
-    transforms_test.json       held-out views, exact cameras (azimuths / elevations between the training ones)
+    transforms_test.json       held-out views, exact cameras (azimuths / elevations between the training ones;
+                               not written with holdout 0)
     gt_mesh.ply                the rendered surface in Blender world coordinates (for Chamfer / F-score)
     dataset.json               arguments, seed, per-frame noise, flipped frames, framing
 
@@ -336,7 +337,8 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
     angle_x = {"camera_angle_x": 2.0 * math.atan(0.5 * w / frame["K"][0, 0])}  # of the exact cameras
     tio.write_transforms(folder / "transforms.json", *noisy, w, h, train_names, extra=angle_x)
     tio.write_transforms(folder / "transforms_gt.json", *gt, w, h, train_names, extra=angle_x)
-    tio.write_transforms(folder / "transforms_test.json", *test, w, h, test_names, extra=angle_x)
+    if test_names:  # with --holdout 0 there is no test split (an empty frames list is not a dataset)
+        tio.write_transforms(folder / "transforms_test.json", *test, w, h, test_names, extra=angle_x)
     write_ply(folder / "gt_mesh.ply", vertices, faces)
     info = {
         "version": DATASET_VERSION,
@@ -353,7 +355,8 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
         "framing": {"center": frame["center"].tolist(), "radius": frame["radius"], "distance": frame["distance"],
                     "bbox_min": frame["bbox_min"].tolist(), "bbox_max": frame["bbox_max"].tolist(),
                     "fov_x_deg": spec.fov},
-        "files": {"train": "transforms.json", "train_gt": "transforms_gt.json", "test": "transforms_test.json",
+        "files": {"train": "transforms.json", "train_gt": "transforms_gt.json",
+                  "test": "transforms_test.json" if test_names else None,
                   "gt_mesh": "gt_mesh.ply"},
         "blender": _blender_version(),
     }

@@ -188,10 +188,32 @@ def test_overwrite_replaces_a_dataset(tmp_path):
     out = tmp_path / "ds"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    spec = DatasetSpec(views=3, size=(24, 24), holdout=1, samples=1)
+    spec = DatasetSpec(views=3, size=(24, 24), holdout=0, samples=1)
     with pytest.raises(ValueError, match="not empty"):
         render_dataset("example", out, spec, log=lambda *_: None)
     assert (out / "old.txt").read_text() == "old"
     render_dataset("example", out, spec, overwrite=True, log=lambda *_: None)
     assert not (out / "old.txt").exists() and (out / "transforms.json").is_file()
+    assert not (out / "transforms_test.json").exists()  # --holdout 0: no test split
+    assert json.loads((out / "dataset.json").read_text())["files"]["test"] is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_mesh_file_with_studio_lighting_matches_the_backend_loader(tmp_path, shared_data):
+    """A real OBJ (Y-up file): gt_mesh.ply holds Blender's import of it, which must be the surface that
+    backend.mesh.io.load_mesh reads (both in Blender world coordinates)."""
+    from backend.mesh.io import load_mesh
+
+    spot = shared_data / "spot" / "spot.obj"
+    spec = DatasetSpec(views=3, size=(32, 32), holdout=1, samples=4, lighting="studio", elevations=(20.0, 20.0))
+    out = render_dataset(str(spot), tmp_path / "spot", spec, log=lambda *_: None)
+    v, f = _read_ply(out / "gt_mesh.ply")
+    ref = load_mesh(spot)
+    assert len(f) == len(ref.faces)
+    assert np.allclose(v.min(0), ref.vertices.min(0), atol=1e-5) and np.allclose(v.max(0), ref.vertices.max(0),
+                                                                                  atol=1e-5)
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["mesh"] == str(spot) and info["args"]["lighting"] == "studio"
+    ds = load_dataset(out, "train")
+    lum = ds.images.mean(-1)[ds.masks > 0.99]
+    assert lum.std() > 0.03 and 0.05 < lum.mean() < 0.95  # lit and shaded, neither black nor blown out
