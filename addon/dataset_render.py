@@ -469,6 +469,10 @@ def main(argv: list[str]) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"render_dataset: error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except ImportError as exc:  # e.g. Blender's own Python without the backend's packages
+        print(f"render_dataset: error: {exc}. The backend needs numpy, torch and Pillow in this Python "
+              f"(run it with the project's .venv, or install them into Blender's Python)", file=sys.stderr, flush=True)
+        return 2
     except KeyboardInterrupt:
         print("render_dataset: interrupted; nothing was written", file=sys.stderr, flush=True)
         return 130

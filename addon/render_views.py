@@ -208,6 +208,7 @@ def setup_render(scene: bpy.types.Scene, engine: str = "CYCLES", samples: int = 
         r.filter_size = max(float(pixel_filter), 0.01)
     _setup_world(scene, lighting)
     _remove_rig(scene)
+    _ensure_materials(scene)
     if lighting == "flat":
         _use_flat_materials(scene)
     else:
@@ -282,6 +283,25 @@ def _remove_rig(scene: bpy.types.Scene) -> None:
                 bpy.data.lights.remove(data)
 
 
+def _ensure_materials(scene: bpy.types.Scene) -> None:
+    """Give meshes without any material a Principled one; its base colour is the mesh's active colour
+    attribute when there is one (PLY scans carry vertex colours but no material), else light grey."""
+    for obj in scene.objects:
+        if obj.type != "MESH" or len(obj.material_slots) > 0:
+            continue
+        mat = bpy.data.materials.new(f"{obj.name}.texforge")
+        tree = mat.node_tree
+        bsdf = next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED")
+        attrs = obj.data.color_attributes
+        if attrs.active_color is not None:
+            node = tree.nodes.new("ShaderNodeVertexColor")
+            node.layer_name = attrs.active_color.name
+            tree.links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+        else:
+            bsdf.inputs["Base Color"].default_value = (0.8, 0.8, 0.8, 1.0)
+        obj.data.materials.append(mat)
+
+
 def _use_flat_materials(scene: bpy.types.Scene) -> None:
     """Swap every material on the scene's meshes for an emission copy that shows its base colour.
 
@@ -290,9 +310,6 @@ def _use_flat_materials(scene: bpy.types.Scene) -> None:
     samples bilinearly."""
     for obj in scene.objects:
         if obj.type != "MESH":
-            continue
-        if len(obj.material_slots) == 0:
-            obj.data.materials.append(_flat_material(None))
             continue
         for slot in obj.material_slots:
             mat = slot.material

@@ -196,3 +196,27 @@ def test_render_speed_small_views():
     per_view = (time.perf_counter() - t0) / len(Rs)
     assert np.all(imgs[..., 3].reshape(len(Rs), -1).max(1) > 0.99)
     assert per_view < 1.0, f"{per_view:.2f} s per view"
+
+
+def test_ply_vertex_colours_render_flat(tmp_path):
+    """A PLY with vertex colours and no material renders its colours (flat), not a default grey."""
+    rv.reset_scene()
+    obj = _triangles_object(np.array([[[-1, 0, -1], [1, 0, -1], [0, 0, 1]]], float))
+    attr = obj.data.color_attributes.new("Col", "BYTE_COLOR", "POINT")
+    attr.data.foreach_set("color", np.tile([0.2, 0.6, 0.1, 1.0], 3).astype(np.float32))
+    obj.data.color_attributes.active_color = attr
+    path = tmp_path / "tri.ply"
+    bpy.ops.object.select_all(action="SELECT")
+    bpy.ops.wm.ply_export(filepath=str(path), export_colors="SRGB")
+    scene = rv.reset_scene()
+    imported = rv.import_mesh(path)
+    assert len(imported.data.materials) == 0 and imported.data.color_attributes
+    rv.setup_render(scene, samples=1, lighting="flat", width=32, height=32)
+    R, t = look_at(np.array([0.0, -4.0, 0.0]), np.zeros(3))
+    img = rv.render_views(scene, np.array([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]]), R, t, 32, 32)[0]
+    inside = img[..., 3] > 0.999
+    assert inside.sum() > 50
+    colour = img[inside][:, :3].mean(0)
+    linear = np.array([0.2, 0.6, 0.1])  # the attribute's (scene-linear) colour, shown sRGB-encoded
+    srgb = 1.055 * linear ** (1 / 2.4) - 0.055
+    assert np.abs(colour - srgb).max() < 0.01, colour
