@@ -10,15 +10,16 @@ time when the module needs torch.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 
 def _root_name() -> str:
+    # Decide by where the package *is*, not by whether importing it succeeds: an ImportError raised
+    # inside the bundled backend must surface, never fall through to some other top-level "backend".
     parent = __package__ or "addon"
-    try:
-        importlib.import_module(f"{parent}.backend")
+    if importlib.util.find_spec(f"{parent}.backend") is not None:
         return f"{parent}.backend"
-    except ImportError:
-        return "backend"
+    return "backend"
 
 
 def get_backend():
