@@ -451,6 +451,11 @@ def build_parser():
 
 def parse_command(argv: list[str]):
     """Command-line arguments -> (argparse namespace, validated DatasetSpec); ValueError on bad values."""
+    argv = list(argv)
+    for i, a in enumerate(argv[:-1]):  # "--elevations -20,10" would read as an option: glue it on with "="
+        if a == "--elevations" and argv[i + 1].startswith("-"):
+            argv[i:i + 2] = [f"--elevations={argv[i + 1]}"]
+            break
     args = build_parser().parse_args(argv)
     spec = DatasetSpec(views=args.views, size=_size(args.size), elevations=_pair(args.elevations, "--elevations"),
                        holdout=args.holdout, noise_rot=args.noise_rot, noise_trans=args.noise_trans,

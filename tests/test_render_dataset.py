@@ -171,6 +171,8 @@ def test_bad_input_gives_clear_errors_and_writes_nothing(dataset, tmp_path):
         with pytest.raises(ValueError, match=msg):
             dataset_render.parse_command(["example", "--out", str(tmp_path / "x"), *bad])
     assert not list(tmp_path.glob(".*tmp*"))
+    _, spec = dataset_render.parse_command(["example", "--out", "x", "--elevations", "-20,-5", "--size", "64x48"])
+    assert spec.elevations == (-20.0, -5.0) and spec.size == (64, 48)
 
 
 def test_interrupted_render_leaves_nothing(tmp_path, monkeypatch):
