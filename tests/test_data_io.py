@@ -316,3 +316,27 @@ def test_bad_input_errors_name_the_frame(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(InputError, match="bad.json"):
         load_dataset(tmp_path / "bad.json")
+
+
+def test_test_and_gt_splits_and_device(tmp_path):
+    make_nerf_synthetic(tmp_path, n=3, size=16)
+    train = load_dataset(tmp_path)
+    write_transforms(tmp_path / "transforms_test.json", train.cameras.K[:1], train.cameras.R[:1],
+                     train.cameras.t[:1], 16, 16, ["train/r_0.png"])
+    write_transforms(tmp_path / "transforms_gt.json", train.cameras.K, train.cameras.R, train.cameras.t, 16, 16,
+                     [f"train/r_{i}" for i in range(3)])
+    test = load_dataset(tmp_path, split="test", device="cpu")  # a single held-out view is fine for test
+    assert len(test) == 1 and test.cameras.device.type == "cpu"
+    gt = load_dataset(tmp_path, split="gt")
+    np.testing.assert_allclose(gt.cameras.R.numpy(), train.cameras.R.numpy(), atol=1e-6)
+    np.testing.assert_allclose(gt.masks, train.masks)
+
+
+def test_mask_path_wins_over_alpha(tmp_path):
+    make_nerf_synthetic(tmp_path, n=2, size=16)
+    square = np.zeros((16, 16), np.float32)
+    square[4:12, 4:12] = 1
+    save_u8(tmp_path / "m.png", square)
+    _edit(tmp_path, lambda m: [f.update(mask_path="m.png") for f in m["frames"]])
+    ds = load_dataset(tmp_path)
+    np.testing.assert_allclose(ds.masks[1], square)

@@ -131,6 +131,19 @@ def test_glb_uv_orientation_samples_the_right_texels(tmp_path):
     assert np.all(colors[top, 0] > 200) and np.all(colors[~top, 2] > 200)
 
 
+def test_untextured_round_trip(tmp_path):
+    import trimesh
+
+    s = trimesh.creation.icosphere(subdivisions=2)
+    m = TexturedMesh(s.vertices, s.faces)
+    g = load_mesh(write_glb(tmp_path / "u.glb", m))
+    assert g.uvs is None and g.texture is None
+    np.testing.assert_allclose(corner_positions(g), corner_positions(m), atol=1e-6)
+    o = load_mesh(write_obj(tmp_path / "u.obj", m))
+    np.testing.assert_allclose(corner_positions(o), corner_positions(m), atol=1e-6)
+    assert not (tmp_path / "u.mtl").exists()
+
+
 def test_ply_loads_as_is(tmp_path):
     import trimesh
 
@@ -175,7 +188,12 @@ def test_glb_passes_gltf_validator(shared_data, tmp_path):
                     "when npm is available)")
     script = tmp_path / "validate.js"
     script.write_text(VALIDATE_JS)
-    for name, mesh in [("spot", load_mesh(shared_data / "spot" / "spot.obj")), ("small", small_textured_mesh())]:
+    import trimesh
+
+    big = trimesh.creation.icosphere(subdivisions=7)  # > 65535 vertices: 32-bit indices
+    meshes = [("spot", load_mesh(shared_data / "spot" / "spot.obj")), ("small", small_textured_mesh()),
+              ("untextured", TexturedMesh(big.vertices, big.faces))]
+    for name, mesh in meshes:
         write_glb(tmp_path / f"{name}.glb", mesh)
         r = subprocess.run(["node", str(script), str(pkg), str(tmp_path / f"{name}.glb")],
                            capture_output=True, text=True, timeout=60)

@@ -14,8 +14,9 @@ Cameras go through :func:`backend.render.camera.transforms_intrinsics` and
 
 Images of different sizes (same aspect ratio) are rescaled to the most common size (ties: the first
 frame's size) and their intrinsics scaled with them (``Cameras.resized`` semantics); images whose
-longest side exceeds ``max_size`` are downscaled. Masks come from the alpha channel, else ``mask_path``,
-else a background-colour model (with a warning in ``dataset.warnings``). RGBA images are composited
+longest side exceeds ``max_size`` are downscaled. Masks come from the frame's ``mask_path`` when given
+(an explicit mask wins), else the alpha channel, else a background-colour model (with a warning in
+``dataset.warnings``). RGBA images are composited
 onto ``background`` (default black), which is recorded in ``dataset.background``.
 """
 
@@ -80,7 +81,7 @@ def _read_json(path: Path) -> dict:
 
 def _resolve_file(base: Path, file_path: str, name: str, what: str = "image") -> Path:
     """Frame path as written -> existing file. NeRF-synthetic paths have no extension: try the usual ones."""
-    p = Path(file_path)
+    p = Path(str(file_path).replace("\\", "/"))  # paths written on Windows
     p = p if p.is_absolute() else base / p
     if p.is_file():
         return p

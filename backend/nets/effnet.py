@@ -174,10 +174,13 @@ class EffNetLite0Features(nn.Module):
 
     @classmethod
     def get(cls, device="cpu", stages=DEFAULT_STAGES) -> "EffNetLite0Features":
-        key = (str(torch.device(device)), tuple(stages))
+        dev = torch.device(device)
+        if dev.type == "cuda" and dev.index is None:  # "cuda" and "cuda:0" are one device, one cache entry
+            dev = torch.device("cuda", torch.cuda.current_device())
+        key = (str(dev), tuple(stages))
         with cls._lock:
             if key not in cls._cache:
-                cls._cache[key] = cls(stages, device=device)
+                cls._cache[key] = cls(stages, device=dev)
             return cls._cache[key]
 
     @property
