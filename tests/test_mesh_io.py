@@ -206,38 +206,53 @@ def test_glb_passes_gltf_validator(shared_data, tmp_path):
 BLENDER_IMPORT = """
 import json, sys
 import bpy
-bpy.ops.wm.read_factory_settings(use_empty=True)
-bpy.ops.import_scene.gltf(filepath=sys.argv[1])
-objs = [o for o in bpy.context.scene.objects if o.type == 'MESH']
-out = {"objects": len(objs), "triangles": 0, "positions": [], "images": []}
-for o in objs:
-    me = o.data
-    me.calc_loop_triangles()
-    out["triangles"] += len(me.loop_triangles)
-    out["positions"] += [list(o.matrix_world @ v.co) for v in me.vertices]
-    for slot in o.material_slots:
-        for node in slot.material.node_tree.nodes:
-            if node.type == 'TEX_IMAGE' and node.image is not None:
-                out["images"].append(list(node.image.size))
-print("RESULT" + json.dumps(out))
+results = []
+for path in sys.argv[1:]:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    if path.endswith(".glb"):
+        bpy.ops.import_scene.gltf(filepath=path)
+    elif path.endswith(".obj"):
+        bpy.ops.wm.obj_import(filepath=path)
+    else:
+        bpy.ops.wm.ply_import(filepath=path)
+    objs = [o for o in bpy.context.scene.objects if o.type == 'MESH']
+    out = {"objects": len(objs), "triangles": 0, "positions": [], "images": []}
+    for o in objs:
+        me = o.data
+        me.calc_loop_triangles()
+        out["triangles"] += len(me.loop_triangles)
+        out["positions"] += [list(o.matrix_world @ v.co) for v in me.vertices]
+        for slot in o.material_slots:
+            for node in slot.material.node_tree.nodes:
+                if node.type == 'TEX_IMAGE' and node.image is not None:
+                    out["images"].append(list(node.image.size))
+    results.append(out)
+print("RESULT" + json.dumps(results))
 """
 
 
-def test_blender_gltf_importer_reads_our_glb(shared_data, tmp_path):
+def test_blender_importers_agree_with_load_mesh(shared_data, tmp_path):
+    """Blender's own glTF, OBJ and PLY importers (default settings) put every vertex where load_mesh
+    says it is in Blender world coordinates: this pins the axis conventions of all three formats."""
     pytest.importorskip("bpy")
+    import trimesh
+
     m = load_mesh(shared_data / "spot" / "spot.obj")
     write_glb(tmp_path / "spot.glb", m)
+    box = trimesh.creation.box(extents=(1, 2, 3), transform=trimesh.transformations.translation_matrix([0, 0, 5]))
+    box.export(tmp_path / "box.ply")
+    files = [tmp_path / "spot.glb", shared_data / "spot" / "spot.obj", tmp_path / "box.ply"]
     script = tmp_path / "imp.py"
     script.write_text(BLENDER_IMPORT)
-    r = subprocess.run([sys.executable, str(script), str(tmp_path / "spot.glb")], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run([sys.executable, str(script), *map(str, files)], capture_output=True, text=True, timeout=180)
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT")]
     assert r.returncode == 0 and line, r.stdout[-2000:] + r.stderr[-2000:]
-    out = json.loads(line[0][len("RESULT"):])
-    assert out["objects"] == 1 and out["triangles"] == len(m.faces)
-    assert out["images"] == [[1024, 1024]]
-    # Blender's importer puts every vertex where load_mesh (Z-up) says it is: the axis convention holds
-    pos = np.asarray(out["positions"])
-    d_ab, _ = cKDTree(m.vertices).query(pos)
-    d_ba, _ = cKDTree(pos).query(m.vertices)
-    assert d_ab.max() < 1e-5 and d_ba.max() < 1e-5
+    results = json.loads(line[0][len("RESULT"):])
+    for path, out in zip(files, results):
+        ours = load_mesh(path)
+        assert out["objects"] == 1 and out["triangles"] == len(ours.faces), path.name
+        pos = np.asarray(out["positions"])
+        d_ab, _ = cKDTree(ours.vertices).query(pos)
+        d_ba, _ = cKDTree(pos).query(ours.vertices)
+        assert d_ab.max() < 1e-5 and d_ba.max() < 1e-5, path.name
+    assert results[0]["images"] == [[1024, 1024]]  # the embedded texture reaches Blender's material
