@@ -221,7 +221,10 @@ def _load_obj(path: Path) -> TexturedMesh:
     if mesh_uvs is not None:
         maps: dict[str, Path] = {}
         for lib in mtllibs:
-            maps.update(_parse_mtl_texture(path.parent / lib))
+            # "mtllib a.mtl b.mtl" lists several files; a single name may also contain spaces
+            names_ = [lib] if (path.parent / lib).is_file() else lib.split()
+            for name in names_:
+                maps.update(_parse_mtl_texture(path.parent / name))
         names = [m for m in materials_used if m in maps] or list(maps)
         if len({str(maps[m]) for m in names}) > 1:
             warnings.warn(f"{path}: several textured materials; only {maps[names[0]].name} is used")
