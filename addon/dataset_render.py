@@ -292,6 +292,7 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
             images_io.write_png(tmp / name, img)
         _write_outputs(tmp, mesh, spec, frame, vertices, faces, (K, R, t), (Kn, Rn, tn), (K_test, R_test, t_test),
                        train_names, test_names, noise, command)
+        _chmod_files_like_new(tmp)
         _publish(tmp, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -300,11 +301,23 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
     return out_dir
 
 
-def _chmod_like_new_folder(path: Path) -> None:
-    """mkdtemp makes private (0700) folders; the dataset should get the permissions of a normal mkdir."""
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o777 & ~umask)
+    return umask
+
+
+def _chmod_like_new_folder(path: Path) -> None:
+    """mkdtemp makes private (0700) folders; the dataset should get the permissions of a normal mkdir."""
+    os.chmod(path, 0o777 & ~_umask())
+
+
+def _chmod_files_like_new(folder: Path) -> None:
+    """Atomic writers (mkstemp + rename) leave files private (0600); give them normal file permissions."""
+    mode = 0o666 & ~_umask()
+    for p in folder.rglob("*"):
+        if p.is_file():
+            os.chmod(p, mode)
 
 
 def _check_output(out_dir: Path, overwrite: bool) -> None:
