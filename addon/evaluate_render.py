@@ -12,12 +12,14 @@ from . import render_views
 
 
 def render_mesh_file(mesh_path, camera_sets: dict, engine: str = "CYCLES", samples: int = 16,
-                     lighting: str = "flat", seed: int = 0, progress=None) -> dict:
+                     lighting: str = "flat", seed: int = 0, pixel_filter: float | None = None,
+                     progress=None) -> dict:
     """Import ``mesh_path`` into an empty scene and render it through each camera set.
 
     camera_sets: {label: (K (N, 3, 3), R (N, 3, 3), t (N, 3), width, height)}.
     Returns {label: (N, H, W, 4) float32 RGBA in [0, 1], row 0 on top, straight alpha}.
-    ``progress(label, i, n)`` is called after each view when given.
+    ``pixel_filter`` as in render_views.setup_render (match the dataset's). ``progress(label, i, n)``
+    is called after each view when given.
     """
     scene = render_views.reset_scene()
     render_views.import_mesh(mesh_path, name="TexForgeEvaluated")
@@ -27,7 +29,7 @@ def render_mesh_file(mesh_path, camera_sets: dict, engine: str = "CYCLES", sampl
             out[label] = np.zeros((0, int(h), int(w), 4), np.float32)
             continue
         render_views.setup_render(scene, engine=engine, samples=samples, lighting=lighting, width=w, height=h,
-                                  seed=seed)
+                                  pixel_filter=pixel_filter, seed=seed)
         cb = (lambda i, n, _l=label: progress(_l, i, n)) if progress else None
         out[label] = render_views.render_views(scene, K, R, t, w, h, progress=cb)
     return out

@@ -35,14 +35,18 @@ def _log(msg: str) -> None:
     print(f"[evaluate] {msg}", flush=True)
 
 
-def _dataset_render_settings(dataset: Path) -> dict:
-    """Lighting / samples the dataset was rendered with (render_dataset records them), if known."""
+def _dataset_info(dataset: Path) -> dict:
+    """DATASET/dataset.json (written by render_dataset: render settings, framing), or {} when absent."""
     try:
-        meta = json.loads((dataset / "transforms.json").read_text())
+        info = json.loads((dataset / "dataset.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    info = meta.get("texforge") if isinstance(meta.get("texforge"), dict) else meta
-    return {k: info[k] for k in ("lighting", "samples", "engine") if k in info}
+    return info if isinstance(info, dict) else {}
+
+
+def turntable_layout(azimuths: int, elevations) -> list[tuple[float, float]]:
+    """(azimuth, elevation) degrees, ring by ring, ``azimuths`` evenly spaced views per elevation."""
+    return [(360.0 * k / azimuths, float(e)) for e in elevations for k in range(azimuths)]
 
 
 def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCLES", samples: int | None = None,
@@ -54,6 +58,7 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     import numpy as np
 
     from addon import evaluate_render
+    from addon.dataset_render import cameras_for
     from backend.data.images import write_png
     from backend.data.transforms_io import load_dataset
     from backend.eval import cameras as cam_err
@@ -61,7 +66,6 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     from backend.eval import scores
     from backend.eval.html import write_report_html
     from backend.eval.report import FEATURES_NAME, REPORT_VERSION, validate_report, write_json_atomic
-    from backend.eval.turntable import framing, turntable_cameras
     from backend.mesh.io import load_mesh
     from backend.pipelines.common import InputError
 
@@ -85,9 +89,13 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     gt_mesh = Path(gt_mesh) if gt_mesh is not None else None
     if gt_mesh is not None and not gt_mesh.is_file():
         raise InputError(f"ground-truth mesh not found: {gt_mesh}")
-    known = _dataset_render_settings(dataset_dir)
+    info = _dataset_info(dataset_dir)
+    known = info.get("args", {}) if isinstance(info.get("args"), dict) else {}
+    # Render as the photos were rendered (lighting, samples, pixel filter), so that a perfect
+    # reconstruction scores as the ground truth does.
     lighting = lighting or known.get("lighting", "flat")
     samples = int(samples or known.get("samples", 16))
+    pixel_filter = known.get("pixel_filter")
     engine = ENGINE_ALIASES.get(engine.upper(), engine.upper())
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -107,18 +115,24 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     # -- renders --------------------------------------------------------------------------------
     hc = held.cameras
     W, H = hc.width, hc.height
-    fov = float(np.degrees(2 * np.arctan(0.5 * W / float(hc.K[0, 0, 0]))))
-    center, dist = framing((gt if gt is not None else pred).vertices, fov)
-    cam_dist = float(np.median(np.linalg.norm(hc.centers.double().numpy() - center, axis=1)))
-    Kt, Rt, tt = turntable_cameras(center, cam_dist if cam_dist > 0 else dist, fov, turntable_size,
-                                   azimuths, elevations)
+    # Turntable: the dataset's framing (centre, distance, field of view) when known, else the object's
+    # bounding-box centre, the held-out cameras' distance and field of view.
+    fr = info.get("framing", {}) if isinstance(info.get("framing"), dict) else {}
+    verts = (gt if gt is not None else pred).vertices
+    center = np.asarray(fr["center"], float) if "center" in fr else (verts.min(0) + verts.max(0)) / 2.0
+    dist = float(fr.get("distance") or np.median(np.linalg.norm(hc.centers.double().numpy() - center, axis=1)))
+    fov = float(fr.get("fov_x_deg") or np.degrees(2 * np.arctan(0.5 * W / float(hc.K[0, 0, 0]))))
+    Rt, tt = cameras_for(turntable_layout(azimuths, elevations), center, dist)
+    f_tt = 0.5 * turntable_size / np.tan(np.radians(fov) / 2)
+    Kt = np.repeat(np.array([[f_tt, 0, turntable_size / 2], [0, f_tt, turntable_size / 2], [0, 0, 1.0]])[None],
+                   len(Rt), axis=0)
     sets = {"heldout": (hc.K.double().numpy(), hc.R.double().numpy(), hc.t.double().numpy(), W, H),
             "turntable": (Kt, Rt, tt, turntable_size, turntable_size)}
     t0 = time.perf_counter()
     log(f"rendering {len(held)} held-out + {len(Rt)} turntable views with {engine} ({samples} samples, "
         f"{lighting} lighting)")
     renders = evaluate_render.render_mesh_file(mesh_path, sets, engine=engine, samples=samples,
-                                               lighting=lighting, seed=seed)
+                                               lighting=lighting, seed=seed, pixel_filter=pixel_filter)
     timings["render"] = time.perf_counter() - t0
 
     # -- metrics --------------------------------------------------------------------------------
@@ -127,15 +141,18 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     held_mask = renders["heldout"][..., 3]
     turn_rgb = eimg.composite(renders["turntable"], background)
     per_view, image_means = scores.view_metrics(held.images, held.masks, held_rgb, held_mask)
-    photos = np.concatenate([train.images, held.images]) if train is not held else held.images
-    feats = scores.feature_metrics(photos, np.concatenate([held_rgb, turn_rgb]), held.images, held_rgb)
+    per_view = [{"name": name, **v} for name, v in zip(held.names, per_view)]
+    # KID / FID-style: every photo (training + held-out) against every render (held-out + turntable)
+    photos = [train.images, held.images] if train is not held else [held.images]
+    fakes = [held_rgb, turn_rgb]
+    set_m = scores.set_metrics(photos, fakes)
     timings["image_metrics"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     missing: dict[str, str] = {}
     if gt is not None:
-        geo = scores.geometry_metrics(pred, gt, seed=seed)
+        geo, geo_details = scores.geometry_metrics(pred, gt, seed=seed)
     else:
-        geo = {k: None for k in scores.GEOMETRY_KEYS}
+        geo, geo_details = {k: None for k in scores.GEOMETRY_KEYS}, None
         missing.update({k: "no ground-truth mesh" for k in scores.GEOMETRY_KEYS})
     timings["geometry_metrics"] = time.perf_counter() - t0
 
@@ -164,22 +181,24 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
         view_images.append(rel)
     write_png(img_dir / "turntable.png", eimg.turntable_strip(turn_rgb, azimuths))
 
-    metrics = {**image_means, **{"perceptual": image_means.get("perceptual")}, **feats["metrics"], **geo,
-               **cam_metrics}
-    missing.update(feats.get("missing", {}))
+    metrics = {**image_means, **set_m, **geo, **cam_metrics}
     timings["total"] = time.perf_counter() - t_start
     report = {
         "version": REPORT_VERSION, "kind": "texforge.evaluation",
         "result": str(result_dir), "dataset": str(dataset_dir), "gt_mesh": str(gt_mesh) if gt_mesh else None,
         "settings": {"engine": engine, "samples": samples, "lighting": lighting, "seed": seed,
+                     "pixel_filter": pixel_filter,
                      "turntable_size": turntable_size, "azimuths": azimuths, "elevations_deg": list(elevations),
                      "heldout_split": heldout_split, "background": [float(x) for x in background]},
         "features": FEATURES_NAME,
-        "feature_sets": feats["sets"],
+        "feature_sets": {"real": f"{sum(map(len, photos))} photos (training + held-out)",
+                         "fake": f"{sum(map(len, fakes))} renders (held-out + turntable)",
+                         "embedding": "pooled 1280-d EffNet-Lite0 (ImageNet) head activation at 224 px"},
+        "geometry": geo_details,
         "metrics": metrics, "missing": missing, "per_view": per_view, "cameras": cams,
         "images": {"views": view_images, "turntable": "images/turntable.png"},
         "timings": timings,
-        "counts": {"heldout_views": len(held), "photos": int(len(photos)), "turntable_views": int(len(Rt)),
+        "counts": {"heldout_views": len(held), "photos": int(sum(map(len, photos))), "turntable_views": int(len(Rt)),
                    "result_vertices": int(len(pred.vertices)), "result_faces": int(len(pred.faces))},
     }
     problems = validate_report(report, out_dir)

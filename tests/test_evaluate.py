@@ -18,7 +18,6 @@ from backend.eval import cameras as cam_err
 from backend.eval.aggregate import aggregate_reports
 from backend.eval.html import aggregate_html, report_html
 from backend.eval.report import METRICS, validate_report, write_json_atomic
-from backend.eval.turntable import look_at_c2w, turntable_cameras
 from backend.render.camera import c2w_gl_to_rt, rt_to_c2w_gl
 from backend.render.pose import axis_angle_to_matrix
 
@@ -33,7 +32,9 @@ def _entry(name, R, t, K=None):
 
 
 def _ring(n=6, dist=3.0):
-    K, R, t = turntable_cameras((0, 0, 0), dist, 40.0, 32, azimuths=n, elevations_deg=(20.0,))
+    from addon.dataset_render import cameras_for
+    R, t = cameras_for([(360.0 * k / n, 20.0) for k in range(n)], np.zeros(3), dist)
+    K = np.repeat(np.array([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])[None], n, axis=0)
     return K, R, t
 
 
@@ -99,24 +100,6 @@ def test_camera_entries_reject_bad_input():
         cam_err.cameras_from_result_entries([{"name": "a", "R": np.eye(3).tolist(), "t": [0, float("nan"), 1]}])
 
 
-def test_turntable_cameras_look_at_the_centre():
-    center = np.array([0.1, -0.2, 0.3])
-    K, R, t = turntable_cameras(center, 2.0, 40.0, 48, azimuths=12, elevations_deg=(10.0, 35.0))
-    assert K.shape == (24, 3, 3) and R.shape == (24, 3, 3)
-    for i in range(24):
-        cam = R[i] @ center + t[i]  # the centre projects to the principal point, 2 m in front
-        assert cam[2] == pytest.approx(2.0) and np.allclose(cam[:2], 0, atol=1e-9)
-        assert np.allclose(R[i] @ R[i].T, np.eye(3), atol=1e-9) and np.linalg.det(R[i]) == pytest.approx(1.0)
-        up_img = R[i] @ np.array([0, 0, 1.0])  # world up points up in the image (negative y)
-        assert up_img[1] < 0
-    elev = np.degrees(np.arcsin([(-R[i].T @ t[i] - center)[2] / 2.0 for i in (0, 12)]))
-    np.testing.assert_allclose(elev, [10.0, 35.0], atol=1e-9)
-    # round trip through the one camera conversion
-    m = look_at_c2w([0, -3, 1], [0, 0, 0])
-    R1, t1 = c2w_gl_to_rt(m)
-    assert np.allclose(rt_to_c2w_gl(R1, t1), m)
-
-
 # ------------------------------------------------------------------------------------------------
 # report schema, checks, HTML, aggregate
 # ------------------------------------------------------------------------------------------------
@@ -169,3 +152,126 @@ def test_html_mentions_features_and_escapes():
     assert agg["count"]["psnr"] == 1 and agg["mean"]["kid"] is None
     page = aggregate_html(agg)
     assert "href='b/report.html'" in page and "Not finished yet: c" in page
+
+
+# ------------------------------------------------------------------------------------------------
+# end to end: Blender renders of a tiny dataset; the ground truth evaluated against itself
+# ------------------------------------------------------------------------------------------------
+
+NOISE_ROT, NOISE_TRANS = 3.0, 0.03
+
+
+@pytest.fixture(scope="module")
+def example_dataset(tmp_path_factory):
+    """The embedded example at 32 px: 6 noisy training views + 2 held-out views (Cycles, 4 samples)."""
+    from addon.dataset_render import main as render_dataset_main
+    out = tmp_path_factory.mktemp("evaluate") / "dataset"
+    rc = render_dataset_main(["example", "--out", str(out), "--views", "6", "--size", "32", "--holdout", "2",
+                              "--noise-rot", str(NOISE_ROT), "--noise-trans", str(NOISE_TRANS), "--samples", "4"])
+    assert rc == 0
+    return out
+
+
+def _camera_entries(path):
+    meta = json.loads(Path(path).read_text())
+    out = []
+    for f in meta["frames"]:
+        R, t = c2w_gl_to_rt(f["transform_matrix"])
+        K = [[f["fl_x"], 0, f["cx"]], [0, f["fl_y"], f["cy"]], [0, 0, 1]]
+        out.append({"name": f["file_path"], "K": K, "R": R.tolist(), "t": t.tolist(),
+                    "transform_matrix": f["transform_matrix"]})
+    return out
+
+
+def fabricate_result(dataset: Path, out: Path, scale: float = 1.0) -> Path:
+    """A result folder holding the true textured example (optionally scaled about its centre) and
+    exact corrected cameras / the dataset's noisy input cameras, in result.json's format."""
+    from addon.example_object import example_arrays, example_texture
+    from backend.mesh.io import write_glb
+    from backend.mesh.types import TexturedMesh
+    verts, tris, corner_uvs = example_arrays()
+    c = (verts.min(0) + verts.max(0)) / 2
+    verts = c + scale * (verts - c)
+    mesh = TexturedMesh(verts, tris, corner_uvs.reshape(-1, 2), np.arange(tris.size).reshape(-1, 3),
+                        example_texture())
+    out.mkdir(parents=True)
+    write_glb(out / "mesh.glb", mesh)
+    result = {"version": 1, "pipeline": "fabricated", "dataset": str(dataset), "image_size": [32, 32],
+              "cameras": _camera_entries(dataset / "transforms_gt.json"),
+              "input_cameras": _camera_entries(dataset / "transforms.json"),
+              "pruned": [], "per_view": [], "timings": {}, "config": {}, "metrics": {}}
+    (out / "result.json").write_text(json.dumps(result))
+    return out
+
+
+def _evaluate(*args, **kw):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import evaluate as evaluate_script
+    finally:
+        sys.path.pop(0)
+    return evaluate_script.evaluate(*args, **kw)
+
+
+def _html_images(page: str) -> list[str]:
+    return re.findall(r"src='([^']+)'", page)
+
+
+def test_ground_truth_scores_perfectly_and_reports_are_complete(example_dataset, tmp_path):
+    result = fabricate_result(example_dataset, tmp_path / "result")
+    out = tmp_path / "eval"
+    rep = _evaluate(result, example_dataset, out, log=lambda m: None)
+    m = rep["metrics"]
+    # every metric present, finite and in range; the files on disk agree
+    assert validate_report(rep, out) == [] and "problems" not in rep
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["metrics"] == pytest.approx(m) and set(on_disk["metrics"]) == set(METRICS)
+    assert on_disk["features"] == "EffNet-Lite0 features"
+    # the truth against itself
+    assert min(v["iou"] for v in rep["per_view"]) > 0.97
+    assert m["psnr"] > 30 and m["ssim"] > 0.95
+    assert m["chamfer_l1"] < 2e-3 and m["fscore_0.5"] > 0.99 and m["fscore_1"] == pytest.approx(1.0)
+    assert m["normal_consistency"] > 0.98
+    assert m["cam_rot_deg_after"] < 1e-3 and m["cam_trans_rel_after"] < 1e-4
+    # before refinement: exactly the noise render_dataset put in (flat, no flips)
+    assert m["cam_rot_deg_before"] == pytest.approx(NOISE_ROT, abs=1e-3)
+    assert m["cam_trans_rel_before"] == pytest.approx(NOISE_TRANS, rel=1e-3)
+    assert rep["counts"]["heldout_views"] == 2 and rep["counts"]["turntable_views"] == 24
+    assert rep["counts"]["photos"] == 8
+    # the HTML shows every held-out contact sheet and the turntable, as existing relative files
+    page = (out / "report.html").read_text()
+    srcs = _html_images(page)
+    assert len(srcs) == 3 and all((out / s).is_file() and not Path(s).is_absolute() for s in srcs)
+    from backend.data.images import read_image
+    sheet = read_image(out / rep["per_view"][0]["image"])
+    assert sheet.shape[:2] == (32, 3 * 32 + 4)
+    strip = read_image(out / rep["images"]["turntable"])
+    assert strip.shape[:2] == (2 * 48 + 2, 12 * 48 + 11 * 2)
+    assert (strip < 0.99).mean() > 0.1  # the object is visible on the turntable
+
+    # a wrong reconstruction (10 % too large) scores measurably worse, and evaluation is repeatable
+    big = fabricate_result(example_dataset, tmp_path / "big", scale=1.1)
+    rep_big = _evaluate(big, example_dataset, tmp_path / "eval_big", log=lambda m: None)
+    mb = rep_big["metrics"]
+    assert mb["iou"] < m["iou"] - 0.05 and mb["chamfer_l1"] > 5 * m["chamfer_l1"] and mb["fscore_0.5"] < 0.5
+    assert mb["psnr"] < m["psnr"] - 3
+    rep_again = _evaluate(result, example_dataset, tmp_path / "eval_again", log=lambda m: None)
+    assert rep_again["metrics"] == m
+
+
+def test_cli_rejects_bad_input(example_dataset, tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(tmp_path / "nope"),
+                        "--dataset", str(example_dataset), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "has no mesh.glb" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_fid_in_the_feature_span_equals_the_full_computation():
+    from backend.eval.scores import fid_in_span
+    from backend.metrics.features import fid_from_features
+    rng = np.random.default_rng(3)
+    a, b = rng.random((9, 120)) ** 3, rng.random((14, 120)) ** 2 + 0.1
+    full = fid_from_features(a, b)
+    assert fid_in_span(a, b) == pytest.approx(full, rel=1e-6) and full > 1.0
+    assert fid_in_span(a, a) == pytest.approx(0.0, abs=1e-6)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPORT_VERSION = 1
 FEATURES_NAME = "EffNet-Lite0 features"
-PSNR_CAP = 100.0  # dB; identical images give +inf, JSON has no infinity
+PSNR_CAP = 100.0  # dB; backend.metrics.image.psnr caps identical images there (JSON has no infinity)
 
 INF = math.inf
 # key: (label, low, high, better) ; better is "higher" or "lower"
@@ -30,11 +30,11 @@ METRICS: dict[str, tuple[str, float, float, str]] = {
     "perceptual": (f"perceptual distance ({FEATURES_NAME})", 0.0, INF, "lower"),
     "kid": (f"KID ({FEATURES_NAME})", -1.0, INF, "lower"),
     "fid": (f"FID-style distance ({FEATURES_NAME}, not Inception FID)", -1e-3, INF, "lower"),
-    "chamfer_l1": ("Chamfer-L1 (fraction of gt bbox diagonal)", 0.0, INF, "lower"),
-    "chamfer_l2": ("Chamfer-L2 (squared, fraction of gt bbox diagonal)", 0.0, INF, "lower"),
-    "fscore_0.5": ("F-score @ 0.5%", 0.0, 1.0, "higher"),
-    "fscore_1": ("F-score @ 1%", 0.0, 1.0, "higher"),
-    "fscore_2": ("F-score @ 2%", 0.0, 1.0, "higher"),
+    "chamfer_l1": ("Chamfer-L1 (mean distance, scene units)", 0.0, INF, "lower"),
+    "chamfer_l2": ("Chamfer-L2 (mean squared distance, scene units^2)", 0.0, INF, "lower"),
+    "fscore_0.5": ("F-score @ 0.5% of the gt bbox diagonal", 0.0, 1.0, "higher"),
+    "fscore_1": ("F-score @ 1% of the gt bbox diagonal", 0.0, 1.0, "higher"),
+    "fscore_2": ("F-score @ 2% of the gt bbox diagonal", 0.0, 1.0, "higher"),
     "normal_consistency": ("normal consistency", -1.0, 1.0, "higher"),
     "cam_rot_deg_before": ("camera rotation error before, deg (mean)", 0.0, 180.0, "lower"),
     "cam_rot_deg_after": ("camera rotation error after, deg (mean)", 0.0, 180.0, "lower"),
