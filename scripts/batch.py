@@ -300,36 +300,44 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def prepare_scene_dir(scene: Scene, scene_dir: Path, stages: list[Stage]) -> None:
-    """Make the scene folder consistent before (re)running: drop leftovers of interrupted stages, and
-    everything when the scene's definition changed since its stages were written."""
+def _forget_if_changed(scene: Scene, scene_dir: Path, stages: list[Stage]) -> None:
+    """Drop every stage output and the DONE marker when the scene's definition (scene.json) changed
+    since they were written."""
     spec_file = scene_dir / "scene.json"
-    if scene_dir.exists() and spec_file.is_file():
-        try:
-            old = json.loads(spec_file.read_text())
-        except json.JSONDecodeError:
-            old = None
-        if old != scene.spec():
-            _log(f"{scene.name}: options changed since the last run; redoing it from scratch")
-            for st in stages:
-                _remove(scene_dir / st.name)
-            _remove(scene_dir / DONE)
+    if not spec_file.is_file():
+        return
+    try:
+        old = json.loads(spec_file.read_text())
+    except json.JSONDecodeError:
+        old = None
+    if old != scene.spec():
+        _log(f"{scene.name}: options changed since the last run; redoing it from scratch")
+        _remove(scene_dir / DONE)
+        for st in stages:
+            _remove(scene_dir / st.name)
+        _remove(spec_file)
+
+
+def prepare_scene_dir(scene: Scene, scene_dir: Path) -> None:
+    """Make the scene folder ready for (re)running: drop leftovers of interrupted stages (temp
+    folders), record the scene's definition."""
     scene_dir.mkdir(parents=True, exist_ok=True)
     for p in scene_dir.iterdir():
         if p.name.startswith(".") and ".tmp" in p.name:
             _remove(p)  # a stage that was interrupted
     from backend.eval.report import write_json_atomic
-    write_json_atomic(spec_file, scene.spec())
+    write_json_atomic(scene_dir / "scene.json", scene.spec())
 
 
 def run_scene(scene: Scene, out: Path, stages: list[Stage], label: str = "") -> dict:
     """Run the unfinished stages of one scene; returns {"status", "seconds", "stages": {name: s}}."""
     from backend.eval.report import write_json_atomic
     scene_dir = out / scene.name
+    _forget_if_changed(scene, scene_dir, stages)
     if (scene_dir / DONE).is_file():
         _log(f"{label}{scene.name}: done already, skipped")
         return {"status": "skipped", "seconds": 0.0, "stages": {}}
-    prepare_scene_dir(scene, scene_dir, stages)
+    prepare_scene_dir(scene, scene_dir)
     paths: dict[str, Path] = {}
     times: dict[str, float] = {}
     t_scene = time.perf_counter()
