@@ -78,15 +78,16 @@ def ensure_environment(extras: str = "blender,dev") -> None:
         os.execv(cmd[0], cmd)
 
 
-def ensure_node_tool(package: str, binary: str) -> Path | None:
-    """Install an npm command-line tool into .venv/node once; None when npm is not available."""
-    exe = NODE_TOOLS / "node_modules" / ".bin" / binary
-    if exe.exists():
-        return exe
+def ensure_node_package(package: str) -> Path | None:
+    """Install an npm package into .venv/node once and return its folder; None when npm is missing
+    or the install failed (tests that need it then skip with that reason)."""
+    folder = NODE_TOOLS / "node_modules" / package
+    if (folder / "package.json").is_file():
+        return folder
     npm = shutil.which("npm")
     if not npm:
         return None
     NODE_TOOLS.mkdir(parents=True, exist_ok=True)
     print(f"[setup] npm install {package}", flush=True)
     r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NODE_TOOLS), package])
-    return exe if r.returncode == 0 and exe.exists() else None
+    return folder if r.returncode == 0 and (folder / "package.json").is_file() else None

@@ -23,7 +23,7 @@ if "--slow" in args:
     marker = []
 if args[:1] == ["--"]:
     args = args[1:]
-validator = _bootstrap.ensure_node_tool("gltf-validator", "gltf_validator")
+validator = _bootstrap.ensure_node_package("gltf-validator")  # Khronos glTF validator (a JS library)
 env = dict(os.environ)
 if validator:
     env["TEXFORGE_GLTF_VALIDATOR"] = str(validator)

@@ -1,8 +1,6 @@
 """Mesh I/O: OBJ / GLB / PLY <-> TexturedMesh (Blender Z-up), gltf-validator, Blender's own glTF importer."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,6 +13,7 @@ from scipy.spatial import cKDTree
 from backend.mesh.io import load_mesh, write_glb, write_obj
 from backend.mesh.types import TexturedMesh
 from backend.pipelines.common import InputError
+from gltf_validation import validate_glb
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,36 +157,7 @@ def test_ply_loads_as_is(tmp_path):
 # external validators: Khronos gltf-validator and Blender's importer
 # ------------------------------------------------------------------------------------------------
 
-VALIDATE_JS = """
-const v = require(process.argv[2]);
-const data = new Uint8Array(require('fs').readFileSync(process.argv[3]));
-v.validateBytes(data, {maxIssues: 200}).then(r => console.log(JSON.stringify(r.issues)))
-  .catch(e => { console.error(String(e)); process.exit(2); });
-"""
-
-
-def _gltf_validator() -> Path | None:
-    """The gltf-validator npm package folder (env TEXFORGE_GLTF_VALIDATOR, or the one the test runner
-    installs into .venv/node). The npm package is a library, so it runs through a small node script."""
-    cands = []
-    env = os.environ.get("TEXFORGE_GLTF_VALIDATOR")
-    if env:
-        p = Path(env)
-        cands += [p, p.parent.parent / "gltf-validator"]  # a package folder, or node_modules/.bin/<x>
-    cands.append(ROOT / ".venv" / "node" / "node_modules" / "gltf-validator")
-    for c in cands:
-        if (c / "package.json").is_file():
-            return c
-    return None
-
-
 def test_glb_passes_gltf_validator(shared_data, tmp_path):
-    pkg = _gltf_validator()
-    if pkg is None or shutil.which("node") is None:
-        pytest.skip("Khronos gltf-validator not installed (scripts/run_tests.py installs it into .venv/node "
-                    "when npm is available)")
-    script = tmp_path / "validate.js"
-    script.write_text(VALIDATE_JS)
     import trimesh
 
     big = trimesh.creation.icosphere(subdivisions=7)  # > 65535 vertices: 32-bit indices
@@ -195,10 +165,7 @@ def test_glb_passes_gltf_validator(shared_data, tmp_path):
               ("untextured", TexturedMesh(big.vertices, big.faces))]
     for name, mesh in meshes:
         write_glb(tmp_path / f"{name}.glb", mesh)
-        r = subprocess.run(["node", str(script), str(pkg), str(tmp_path / f"{name}.glb")],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        issues = json.loads(r.stdout)
+        issues = validate_glb(tmp_path / f"{name}.glb")
         assert issues["numErrors"] == 0, issues["messages"]
         assert issues["numWarnings"] == 0, issues["messages"]
 
