@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -272,9 +269,8 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
     test_names = [f"images/test_{i:03d}.png" for i in range(len(R_test))]
     names = train_names + test_names
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        _chmod_like_new_folder(tmp)
+    atomic = backend_module("atomic")
+    with atomic.atomic_folder(out_dir, overwrite=overwrite) as tmp:  # Ctrl-C leaves no half-written dataset
         (tmp / "images").mkdir()
         images_io = backend_module("data.images")
         timer = {"last": time.perf_counter()}
@@ -292,32 +288,8 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
             images_io.write_png(tmp / name, img)
         _write_outputs(tmp, mesh, spec, frame, vertices, faces, (K, R, t), (Kn, Rn, tn), (K_test, R_test, t_test),
                        train_names, test_names, noise, command)
-        _chmod_files_like_new(tmp)
-        _publish(tmp, out_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"[render_dataset] wrote {out_dir} ({len(names)} images, {time.perf_counter() - t_start:.1f} s)")
     return out_dir
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def _chmod_like_new_folder(path: Path) -> None:
-    """mkdtemp makes private (0700) folders; the dataset should get the permissions of a normal mkdir."""
-    os.chmod(path, 0o777 & ~_umask())
-
-
-def _chmod_files_like_new(folder: Path) -> None:
-    """Atomic writers (mkstemp + rename) leave files private (0600); give them normal file permissions."""
-    mode = 0o666 & ~_umask()
-    for p in folder.rglob("*"):
-        if p.is_file():
-            os.chmod(p, mode)
 
 
 def _check_output(out_dir: Path, overwrite: bool) -> None:
@@ -330,19 +302,6 @@ def _check_output(out_dir: Path, overwrite: bool) -> None:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _publish(tmp: Path, out_dir: Path, overwrite: bool) -> None:
-    """Move the finished temporary folder into place; an old folder is only removed once the new one is in."""
-    old = None
-    if out_dir.exists():
-        if any(out_dir.iterdir()) and not overwrite:  # someone wrote there while we rendered
-            raise ValueError(f"--out {out_dir} is not empty; choose a new folder or pass --overwrite")
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.rename(out_dir, old)
-    os.rename(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vertices, faces, gt, noisy, test,
                    train_names, test_names, noise, command) -> None:
     tio = backend_module("data.transforms_io")
@@ -352,7 +311,7 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
     tio.write_transforms(folder / "transforms_gt.json", *gt, w, h, train_names, extra=angle_x)
     if test_names:  # with --holdout 0 there is no test split (an empty frames list is not a dataset)
         tio.write_transforms(folder / "transforms_test.json", *test, w, h, test_names, extra=angle_x)
-    write_ply(folder / "gt_mesh.ply", vertices, faces)
+    backend_module("mesh.io").write_ply(folder / "gt_mesh.ply", vertices, faces)
     info = {
         "version": DATASET_VERSION,
         "generator": "texforge render_dataset",
@@ -381,20 +340,6 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
 def _blender_version() -> str:
     import bpy
     return bpy.app.version_string
-
-
-def write_ply(path, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Binary little-endian PLY with float32 vertices and int32 triangles (readable by trimesh, Blender)."""
-    v = np.ascontiguousarray(vertices, dtype="<f4")
-    f = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
-    f["n"], f["idx"] = 3, faces
-    header = ("ply\nformat binary_little_endian 1.0\ncomment TexForge ground-truth surface, Blender world "
-              f"coordinates (Z up, metres)\nelement vertex {len(v)}\nproperty float x\nproperty float y\n"
-              f"property float z\nelement face {len(f)}\nproperty list uchar int vertex_indices\nend_header\n")
-    with open(path, "wb") as fh:
-        fh.write(header.encode("ascii"))
-        fh.write(v.tobytes())
-        fh.write(f.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,13 +10,12 @@ Pillow reads 16-bit grey PNGs at full precision; 16-bit RGB(A) PNGs are reduced 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..atomic import atomic_file
 from ..pipelines.common import InputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".webp", ".bmp", ".tif", ".tiff")
@@ -132,16 +131,8 @@ def write_png(path, array, bits: int = 8) -> Path:
         mode = "L" if data.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}[data.shape[-1]]
         im = Image.frombuffer(mode, (data.shape[1], data.shape[0]), np.ascontiguousarray(data).tobytes(),
                               "raw", mode, 0, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            im.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "wb") as f:
+        im.save(f, format="PNG")
     return path
 
 

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text
 from ..pipelines.common import InputError
 from ..render.camera import c2w_gl_to_rt, cameras_from_arrays, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
@@ -280,15 +279,5 @@ def write_transforms(path, K, R, t, width: int, height: int, file_paths, extra: 
         meta.update(extra)
     meta["frames"] = [{"file_path": fp, **transforms_frame_entry(K[i], R[i], t[i], width, height)}
                       for i, fp in enumerate(file_paths)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, json.dumps(meta, indent=2) + "\n")
     return path

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_bytes
 from ..pipelines.common import InputError
 from .types import TexturedMesh
 
@@ -51,19 +50,6 @@ def blender_to_yup(p: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def _png_bytes(texture: np.ndarray) -> bytes:
     from PIL import Image
@@ -256,10 +242,10 @@ def write_obj(path, mesh: TexturedMesh) -> Path:
         lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in mesh.faces.tolist()]
     if has_tex:
         tex_name = f"{stem}_texture.png"
-        _atomic_write_bytes(path.with_name(tex_name), _png_bytes(mesh.texture))
+        write_bytes(path.with_name(tex_name), _png_bytes(mesh.texture))
         mtl = f"newmtl {stem}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\nmap_Kd {tex_name}\n"
-        _atomic_write_bytes(path.with_name(f"{stem}.mtl"), mtl.encode("utf-8"))
-    _atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+        write_bytes(path.with_name(f"{stem}.mtl"), mtl.encode("utf-8"))
+    write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path
 
 
@@ -428,5 +414,17 @@ def write_glb(path, mesh: TexturedMesh, double_sided: bool = False, name: str = 
     out = bytearray(struct.pack("<4sII", b"glTF", 2, total))
     out += struct.pack("<I4s", len(js), b"JSON") + js
     out += struct.pack("<I4s", len(blob), b"BIN\x00") + blob
-    _atomic_write_bytes(path, bytes(out))
+    write_bytes(path, bytes(out))
     return path
+
+
+def write_ply(path, vertices: np.ndarray, faces: np.ndarray) -> Path:
+    """Binary little-endian PLY, float32 vertices and int32 triangles, coordinates as given (no axis
+    change: PLY has no up-axis convention; Blender's and trimesh's importers read it as is). Atomic."""
+    v = np.ascontiguousarray(vertices, dtype="<f4").reshape(-1, 3)
+    f = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+    f["n"], f["idx"] = 3, np.asarray(faces).reshape(-1, 3)
+    header = ("ply\nformat binary_little_endian 1.0\ncomment TexForge mesh, Blender world coordinates "
+              f"(Z up, metres)\nelement vertex {len(v)}\nproperty float x\nproperty float y\n"
+              f"property float z\nelement face {len(f)}\nproperty list uchar int vertex_indices\nend_header\n")
+    return write_bytes(path, header.encode("ascii") + v.tobytes() + f.tobytes())
