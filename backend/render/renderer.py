@@ -145,7 +145,7 @@ def render_mesh(vertices: torch.Tensor, faces: torch.Tensor, cameras, uvs: torch
         return out.index_put((pix,), vals)
 
     def interp(corner: torch.Tensor) -> torch.Tensor:  # (N, F, 3, D) -> (P, D)
-        c = corner.reshape(N * F, 3, -1)[gface]
+        c = corner.reshape(N * F, 3, corner.shape[-1])[gface]
         return (w.unsqueeze(-1) * c).sum(1)
 
     bary = scatter(w).reshape(N, H, W, 3)
