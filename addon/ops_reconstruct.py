@@ -16,6 +16,9 @@ texforge.apply_corrected_cameras copies the corrected poses back onto the origin
 
 from __future__ import annotations
 
+import os
+import time
+
 import bpy
 from bpy.props import IntProperty, StringProperty
 
@@ -58,11 +61,24 @@ class ReconstructionRun:
         self.device = device
         self.job: job_mod.Job | None = None
         self.made: dict | None = None
+        self.out_dir = result_folder(scene)
+        self.written = ""
+        self.write_error = ""
 
     def _work(self, progress, should_stop):
         multiview = backend_module("pipelines.multiview")
-        return multiview.run_multiview(self.dataset, self.config, progress=progress, should_stop=should_stop,
-                                       device=self.device)
+        result = multiview.run_multiview(self.dataset, self.config, progress=progress, should_stop=should_stop,
+                                         device=self.device)
+        if self.out_dir:
+            backend_module("pipelines.common").check_stop(should_stop)
+            try:
+                result_io = backend_module("pipelines.multiview.result_io")
+                progress(1.0, "writing the result folder")
+                result_io.write_result(result, self.out_dir)
+                self.written = self.out_dir
+            except (ImportError, OSError, ValueError) as exc:  # the scene still gets the result
+                self.write_error = f"{type(exc).__name__}: {exc}"
+        return result
 
     def make_job(self, extra_stop=None) -> job_mod.Job:
         self.job = job_mod.Job("reconstruct", self._work, extra_stop=extra_stop)
@@ -118,7 +134,29 @@ class ReconstructionRun:
         if context.view_layer is not None:
             results_import.select_only(context.view_layer, [obj])
         took = self.job.finished - self.job.started if self.job.finished else 0.0
-        return {"INFO"}, f"TexForge: '{obj.name}' reconstructed in {took:.0f} s ({props.result_summary})"
+        saved = f"; saved to {self.written}" if self.written else ""
+        if self.write_error:
+            print(f"[TexForge] could not write the result folder {self.out_dir}: {self.write_error}")
+            saved = f"; the result folder could not be written ({self.write_error})"
+        return {"INFO"}, f"TexForge: '{obj.name}' reconstructed in {took:.0f} s ({props.result_summary}){saved}"
+
+
+def result_folder(scene: bpy.types.Scene) -> str:
+    """A new folder under the scene's Output Folder for this run's files, or '' when the output folder
+    is relative to an unsaved .blend (then the result lives only in the scene)."""
+    base = scene.texforge.output_dir
+    if not base:
+        return ""
+    path = bpy.path.abspath(base)
+    if path.startswith("//"):
+        return ""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = os.path.join(path, f"multiview-{stamp}")
+    i = 1
+    while os.path.exists(folder):  # never reuse (or overwrite) an earlier run's folder
+        folder = os.path.join(path, f"multiview-{stamp}-{i}")
+        i += 1
+    return folder
 
 
 def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0) -> ReconstructionRun:
