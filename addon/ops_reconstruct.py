@@ -96,7 +96,16 @@ class ReconstructionRun:
             scene = bpy.data.scenes.get(self.scene_name)
             if scene is None:
                 return {"ERROR"}, f"TexForge: scene '{self.scene_name}' no longer exists; result discarded"
-            return self._build(context, scene, job.result)
+            try:
+                return self._build(context, scene, job.result)
+            except Exception as exc:  # noqa: BLE001 - e.g. an invalid mesh: report it, leave nothing behind
+                import traceback
+                print(f"[TexForge] importing the result failed:\n{traceback.format_exc()}")
+                if self.made is not None:
+                    results_import.remove_created(self.made)
+                    self.made = None
+                scene.texforge.views.clear()
+                return {"ERROR"}, f"TexForge: the result could not be added to the scene: {_error_text(exc)}"
         finally:
             job.release()
             self.dataset = None

@@ -71,6 +71,13 @@ def test_result_import_builds_mesh_uvs_and_packed_texture(result_object):
     obj, mesh = result_object
     me = obj.data
     assert len(me.polygons) == len(mesh.faces) and me.uv_layers.active is not None
+    # world coordinates map 1:1 (the fixture moved the object afterwards; the mesh data is as given)
+    co = np.empty(len(me.vertices) * 3, np.float32)
+    me.vertices.foreach_get("co", co)
+    np.testing.assert_allclose(co.reshape(-1, 3), mesh.vertices, atol=1e-6)
+    corners = np.empty(len(me.loops), np.int32)
+    me.loops.foreach_get("vertex_index", corners)
+    np.testing.assert_array_equal(corners.reshape(-1, 3), mesh.faces)
     mat, node, image = ops_export.base_color_image(obj)
     assert image is not None and image.packed_file is not None and tuple(image.size) == (600, 300)
     bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
