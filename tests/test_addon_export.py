@@ -1,12 +1,6 @@
 """Game-asset GLB export with real bpy: Khronos gltf-validator, Blender's importer, power-of-two texture
 on a copy, decimation to a budget, Draco, never overwriting; and the result import it starts from."""
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,37 +9,7 @@ bpy = pytest.importorskip("bpy")
 import addon  # noqa: E402
 from addon import ops_export, results_import  # noqa: E402
 from backend.mesh.template import uv_sphere  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-
-VALIDATE_JS = """
-const v = require(process.argv[2]);
-const data = new Uint8Array(require('fs').readFileSync(process.argv[3]));
-v.validateBytes(data, {maxIssues: 200}).then(r => console.log(JSON.stringify(r.issues)))
-  .catch(e => { console.error(String(e)); process.exit(2); });
-"""
-
-
-def _gltf_validator() -> Path | None:
-    """The gltf-validator npm package folder (env TEXFORGE_GLTF_VALIDATOR or .venv/node); it is a library,
-    so it runs through a small node script."""
-    cands = []
-    env = os.environ.get("TEXFORGE_GLTF_VALIDATOR")
-    if env:
-        cands += [Path(env), Path(env).parent.parent / "gltf-validator"]
-    cands.append(ROOT / ".venv" / "node" / "node_modules" / "gltf-validator")
-    return next((c for c in cands if (c / "package.json").is_file()), None)
-
-
-def _validate(path: Path, tmp_path: Path) -> dict:
-    pkg = _gltf_validator()
-    if pkg is None or shutil.which("node") is None:
-        pytest.skip("Khronos gltf-validator not installed (scripts/run_tests.py installs it into .venv/node)")
-    script = tmp_path / "validate.js"
-    script.write_text(VALIDATE_JS)
-    r = subprocess.run(["node", str(script), str(pkg), str(path)], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+from gltf_validation import validate_glb  # noqa: E402
 
 
 @pytest.fixture
@@ -102,7 +66,7 @@ def test_export_game_asset_glb(result_object, tmp_path):
     assert tuple(user_image.size) == (600, 300) and not user_image.is_dirty
     assert tuple(obj.location) == (1.0, 2.0, 0.0) and obj.select_get() and obj.name == "Asset Mesh"
 
-    issues = _validate(out, tmp_path)
+    issues = validate_glb(out)
     assert issues["numErrors"] == 0, issues["messages"]
 
     # never overwrite without the user's say
@@ -138,7 +102,7 @@ def test_export_decimated_draco_and_summary(result_object, tmp_path):
     assert info["triangles"] <= 300 and info["triangles"] > 150
     assert info["texture_size"] == (256, 128)
     assert info["bytes"] == (tmp_path / "small.glb").stat().st_size < plain["bytes"]
-    issues = _validate(tmp_path / "small.glb", tmp_path)
+    issues = validate_glb(tmp_path / "small.glb")
     assert issues["numErrors"] == 0, issues["messages"]  # Draco shows up as an unsupported extension (info)
     text = ops_export.summary_text(info)
     assert "triangles" in text and "256x128" in text
