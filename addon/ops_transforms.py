@@ -13,7 +13,7 @@ import os
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import blender_camera, results_import, scene_inputs
@@ -169,20 +169,20 @@ def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
     return frames, []
 
 
-def import_frames(context, frames: list[dict], set_resolution: bool, name: str) -> tuple[bpy.types.Collection, list]:
+def import_frames(context, frames: list[dict], resolution: str, name: str):
     """Create one camera per frame (photo as background image) in a new collection.
 
-    The scene has one render resolution: with ``set_resolution`` it becomes the first frame's size;
-    otherwise the scene keeps its size and every frame must match its aspect ratio. Frames of other
-    sizes (same aspect ratio) get their intrinsics rescaled. Checks run before anything is created."""
+    The scene has one render resolution; ``resolution`` ("AUTO" | "SET" | "KEEP", see
+    scene_inputs.RESOLUTION_ITEMS) says whether it may change to the first frame's size. Frames of other
+    sizes with the same aspect ratio get their intrinsics rescaled to the render frame. Every check runs
+    before anything is created. Returns (collection, cameras, whether the resolution was changed)."""
     scene = context.scene
-    if set_resolution:
-        frame = (frames[0]["w"], frames[0]["h"])
-    else:
-        frame = scene_inputs.render_size(scene)
+    K0 = frames[0]["K"]
+    frame, set_size = scene_inputs.choose_frame(scene, (frames[0]["w"], frames[0]["h"]), resolution,
+                                                fx_over_fy=float(K0[0, 0] / K0[1, 1]))
     for fr in frames:
         if abs(fr["w"] / fr["h"] - frame[0] / frame[1]) > 0.01 * frame[0] / frame[1]:
-            what = "the first frame" if set_resolution else "the scene's render frame"
+            what = "the first frame" if set_size else "the scene's render frame"
             raise ValueError(f"frame {fr['label']}: {fr['w']}x{fr['h']} does not have the aspect ratio of {what} "
                              f"({frame[0]}x{frame[1]})")
     before = set(bpy.data.images)
@@ -201,14 +201,14 @@ def import_frames(context, frames: list[dict], set_resolution: bool, name: str) 
         K = results_import.scale_intrinsics(fr["K"], (fr["w"], fr["h"]), frame)
         obj = blender_camera.new_camera(scene, results_import.unique_name(fr["name"], bpy.data.objects), K,
                                         fr["R"], fr["t"], frame[0], frame[1], collection=coll,
-                                        set_render_size=set_resolution and i == 0)
+                                        set_render_size=set_size and i == 0)
         bg = obj.data.background_images.new()
         bg.image = img
         bg.alpha = 0.8
         obj.data.show_background_images = True
         cams.append(obj)
     results_import.select_only(context.view_layer, cams)
-    return coll, cams
+    return coll, cams, set_size
 
 
 class TEXFORGE_OT_import_transforms(bpy.types.Operator, ImportHelper):
@@ -220,21 +220,22 @@ class TEXFORGE_OT_import_transforms(bpy.types.Operator, ImportHelper):
 
     filename_ext = ".json"
     filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
-    set_resolution: BoolProperty(name="Set Scene Resolution", default=True,
-                                 description="Set the render resolution to the dataset's image size (otherwise "
-                                             "the scene keeps its resolution, which must have the same aspect "
-                                             "ratio)")
+    resolution: EnumProperty(name="Render Resolution", items=scene_inputs.RESOLUTION_ITEMS, default="AUTO",
+                             description="Whether the scene's render resolution may change to the dataset's "
+                                         "image size")
 
     def execute(self, context):
         path = bpy.path.abspath(self.filepath)
         try:
             frames, _ = read_frames(path)
-            coll, cams = import_frames(context, frames, self.set_resolution,
-                                       f"Dataset {os.path.splitext(os.path.basename(path))[0]}")
+            coll, cams, changed = import_frames(context, frames, self.resolution,
+                                                f"Dataset {os.path.splitext(os.path.basename(path))[0]}")
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, f"TexForge: {exc}")
             return {"CANCELLED"}
-        self.report({"INFO"}, f"TexForge: {len(cams)} cameras imported into '{coll.name}'")
+        r = context.scene.render
+        note = f"; render resolution set to {r.resolution_x}x{r.resolution_y}" if changed else ""
+        self.report({"INFO"}, f"TexForge: {len(cams)} cameras imported into '{coll.name}'{note}")
         return {"FINISHED"}
 
 

@@ -14,7 +14,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from mathutils import Vector
 
-from . import results_import
+from . import results_import, scene_inputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".tga")
 
@@ -46,8 +46,8 @@ def look_at_rotation(location: Vector, target: Vector):
 
 
 def build_rig(context, paths: list[str], radius: float, elevation: float, start_azimuth: float, clockwise: bool,
-              focal_length: float, sensor_width: float = 36.0, set_resolution: bool = True,
-              center=None, name: str = "Turntable Rig") -> tuple[bpy.types.Collection, list]:
+              focal_length: float, sensor_width: float = 36.0, resolution: str = "AUTO",
+              center=None, name: str = "Turntable Rig") -> tuple[bpy.types.Collection, list, bool]:
     """Create the rig (see the module docstring). Raises ValueError before creating anything when the
     photos cannot be loaded or do not share one aspect ratio."""
     scene = context.scene
@@ -70,21 +70,17 @@ def build_rig(context, paths: list[str], radius: float, elevation: float, start_
             if abs(w / h - w0 / h0) > 0.01 * w0 / h0:
                 raise ValueError(f"image '{os.path.basename(p)}' is {w}x{h} but '{os.path.basename(paths[0])}' is "
                                  f"{w0}x{h0}; all photos must share one aspect ratio")
-        if not set_resolution:
-            r = scene.render
-            fw, fh = r.resolution_x, r.resolution_y
-            if abs(fw / fh - w0 / h0) > 0.01 * w0 / h0:
-                raise ValueError(f"the photos are {w0}x{h0} but the scene renders {fw}x{fh}; enable "
-                                 f"'Set Scene Resolution' or change the resolution to the photos' aspect ratio")
+        frame, set_size = scene_inputs.choose_frame(scene, (w0, h0), resolution)
+        if abs(frame[0] / frame[1] - w0 / h0) > 0.01 * w0 / h0:
+            raise ValueError(f"the photos are {w0}x{h0} but the scene renders {frame[0]}x{frame[1]}; let the rig "
+                             f"set the render resolution or change it to the photos' aspect ratio")
     except BaseException:
         for img in images:
             if img not in before and img.name in bpy.data.images:
                 bpy.data.images.remove(img)
         raise
-    if set_resolution:
-        r = scene.render
-        r.resolution_x, r.resolution_y, r.resolution_percentage = w0, h0, 100
-        r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+    if set_size:
+        scene_inputs.set_render_frame(scene, frame)
     center = Vector(center if center is not None else scene.cursor.location)
     coll = results_import.new_collection(scene, name)
     cams = []
@@ -108,7 +104,7 @@ def build_rig(context, paths: list[str], radius: float, elevation: float, start_
         coll.objects.link(obj)
         cams.append(obj)
     results_import.select_only(context.view_layer, cams)
-    return coll, cams
+    return coll, cams, set_size
 
 
 class TEXFORGE_OT_create_turntable_rig(bpy.types.Operator):
@@ -136,9 +132,8 @@ class TEXFORGE_OT_create_turntable_rig(bpy.types.Operator):
                                 description="Lens focal length in mm (36 mm sensor width)")
     max_images: IntProperty(name="Max Photos", default=0, min=0,
                             description="Use at most this many photos, evenly spread (0: all)")
-    set_resolution: BoolProperty(name="Set Scene Resolution", default=True,
-                                 description="Set the render resolution to the photos' size, so the camera frame "
-                                             "matches them")
+    resolution: EnumProperty(name="Render Resolution", items=scene_inputs.RESOLUTION_ITEMS, default="AUTO",
+                             description="Whether the scene's render resolution may change to the photos' size")
 
     def invoke(self, context, event):
         context.window_manager.fileselect_add(self)
@@ -148,7 +143,7 @@ class TEXFORGE_OT_create_turntable_rig(bpy.types.Operator):
         col = self.layout.column()
         col.use_property_split = True
         for name in ("radius", "elevation", "start_azimuth", "direction", "focal_length", "max_images",
-                     "set_resolution"):
+                     "resolution"):
             col.prop(self, name)
 
     def execute(self, context):
@@ -161,13 +156,15 @@ class TEXFORGE_OT_create_turntable_rig(bpy.types.Operator):
             step = len(paths) / self.max_images
             paths = [paths[int(i * step)] for i in range(self.max_images)]
         try:
-            coll, cams = build_rig(context, paths, self.radius, self.elevation, self.start_azimuth,
-                                   self.direction == "CW", self.focal_length, set_resolution=self.set_resolution)
+            coll, cams, changed = build_rig(context, paths, self.radius, self.elevation, self.start_azimuth,
+                                            self.direction == "CW", self.focal_length, resolution=self.resolution)
         except ValueError as exc:
             self.report({"ERROR"}, f"TexForge: {exc}")
             return {"CANCELLED"}
-        self.report({"INFO"}, f"TexForge: {len(cams)} cameras in '{coll.name}'; they are selected, ready for "
-                              f"Reconstruct")
+        r = context.scene.render
+        note = f"; render resolution set to {r.resolution_x}x{r.resolution_y}" if changed else ""
+        self.report({"INFO"}, f"TexForge: {len(cams)} cameras in '{coll.name}', selected and ready for "
+                              f"Reconstruct{note}")
         return {"FINISHED"}
 
 

@@ -65,6 +65,36 @@ def _aspect_differs(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return abs(ra - rb) > _ASPECT_TOLERANCE * rb
 
 
+RESOLUTION_ITEMS = (
+    ("AUTO", "Only When Needed", "Keep the scene's render resolution when it has the photos' aspect ratio "
+                                 "(intrinsics are scaled to it); otherwise set it to the photos' size"),
+    ("SET", "Set to Photos", "Set the render resolution to the photos' size"),
+    ("KEEP", "Keep", "Never change the render resolution; the photos must have its aspect ratio"),
+)
+
+
+def choose_frame(scene: bpy.types.Scene, photo_size: tuple[int, int], mode: str,
+                 fx_over_fy: float = 1.0) -> tuple[tuple[int, int], bool]:
+    """The render frame (W, H) new cameras are made for, and whether the scene resolution must be set to it.
+
+    The render resolution is a scene-wide setting the user may care about, so by default ("AUTO") it
+    only changes when the photos cannot fit the current frame: another aspect ratio, or non-square
+    pixels (``fx_over_fy`` != the scene's pixel aspect)."""
+    current = render_size(scene)
+    r = scene.render
+    ycor = max(r.pixel_aspect_y, 1.0) / max(r.pixel_aspect_x, 1.0)
+    pixels_differ = abs(fx_over_fy - ycor) > 1e-6 * ycor
+    if mode == "SET" or (mode == "AUTO" and (_aspect_differs(tuple(photo_size), current) or pixels_differ)):
+        return (int(photo_size[0]), int(photo_size[1])), True
+    return current, False
+
+
+def set_render_frame(scene: bpy.types.Scene, size: tuple[int, int]) -> None:
+    r = scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = int(size[0]), int(size[1]), 100
+    r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+
+
 def cameras_problem(scene: bpy.types.Scene, cameras: list[bpy.types.Object], min_views: int = MIN_VIEWS) -> str | None:
     """Why these cameras cannot be a multi-view input (None when they can). Reads no pixels."""
     if not cameras:

@@ -260,7 +260,7 @@ def test_import_transforms_keeps_scene_resolution_when_asked(tf, tmp_path):
                          np.array([[0, 0, 4.0]] * 3), 64, 48, [f"f{i}.png" for i in range(3)])
     before = _counts()
     with pytest.raises(RuntimeError, match="f0.png.*aspect ratio"):
-        bpy.ops.texforge.import_transforms(filepath=str(tmp_path / "transforms.json"), set_resolution=False)
+        bpy.ops.texforge.import_transforms(filepath=str(tmp_path / "transforms.json"), resolution="KEEP")
     assert _counts() == before and scene.render.resolution_y == 64
 
 
@@ -326,3 +326,31 @@ def test_job_extra_stop_and_sync_run():
     job.run_sync()
     assert job.cancelled and job.progress_calls == 3
     job.release()
+
+
+def test_import_transforms_keeps_a_matching_resolution(tf, tmp_path):
+    """AUTO changes the render resolution only when the photos' aspect ratio needs it."""
+    scene = tf
+    scene.render.resolution_x, scene.render.resolution_y = 128, 96  # 4:3, twice the photos' size
+    for i in range(3):
+        write_png(tmp_path / f"f{i}.png", _disc_image(64, 48, i))
+    import backend.data.transforms_io as tio
+    K = np.array([[60.0, 0, 31], [0, 60.0, 25], [0, 0, 1]])
+    tio.write_transforms(tmp_path / "transforms.json", np.stack([K] * 3), np.stack([np.eye(3)] * 3),
+                         np.array([[0, 0, 4.0]] * 3), 64, 48, [f"f{i}.png" for i in range(3)])
+    assert bpy.ops.texforge.import_transforms(filepath=str(tmp_path / "transforms.json")) == {"FINISHED"}
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (128, 96)
+    cam = scene_inputs.selected_cameras(bpy.context)[0]
+    K2, R, t, w, h = blender_camera.camera_krt(scene, cam)
+    np.testing.assert_allclose(K2, np.diag([2.0, 2.0, 1.0]) @ K, rtol=1e-5)
+    ds = scene_inputs.gather_dataset(scene, scene_inputs.selected_cameras(bpy.context), "AUTO", max_size=None)
+    np.testing.assert_allclose(ds.cameras.K[0].numpy(), np.diag([2.0, 2.0, 1.0]) @ K, rtol=1e-5)
+    assert ds.images.shape == (3, 96, 128, 3)  # photos upscaled to the working frame
+    # non-square pixels (fl_x != fl_y) need the scene's pixel aspect: AUTO sets the frame then
+    K[1, 1] = 62.0
+    tio.write_transforms(tmp_path / "t2.json", np.stack([K] * 3), np.stack([np.eye(3)] * 3),
+                         np.array([[0, 0, 4.0]] * 3), 64, 48, [f"f{i}.png" for i in range(3)])
+    assert bpy.ops.texforge.import_transforms(filepath=str(tmp_path / "t2.json")) == {"FINISHED"}
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (64, 48)
+    K3 = blender_camera.camera_krt(scene, scene_inputs.selected_cameras(bpy.context)[0])[0]
+    np.testing.assert_allclose(K3, K, rtol=1e-5)
