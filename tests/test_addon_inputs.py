@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 
 import addon  # noqa: E402
 from addon import job as job_mod  # noqa: E402
-from addon import ops_transforms, ops_turntable, scene_inputs  # noqa: E402
+from addon import ops_turntable, scene_inputs  # noqa: E402
 from addon import blender_camera  # noqa: E402
 from backend.data.images import write_png  # noqa: E402
 from backend.pipelines.common import Cancelled, InputError  # noqa: E402
