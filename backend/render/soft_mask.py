@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from .rasterize import bbox_pixel_ranges, enumerate_pairs, pixel_centres
+from .rasterize import bbox_pixel_ranges, corner_min_max, enumerate_pairs, finite_faces, pixel_centres
 
 KAOLIN_EPS = 1e-7
 
@@ -92,26 +92,57 @@ def soft_mask_candidates(face_vertices_image: torch.Tensor, selected_face_idx: t
     empty = torch.zeros(0, dtype=torch.long, device=device)
     if B == 0 or F == 0:
         return empty, empty
-    ok = torch.isfinite(face_vertices_image).flatten(2).all(-1)
+    ok = finite_faces(face_vertices_image)
     if valid_faces is not None:
         ok &= valid_faces.to(torch.bool)
     gid = torch.nonzero(ok.reshape(-1)).squeeze(1)
     if gid.numel() == 0:
         return empty, empty
-    v = face_vertices_image.detach().reshape(B * F, 3, 2)[gid] * multiplier
-    bmin = v.min(1)[0] - boxlen * multiplier
-    bmax = v.max(1)[0] + boxlen * multiplier
+    v = face_vertices_image.detach().reshape(B * F, 3, 2).index_select(0, gid) * multiplier
+    bmin, bmax = corner_min_max(v)
+    bmin, bmax = bmin - boxlen * multiplier, bmax + boxlen * multiplier
     xs, ys = pixel_centres(H, W, multiplier, dtype, device)
     j0, j1, i0, i1 = bbox_pixel_ranges(bmin, bmax, xs, ys)
-    covered = selected_face_idx.reshape(-1) >= 0
+    # Only uncovered pixels get records. Enumerate (face, row) pairs first and trim each row of a
+    # grown box to the span between its first and last uncovered pixel (per-row next/previous
+    # uncovered lookups), so faces and rows inside the silhouette cost (almost) nothing.
+    b = torch.div(gid, F, rounding_mode="floor")
+    unc = selected_face_idx < 0  # (B, H, W)
+    cols = torch.arange(W, device=device)
+    nxt = torch.where(unc, cols, W).flip(-1).cummin(-1).values.flip(-1)  # first uncovered >= j, else W
+    nxt = torch.cat([nxt, nxt.new_full((B, H, 1), W)], dim=-1).reshape(-1)  # (B * H * (W + 1))
+    prv = torch.where(unc, cols, -1).cummax(-1).values  # last uncovered <= j, else -1
+    prv = torch.cat([prv.new_full((B, H, 1), -1), prv], dim=-1).reshape(-1)  # shifted: prv[j + 1]
+    # faces whose whole grown box is covered are dropped first (integral image of uncovered pixels)
+    integral = torch.nn.functional.pad(unc.to(torch.int32).cumsum(1).cumsum(2), (1, 0, 1, 0)).reshape(-1)
+    base = b * ((H + 1) * (W + 1))
+    r0, r1 = i0 * (W + 1), i1 * (W + 1)
+    n_unc = integral.index_select(0, base + r1 + j1) - integral.index_select(0, base + r0 + j1) \
+        - integral.index_select(0, base + r1 + j0) + integral.index_select(0, base + r0 + j0)
+    keep = (j1 > j0) & (i1 > i0) & (n_unc > 0)
+    sel = torch.nonzero(keep).squeeze(1)
+    gid, b, j0, j1, i0, i1 = gid[sel], b[sel], j0[sel], j1[sel], i0[sel], i1[sel]
+    ones = torch.ones_like(j0)
+    rows_item, rows_row = [], []
+    for item, row, _ in enumerate_pairs(ones * 0, ones, i0, i1):
+        rows_item.append(item)
+        rows_row.append(row.long())
+    if not rows_item:
+        return empty, empty
+    ritem, rrow = torch.cat(rows_item), torch.cat(rows_row)
+    rbase = (b.index_select(0, ritem) * H + rrow) * (W + 1)
+    c0 = nxt.index_select(0, rbase + j0.index_select(0, ritem))
+    c1 = prv.index_select(0, rbase + j1.index_select(0, ritem)) + 1  # last uncovered <= j1 - 1, plus 1
+    live = torch.nonzero(c1 > c0).squeeze(1)
+    ritem, rrow, c0, c1 = ritem[live], rrow[live], c0[live], c1[live]
+    covered = ~unc.reshape(-1)
     pix_all, face_all = [], []
-    for item, row, col in enumerate_pairs(j0, j1, i0, i1, W):
-        g = gid[item]
-        b = torch.div(g, F, rounding_mode="floor")
-        pix = (b * H + row) * W + col
-        keep = ~covered[pix]
+    for item, _, col in enumerate_pairs(c0, c1, rrow, rrow + 1):
+        f_item = ritem.index_select(0, item)
+        pix = (b.index_select(0, f_item) * H + rrow.index_select(0, item)) * W + col.long()
+        keep = ~covered.index_select(0, pix)
         pix_all.append(pix[keep])
-        face_all.append(g[keep])
+        face_all.append(gid.index_select(0, f_item)[keep])
     if not pix_all:
         return empty, empty
     pix, gface = torch.cat(pix_all), torch.cat(face_all)
@@ -139,8 +170,8 @@ def soft_mask_from_candidates(face_vertices_image: torch.Tensor, selected_face_i
     rem = pix % (H * W)
     i = torch.div(rem, W, rounding_mode="floor")
     j = rem - i * W
-    v = face_vertices_image.reshape(B * F, 3, 2)[gface] * multiplier
-    dist, _ = boundary_distance_sq(v, xs[j], ys[i], multiplier)
+    v = face_vertices_image.reshape(B * F, 6).index_select(0, gface).reshape(-1, 3, 2) * multiplier
+    dist, _ = boundary_distance_sq(v, xs.index_select(0, j), ys.index_select(0, i), multiplier)
     prob = torch.exp(-(sigmainv * dist / multiplier / multiplier))
     soft = _ProbUnion.apply(prob, pix, B * H * W)
     covered = selected_face_idx.reshape(-1) >= 0
