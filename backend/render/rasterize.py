@@ -175,31 +175,35 @@ def rasterize_face_index(height: int, width: int, face_vertices_z: torch.Tensor,
 
     pix_all, face_all, z_all = [], [], []
     for item, row, col in enumerate_pairs(j0, j1, i0, i1):
-        t = table.index_select(1, item)
         # pixel centres exactly as kaolin computes them (float32), then in the working dtype
         x0 = (sx * (2 * col.float() + (1 - width))).to(dtype)
         y0 = (sy * ((height - 1) - 2 * row.float())).to(dtype)
-        ax, ay = t[0] - x0, t[1] - y0
-        bx, by = t[2] - x0, t[3] - y0
-        cx, cy = t[4] - x0, t[5] - y0
+        ax, ay, bx, by, cx, cy = (table[k].index_select(0, item) - c
+                                  for k, c in zip(range(6), (x0, y0, x0, y0, x0, y0)))
         w0 = bx * cy - by * cx
         w1 = cx * ay - cy * ax
         w2 = ax * by - ay * bx
         norm = w0 + w1 + w2
-        norm = norm + torch.copysign(torch.full_like(norm, eps), norm)
-        w0, w1, w2 = w0 / norm, w1 / norm, w2 / norm
-        inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
-        z = w0 * t[6] + w1 * t[7] + w2 * t[8]
-        # Zero-area faces cover nothing; -inf/NaN depths never win in kaolin either.
-        inside &= (torch.abs(w0 + w1 + w2) > 0.5) & (z > float("-inf"))
+        # kaolin tests w_k / (norm + copysign(eps, norm)) >= 0: the same as w_k * sign >= 0. Faces of
+        # zero area (|norm| <= eps) cover nothing.
+        sgn = torch.copysign(torch.ones_like(norm), norm)
+        inside = (w0 * sgn >= 0) & (w1 * sgn >= 0) & (w2 * sgn >= 0) & (norm.abs() > eps)
         sel = torch.nonzero(inside).squeeze(1)
         if sel.numel() == 0:
             continue
-        g = gid.index_select(0, item.index_select(0, sel))
+        norm = norm.index_select(0, sel)
+        norm = norm + torch.copysign(torch.full_like(norm, eps), norm)
+        it = item.index_select(0, sel)
+        z = (w0.index_select(0, sel) / norm) * table[6].index_select(0, it) \
+            + (w1.index_select(0, sel) / norm) * table[7].index_select(0, it) \
+            + (w2.index_select(0, sel) / norm) * table[8].index_select(0, it)
+        ok = torch.nonzero(z > float("-inf")).squeeze(1)  # -inf/NaN depths never win in kaolin either
+        sel, it, z = sel.index_select(0, ok), it.index_select(0, ok), z.index_select(0, ok)
+        g = gid.index_select(0, it)
         b = torch.div(g, F, rounding_mode="floor")
         pix_all.append((b * height + row.index_select(0, sel).long()) * width + col.index_select(0, sel).long())
         face_all.append(g - b * F)
-        z_all.append(z.index_select(0, sel))
+        z_all.append(z)
     if not pix_all:
         return face_idx.view(B, height, width)
     pix, face, z = torch.cat(pix_all), torch.cat(face_all), torch.cat(z_all)
@@ -230,10 +234,10 @@ def barycentric_at_pixels(face_vertices_image: torch.Tensor, face_idx: torch.Ten
     j = rem - i * W
     gface = b * F + flat[pix]
     xs, ys = ndc_pixel_centres(H, W, face_vertices_image.dtype, face_vertices_image.device)
-    v = face_vertices_image.reshape(B * F, 6).index_select(0, gface).t()  # (6, P), differentiable gather
-    ax, ay = v[0], v[1]
-    m, p = v[2] - ax, v[3] - ay
-    n, q = v[4] - ax, v[5] - ay
+    # differentiable gather; unbind (not indexing) so the backward is one stack, not six zero-fills
+    ax, ay, bx, by, cx, cy = face_vertices_image.reshape(B * F, 6).index_select(0, gface).unbind(1)
+    m, p = bx - ax, by - ay
+    n, q = cx - ax, cy - ay
     s, t = xs.index_select(0, j) - ax, ys.index_select(0, i) - ay
     k1 = s * q - n * t
     k2 = m * t - s * p
@@ -252,10 +256,16 @@ def interpolate(face_features: torch.Tensor, pix: torch.Tensor, gface: torch.Ten
     face_features (B, F, 3, D); pix, gface (P,); weights (P, 3). Returns (num_pixels, D), zero where
     no face covers the pixel."""
     D = face_features.shape[-1]
-    f = face_features.reshape(-1, 3 * D).index_select(0, gface).reshape(-1, 3, D)  # (P, 3, D)
-    vals = (weights.unsqueeze(-1) * f).sum(1)
-    out = vals.new_zeros((num_pixels, D))
-    return out.index_put((pix,), vals)
+    vals = interpolate_corners(face_features.reshape(-1, 3, D), gface, weights)
+    return vals.new_zeros((num_pixels, D)).index_copy(0, pix, vals)
+
+
+def interpolate_corners(corners: torch.Tensor, gface: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """corners (B*F, 3, D) per-corner values, gface (P,), weights (P, 3) -> (P, D)."""
+    D = corners.shape[-1]
+    f0, f1, f2 = corners.reshape(-1, 3 * D).index_select(0, gface).reshape(-1, 3, D).unbind(1)
+    w0, w1, w2 = weights.unsqueeze(-1).unbind(1)
+    return w0 * f0 + w1 * f1 + w2 * f2
 
 
 def rasterize(height: int, width: int, face_vertices_z: torch.Tensor, face_vertices_image: torch.Tensor,

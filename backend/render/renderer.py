@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .rasterize import barycentric_at_pixels, rasterize_face_index
+from .rasterize import barycentric_at_pixels, interpolate_corners, rasterize_face_index
 from .soft_mask import dibr_soft_mask
 from .texture import texture_mapping
 
@@ -114,8 +114,9 @@ def render_mesh(vertices: torch.Tensor, faces: torch.Tensor, cameras, uvs: torch
         ndc, zgl = ndc.expand(N, -1, -1), zgl.expand(N, -1)
     orthographic = bool(getattr(cameras, "orthographic", False))
     cam_z = -zgl.detach()  # (N, V) positive in front of the camera
-    face_xy = ndc[:, faces]  # (N, F, 3, 2)
-    face_zgl = zgl.detach()[:, faces]  # (N, F, 3)
+    flat_faces = faces.reshape(-1)
+    face_xy = ndc.index_select(1, flat_faces).reshape(N, F, 3, 2)  # (N, F, 3, 2)
+    face_zgl = zgl.detach().index_select(1, flat_faces).reshape(N, F, 3)  # (N, F, 3)
     face_camz = cam_z[:, faces]
     in_front = (face_camz > near).all(-1) if not orthographic else torch.ones_like(face_camz[..., 0], dtype=torch.bool)
     in_front &= torch.isfinite(face_xy.detach()).flatten(2).all(-1)
@@ -141,12 +142,10 @@ def render_mesh(vertices: torch.Tensor, faces: torch.Tensor, cameras, uvs: torch
             w = wz / wz.sum(-1, keepdim=True)
 
     def scatter(vals: torch.Tensor) -> torch.Tensor:
-        out = vals.new_zeros((npix,) + vals.shape[1:])
-        return out.index_put((pix,), vals)
+        return vals.new_zeros((npix,) + vals.shape[1:]).index_copy(0, pix, vals)
 
     def interp(corner: torch.Tensor) -> torch.Tensor:  # (N, F, 3, D) -> (P, D)
-        c = corner.reshape(N * F, 3, corner.shape[-1])[gface]
-        return (w.unsqueeze(-1) * c).sum(1)
+        return interpolate_corners(corner.reshape(N * F, 3, corner.shape[-1]), gface, w)
 
     bary = scatter(w).reshape(N, H, W, 3)
     depth = scatter(depth_vals.to(dtype)).reshape(N, H, W)

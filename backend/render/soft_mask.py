@@ -50,10 +50,13 @@ def boundary_distance_sq(v: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, mu
     """Squared distance (scaled units) of points (x0, y0) (N,) to triangles v (N, 3, 2), kaolin's rule.
 
     Returns (dist_sq (N,), dist_type (N,) int64 in 1..6: edges 1-3, vertices 4-6)."""
+    pts = v.unbind(1)  # three (N, 2) corners; unbind keeps the backward to one stack
+    xs_ = [p_.unbind(1)[0] for p_ in pts]
+    ys_ = [p_.unbind(1)[1] for p_ in pts]
     pd = []
     for e in range(3):
-        x1, y1 = v[:, e, 0], v[:, e, 1]
-        x2, y2 = v[:, (e + 1) % 3, 0], v[:, (e + 1) % 3, 1]
+        x1, y1 = xs_[e], ys_[e]
+        x2, y2 = xs_[(e + 1) % 3], ys_[(e + 1) % 3]
         A = y2 - y1
         B = x1 - x2
         C = x2 * y1 - x1 * y2
@@ -67,8 +70,8 @@ def boundary_distance_sq(v: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, mu
         perp = up * up / (down + KAOLIN_EPS)
         pd.append(torch.where(bad, torch.full_like(perp, 4.0 * multiplier * multiplier), perp))
     for k in range(3):
-        dx = x0 - v[:, k, 0]
-        dy = y0 - v[:, k, 1]
+        dx = x0 - xs_[k]
+        dy = y0 - ys_[k]
         pd.append(dx * dx + dy * dy)
     dist = pd[0]
     dtype_ = torch.ones_like(x0, dtype=torch.long)
