@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from backend.render import dibr_soft_mask, mask_iou, rasterize, render_mesh, texture_mapping
-from test_render_ops import icosphere, look_at_cameras
+from test_render_ops import icosphere, look_at_cameras, one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from backend.render import dibr_rasterization, dibr_soft_mask, mask_iou, prepare
 from backend.render.prepare import generate_perspective_projection, generate_rotate_translate_matrices
 from backend.render.rasterize import pixel_centres
 from backend.render.soft_mask import boundary_distance_sq, soft_mask_candidates
+from test_render_ops import one_thread  # noqa: F401 (autouse fixture)
 
 H, W = 35, 31
 TOL = dict(atol=1e-5, rtol=1e-5)

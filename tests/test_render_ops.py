@@ -14,6 +14,16 @@ from backend.render.prepare import face_normals
 from backend.render.weak_perspective import WeakPerspectiveCameras, quaternion_to_matrix
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread for these small workloads: on a shared 2-core machine libgomp's spin-waiting
+    second thread makes them many times slower whenever other processes load the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def random_soup(B=2, F=40, seed=0, dtype=torch.float64, size=0.5):
     g = torch.Generator().manual_seed(seed)
     centres = torch.rand(B, F, 1, 2, generator=g, dtype=dtype) * 2.2 - 1.1
