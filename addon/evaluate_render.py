@@ -30,6 +30,20 @@ def render_mesh_file(mesh_path, camera_sets: dict, engine: str = "CYCLES", sampl
             continue
         render_views.setup_render(scene, engine=engine, samples=samples, lighting=lighting, width=w, height=h,
                                   pixel_filter=pixel_filter, seed=seed)
+        if engine == "BLENDER_WORKBENCH":
+            _workbench_shading(scene, lighting)
         cb = (lambda i, n, _l=label: progress(_l, i, n)) if progress else None
         out[label] = render_views.render_views(scene, K, R, t, w, h, progress=cb)
     return out
+
+
+def _workbench_shading(scene, lighting: str) -> None:
+    """Workbench ignores node materials: show the image texture itself, unlit for 'flat' lighting
+    (what Cycles' emission copies show), with studio lighting otherwise."""
+    shading = scene.display.shading
+    shading.color_type = "TEXTURE"
+    shading.light = "FLAT" if lighting == "flat" else "STUDIO"
+    shading.show_shadows = False
+    shading.show_cavity = False
+    shading.show_object_outline = False
+    shading.show_specular_highlight = lighting != "flat"

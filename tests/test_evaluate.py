@@ -217,8 +217,13 @@ def _html_images(page: str) -> list[str]:
     return re.findall(r"src='([^']+)'", page)
 
 
-def test_ground_truth_scores_perfectly_and_reports_are_complete(example_dataset, tmp_path):
-    result = fabricate_result(example_dataset, tmp_path / "result")
+@pytest.fixture(scope="module")
+def gt_result(example_dataset, tmp_path_factory):
+    return fabricate_result(example_dataset, tmp_path_factory.mktemp("gt") / "result")
+
+
+def test_ground_truth_scores_perfectly_and_reports_are_complete(example_dataset, gt_result, tmp_path):
+    result = gt_result
     out = tmp_path / "eval"
     rep = _evaluate(result, example_dataset, out, log=lambda m: None)
     m = rep["metrics"]
@@ -275,3 +280,18 @@ def test_fid_in_the_feature_span_equals_the_full_computation():
     full = fid_from_features(a, b)
     assert fid_in_span(a, b) == pytest.approx(full, rel=1e-6) and full > 1.0
     assert fid_in_span(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_workbench_engine_in_a_subprocess(example_dataset, gt_result, tmp_path):
+    """The optional OpenGL engine (Workbench: textures shown unlit for flat lighting) through the CLI.
+    Without an OpenGL provider Blender aborts the process: then the test is skipped."""
+    out = tmp_path / "wb"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(gt_result), "--dataset",
+                        str(example_dataset), "--out", str(out), "--engine", "WORKBENCH"],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode < 0 or not (out / "report.json").is_file() and "EGL" in r.stderr + r.stdout:
+        pytest.skip(f"no OpenGL provider for Workbench (status {r.returncode})")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["settings"]["engine"] == "BLENDER_WORKBENCH"
+    assert rep["metrics"]["iou"] > 0.95 and rep["metrics"]["psnr"] > 22  # the texture is shown, unlit
