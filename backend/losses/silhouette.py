@@ -1,0 +1,67 @@
+"""Silhouette IoU loss (seed 000, Eq. 2) per view, and hard-mask IoU for judging fits."""
+
+from __future__ import annotations
+
+import torch
+
+
+def silhouette_iou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``1 - |S . S_r| / |S + S_r - S . S_r|`` per view. pred, target (N, H, W) in [0, 1] -> (N,)."""
+    inter = (pred * target).sum((-2, -1))
+    union = (pred + target - pred * target).sum((-2, -1))
+    return 1.0 - inter / (union + eps)
+
+
+@torch.no_grad()
+def hard_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """IoU of the binarised masks per view. pred, target (N, H, W) -> (N,). Empty vs empty counts 1."""
+    a, b = pred > threshold, target > threshold
+    inter = (a & b).sum((-2, -1)).float()
+    union = (a | b).sum((-2, -1)).float()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+class MaskChamfer:
+    """Chamfer mask loss (seed 002) between projected vertices and the foreground pixels of masks.
+
+    Unlike the soft-silhouette IoU, whose gradient only reaches faces within the soft band of the
+    border, this pulls from anywhere: vertices projecting outside the mask move along the gradient of
+    the mask's distance transform, and foreground pixels far from every projected vertex pull the
+    nearest one. masks (N, H, W); ``samples`` foreground pixels per view are kept (random, fixed).
+    Distances are in NDC units (2 / longest side per pixel)."""
+
+    def __init__(self, masks: torch.Tensor, samples: int = 512, seed: int = 0):
+        import numpy as np
+        from scipy.ndimage import distance_transform_edt
+
+        n, h, w = masks.shape
+        self.size = (w, h)
+        scale = 2.0 / max(w, h)
+        fg = (masks > 0.5).cpu().numpy()
+        dist = np.stack([distance_transform_edt(~m) for m in fg]).astype(np.float32) * scale
+        self.dist = torch.as_tensor(dist, device=masks.device).unsqueeze(1)        # (N, 1, H, W)
+        rng = np.random.default_rng(seed)
+        pts = np.zeros((n, samples, 2), np.float32)
+        valid = np.zeros((n, samples), np.float32)
+        for i, m in enumerate(fg):
+            ys, xs = np.nonzero(m)
+            if len(xs) == 0:
+                continue
+            pick = rng.choice(len(xs), size=min(samples, len(xs)), replace=False)
+            k = len(pick)
+            pts[i, :k, 0] = xs[pick] + 0.5
+            pts[i, :k, 1] = ys[pick] + 0.5
+            valid[i, :k] = 1.0
+        self.points = torch.as_tensor(pts, device=masks.device)
+        self.valid = torch.as_tensor(valid, device=masks.device)
+        self.scale = scale
+
+    def __call__(self, pixels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """pixels (B, V, 2) projected vertices in pixel units of views ``index`` (B,) -> loss per view (B,)."""
+        w, h = self.size
+        grid = torch.stack([2.0 * pixels[..., 0] / w - 1.0, 2.0 * pixels[..., 1] / h - 1.0], -1).unsqueeze(1)
+        outside = torch.nn.functional.grid_sample(self.dist[index], grid, mode="bilinear",
+                                                  padding_mode="border", align_corners=False)[:, 0, 0]
+        d = torch.cdist(self.points[index], pixels) * self.scale                  # (B, P, V)
+        cover = (d.min(-1).values * self.valid[index]).sum(-1) / self.valid[index].sum(-1).clamp_min(1)
+        return outside.mean(-1) + cover

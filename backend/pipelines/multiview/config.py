@@ -1,0 +1,111 @@
+"""Configuration of the multi-view reconstruction pipeline, with the presets tiny / small / full."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StageConfig:
+    """One coarse-to-fine stage of the joint fit.
+
+    ``subdivide``: midpoint-subdivide the mesh before the stage. ``resolution``: longest image side the
+    stage renders at (images/masks are area-downsampled). ``band_px``: soft-silhouette half-width in
+    pixels at the start and end of the stage (sigmainv is derived from it per resolution and annealed
+    geometrically from wide to sharp). ``views_per_iter``: minibatch of views (0 = all).
+    ``cameras``: refine camera corrections in this stage. ``image_weight``: weight of the masked L1
+    image loss (0 = silhouette only). ``texture_size``: (H, W) of the texture learned by gradient in
+    this stage (only used for the image loss; the final texture is extracted by projection).
+    """
+
+    iterations: int = 100
+    resolution: int = 64
+    subdivide: bool = False
+    band_px: tuple[float, float] = (2.0, 0.5)
+    views_per_iter: int = 0
+    cameras: bool = True
+    image_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    chamfer: float = 0.0           # mask-Chamfer weight (global pull towards the silhouettes)
+    texture_size: tuple[int, int] = (64, 128)
+    lr_vertices: float = 0.004     # relative to the object radius (0: offsets frozen)
+    lr_affine: float = 0.01        # global shift (relative to the radius) and per-axis log-scale
+    lr_cam_rot: float = 0.003      # radians
+    # relative to the mean camera distance; slower than rotation so that image shifts are first
+    # explained by rotations (a shift costs the same rotation angle as relative translation)
+    lr_cam_pos: float = 0.001
+    laplacian: float = 2.0
+    normal: float = 0.02
+    edge: float = 0.02
+
+
+@dataclass
+class MultiviewConfig:
+    """Everything that controls :func:`backend.pipelines.multiview.run_multiview`."""
+
+    preset: str = "small"
+    seed: int = 0
+    template_segments: int = 32
+    template_rings: int = 16
+    stages: list[StageConfig] = field(default_factory=list)
+    # refinement after pruning (the last stage config is reused with these many iterations)
+    refine_iterations: int = 60
+    # camera gauge: remove the mean rotation / centre shift / scale change of the corrections
+    camera_prior: float = 1e-3     # weak L2 prior on corrections (rad^2, relative distance^2)
+    # pruning
+    prune: bool = True
+    prune_iou_ratio_coarse: float = 0.6   # IoU below this x median after the first stage -> pruned ...
+    prune_iou_ratio: float = 0.8    # ... after the coarse stages (cameras refined) ...
+    prune_iou_mad: float = 6.0      # ... and below median - k * MAD
+    prune_neighbour_factor: float = 1.5   # ordered sequences: direction error > max(60 deg, k x median step)
+    prune_photo_factor: float = 3.0       # photometric error above k x median -> pruned
+    max_prune_fraction: float = 0.34
+    # final texture
+    texture_size: tuple[int, int] = (512, 1024)   # (H, W): the sphere's UV chart is twice as wide as tall
+    texture_cos_power: float = 3.0
+    texture_border_px: float = 2.0    # weight ramps up over this many pixels inside the silhouette
+    texture_erode_px: int = 1
+    symmetry: str | None = None       # None or "x" | "y" | "z": mirror plane through the object centre
+    eval_views_batch: int = 8
+
+    # -- presets -------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "MultiviewConfig":
+        # Stage 1 is an ellipsoid fit (offsets frozen) with the cameras, pulled globally by the mask
+        # Chamfer term; later stages free the vertices, add the image loss and go finer.
+        ellipsoid = dict(lr_vertices=0.0, lr_affine=0.03, chamfer=1.0, image_weight=0.0, band_px=(0.7, 0.5),
+                         cameras=False)
+        if name == "tiny":
+            cfg = cls(preset="tiny", refine_iterations=30, texture_size=(128, 256), stages=[
+                StageConfig(iterations=40, resolution=32, **ellipsoid),
+                StageConfig(iterations=60, resolution=48, chamfer=0.3, image_weight=0.0, band_px=(0.7, 0.5)),
+                StageConfig(iterations=60, resolution=64, subdivide=True, band_px=(0.6, 0.4),
+                            texture_size=(64, 128), laplacian=1.0, normal=0.01),
+            ])
+        elif name == "small":
+            cfg = cls(preset="small", texture_size=(512, 1024), refine_iterations=80, stages=[
+                StageConfig(iterations=40, resolution=32, views_per_iter=12, **ellipsoid),
+                StageConfig(iterations=150, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
+                StageConfig(iterations=150, resolution=128, subdivide=True, band_px=(0.6, 0.35),
+                            views_per_iter=8, texture_size=(128, 256), laplacian=1.0, normal=0.01,
+                            perceptual_weight=0.1),
+            ])
+        elif name == "full":
+            cfg = cls(preset="full", texture_size=(1024, 2048), refine_iterations=300, stages=[
+                StageConfig(iterations=150, resolution=32, **ellipsoid),
+                StageConfig(iterations=300, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
+                StageConfig(iterations=300, resolution=128, band_px=(0.7, 0.5), texture_size=(128, 256)),
+                StageConfig(iterations=400, resolution=256, subdivide=True, band_px=(0.7, 0.4),
+                            views_per_iter=16, texture_size=(256, 512), laplacian=1.0, normal=0.01,
+                            perceptual_weight=0.1),
+                StageConfig(iterations=400, resolution=512, subdivide=True, band_px=(0.7, 0.4),
+                            views_per_iter=8, texture_size=(512, 1024), laplacian=0.5, normal=0.005,
+                            perceptual_weight=0.1),
+            ])
+        else:
+            raise ValueError(f"unknown multi-view preset {name!r}; expected 'tiny', 'small' or 'full'")
+        return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

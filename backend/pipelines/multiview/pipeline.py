@@ -1,0 +1,414 @@
+"""run_multiview: photos + rough cameras -> textured mesh, corrected cameras, pruned frames, figures.
+
+Steps (fractions of the progress bar in brackets):
+1. validate the input and place the object from the silhouettes (least-squares intersection of the
+   rays through the mask centroids; radius from the silhouette areas);
+2. prune views that disagree with their neighbours in an ordered sequence (input cameras);
+3. fit an ellipsoid, then the coarse-to-fine stages of the joint fit (mesh offsets, learned texture,
+   gauge-fixed camera corrections);
+4. after the coarse stages, prune views whose silhouettes stay badly explained, whose corrected
+   cameras disagree with their neighbours, or whose colours disagree with the other views
+   (leave-one-out projection), and refit without them;
+5. extract the final texture by projection and measure per-view IoU / PSNR.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...data.dataset import MultiViewDataset
+from ...mesh.template import uv_sphere
+from ...mesh.types import TexturedMesh
+from ...render.camera import Cameras
+from ..common import InputError, ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
+from . import prune as prune_mod
+from .cameras import CameraRig, place_object
+from .config import MultiviewConfig, StageConfig
+from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
+from .fit import MeshModel, render, resample_views, view_ious
+from .texture_extract import project_colors, push_pull_fill, uv_rasterize, extract_texture
+
+
+@dataclass
+class MultiviewResult:
+    """What :func:`run_multiview` returns (see PREAMBLE contract)."""
+
+    mesh: TexturedMesh
+    cameras: Cameras
+    input_cameras: Cameras
+    names: list[str]
+    pruned: list[dict]
+    per_view: list[dict]
+    timings: dict
+    config: dict
+    image_size: tuple[int, int] = (0, 0)
+    metrics: dict = field(default_factory=dict)
+    visibility: np.ndarray | None = None
+
+
+def validate_dataset(ds: MultiViewDataset) -> None:
+    """Clear InputError naming the frame for input the fit cannot use."""
+    n = len(ds)
+    if n < 2:
+        raise InputError(f"multi-view reconstruction needs at least 2 views, got {n}"
+                         + (f" ({ds.names[0]})" if n else ""))
+    cams = ds.cameras
+    for i, name in enumerate(ds.names):
+        for what, t in (("intrinsics", cams.K[i]), ("rotation", cams.R[i]), ("translation", cams.t[i])):
+            if not bool(torch.isfinite(t).all()):
+                raise InputError(f"frame {name}: camera {what} contains NaN or inf")
+        if not np.all(np.isfinite(ds.images[i])):
+            raise InputError(f"frame {name}: image contains NaN or inf")
+        m = ds.masks[i]
+        if float((m > 0.5).sum()) < 4:
+            raise InputError(f"frame {name}: no foreground in its mask (the object is not visible); "
+                             f"remove the frame or fix its mask / alpha channel")
+        if float((m > 0.5).mean()) > 0.98:
+            raise InputError(f"frame {name}: the mask covers the whole image (no background); "
+                             f"the object must be inside the frame")
+    det = torch.linalg.det(cams.R.double())
+    for i, name in enumerate(ds.names):
+        if abs(float(det[i]) - 1.0) > 1e-3:
+            raise InputError(f"frame {name}: camera rotation is not a proper rotation")
+
+
+class _Progress:
+    def __init__(self, fn: ProgressFn):
+        self.fn, self.last = fn, -1.0
+
+    def __call__(self, frac: float, msg: str, force: bool = False):
+        if force or frac - self.last >= 0.01:
+            self.last = frac
+            self.fn(float(min(max(frac, 0.0), 1.0)), msg)
+
+
+class _Run:
+    """State of one reconstruction (kept in one object so the stages stay small functions)."""
+
+    def __init__(self, ds: MultiViewDataset, cfg: MultiviewConfig, progress: ProgressFn,
+                 should_stop: ShouldStopFn, device):
+        self.ds, self.cfg = ds, cfg
+        self.device = torch.device(device)
+        self.progress = _Progress(progress)
+        self.should_stop = should_stop
+        self.images = torch.as_tensor(ds.images, dtype=torch.float32, device=self.device)
+        self.masks = torch.as_tensor(ds.masks, dtype=torch.float32, device=self.device)
+        self.input_cameras = ds.cameras.to(self.device, torch.float32)
+        self.names = list(ds.names)
+        self.n = len(ds)
+        bg = ds.background if ds.background is not None else np.zeros(3)
+        self.background = torch.as_tensor(np.asarray(bg, dtype=np.float32), device=self.device)
+        self.pruned: dict[int, str] = {}
+        self.timings: dict[str, float] = {}
+        self.gen = torch.Generator().manual_seed(int(cfg.seed))
+        self.levels: dict[int, tuple] = {}
+        self.texture_param: torch.Tensor | None = None
+
+    # -- helpers ------------------------------------------------------------------------------
+    def check(self):
+        check_stop(self.should_stop)
+
+    @property
+    def active(self) -> list[int]:
+        return [i for i in range(self.n) if i not in self.pruned]
+
+    def level(self, resolution: int):
+        if resolution not in self.levels:
+            self.levels[resolution] = resample_views(self.images, self.masks, resolution)
+        return self.levels[resolution]
+
+    def set_active(self):
+        act = torch.zeros(self.n, dtype=torch.bool, device=self.device)
+        act[self.active] = True
+        self.rig.active.copy_(act)
+
+    def prune(self, flags: dict[int, str], scores: dict[int, float]):
+        flags = {i: r for i, r in flags.items() if i not in self.pruned}
+        budget_flags = prune_mod.cap_pruned({**self.pruned, **flags}, {**{i: -1e9 for i in self.pruned}, **scores},
+                                            self.n, self.cfg.max_prune_fraction)
+        new = {i: r for i, r in budget_flags.items() if i not in self.pruned}
+        self.pruned.update(new)
+        self.set_active()
+        for i, r in new.items():
+            self.progress(self.progress.last, f"pruned frame {self.names[i]}: {r}", force=True)
+        return new
+
+    # -- steps --------------------------------------------------------------------------------
+    def place(self):
+        t0 = time.perf_counter()
+        self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
+        self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
+        if self.cfg.prune:
+            flags = prune_mod.neighbour_outliers(self.input_cameras, self.centre, list(range(self.n)),
+                                                 self.cfg.prune_neighbour_factor)
+            self.prune(flags, {i: 0.0 for i in flags})
+        sphere = uv_sphere(self.cfg.template_segments, self.cfg.template_rings)
+        self.unit = torch.as_tensor(sphere.vertices, device=self.device)
+        self.faces0 = torch.as_tensor(sphere.faces, device=self.device)
+        self.uvs0 = torch.as_tensor(sphere.uvs, device=self.device)
+        self.face_uvs0 = torch.as_tensor(sphere.face_uvs, device=self.device)
+        self.mesh = MeshModel(self.centre + self.radius * self.unit, self.faces0, self.uvs0, self.face_uvs0,
+                              anchor=self.centre).to(self.device)
+        self.timings["place"] = time.perf_counter() - t0
+
+    def stage(self, k: int, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
+        t0 = time.perf_counter()
+        if st.subdivide:
+            self.mesh = self.mesh.subdivided()
+        images, masks, size = self.level(st.resolution)
+        use_image = st.image_weight > 0 or st.perceptual_weight > 0
+        if use_image:
+            self.texture_param = nn.Parameter(self.extract(st.resolution, st.texture_size).permute(2, 0, 1)
+                                              .unsqueeze(0).contiguous())
+        targets = images * masks.unsqueeze(-1)
+        groups = [{"params": [self.mesh.shift], "lr": st.lr_affine * self.radius},
+                  {"params": [self.mesh.log_scale], "lr": st.lr_affine}]
+        if st.lr_vertices > 0:
+            groups.append({"params": [self.mesh.offsets], "lr": st.lr_vertices * self.radius})
+        if use_image:
+            groups.append({"params": [self.texture_param], "lr": 0.02})
+        if st.cameras:
+            groups.append({"params": [self.rig.rot], "lr": st.lr_cam_rot})
+            groups.append({"params": [self.rig.pos], "lr": st.lr_cam_pos})
+        opt = torch.optim.Adam(groups)
+        perceptual = self.perceptual() if st.perceptual_weight > 0 else None
+        chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
+        active = torch.as_tensor(self.active, device=self.device)
+        batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
+        order = torch.randperm(len(active), generator=self.gen)
+        pos = 0
+        for it in range(iterations):
+            self.check()
+            frac = it / max(1, iterations - 1)
+            band = st.band_px[0] * (st.band_px[1] / st.band_px[0]) ** frac
+            if pos + batch > len(active):
+                order, pos = torch.randperm(len(active), generator=self.gen), 0
+            idx = active[order[pos:pos + batch].to(self.device)]
+            pos += batch
+            cams = self.rig(idx, size)
+            if not st.cameras:
+                cams = cams.detach()
+            verts = self.mesh.vertices()
+            out = render(self.mesh, verts, cams, self.texture_param if use_image else None, band)
+            sil = silhouette_iou_loss(out.soft_mask, masks[idx]).mean()
+            loss = sil
+            if st.chamfer > 0:
+                loss = loss + st.chamfer * chamfer(cams.project(verts)[0], idx).mean()
+            if use_image:
+                pred = out.rgb[..., :3] * out.hard_mask.unsqueeze(-1).to(out.rgb.dtype)
+                if st.image_weight > 0:  # both over a black background
+                    loss = loss + st.image_weight * (pred - targets[idx]).abs().mean()
+                if perceptual is not None:
+                    loss = loss + st.perceptual_weight * perceptual(pred.permute(0, 3, 1, 2),
+                                                                    targets[idx].permute(0, 3, 1, 2))
+            reg = self.mesh.regularizers(verts)
+            loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
+            if st.cameras:
+                loss = loss + self.cfg.camera_prior * self.rig.prior()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{label}: the loss became {float(loss)} at iteration {it}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if st.cameras:
+                self.rig.fix_gauge()
+            if use_image:
+                with torch.no_grad():
+                    self.texture_param.clamp_(0, 1)
+            self.progress(frac0 + (frac1 - frac0) * (it + 1) / iterations,
+                          f"{label}: iteration {it + 1}/{iterations}, silhouette IoU {1 - float(sil):.3f}")
+        self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
+
+    def chamfer(self, resolution: int) -> MaskChamfer:
+        key = ("chamfer", resolution)
+        if key not in self.levels:
+            self.levels[key] = MaskChamfer(self.level(resolution)[1], seed=self.cfg.seed)
+        return self.levels[key]
+
+    def perceptual(self):
+        if not hasattr(self, "_perceptual"):
+            try:
+                from ...losses.perceptual import PerceptualLoss
+                self._perceptual = PerceptualLoss().to(self.device).eval()
+                for p in self._perceptual.parameters():
+                    p.requires_grad_(False)
+            except (ImportError, OSError, RuntimeError) as e:  # backbone unavailable: L1 only
+                self.progress(self.progress.last, f"perceptual loss unavailable ({e}); using L1 only", force=True)
+                self._perceptual = None
+        return self._perceptual
+
+    # -- views and textures ------------------------------------------------------------------
+    @torch.no_grad()
+    def render_all(self, size, texture=None, batch=8):
+        """Depth (N, H, W), hard mask (N, H, W) and rgb (N, H, W, 3) or None, all views."""
+        cams = self.rig(None, size)
+        verts = self.mesh.vertices()
+        depth, hard, rgb = [], [], []
+        for s in range(0, self.n, batch):
+            idx = torch.arange(s, min(s + batch, self.n), device=self.device)
+            out = render(self.mesh, verts, cams[idx], texture, 0.5, soft_mask=False)
+            depth.append(out.depth)
+            hard.append(out.hard_mask.float())
+            if texture is not None:
+                rgb.append(out.rgb[..., :3])
+        return torch.cat(depth), torch.cat(hard), (torch.cat(rgb) if texture is not None else None), cams
+
+    @torch.no_grad()
+    def extract(self, resolution: int, tex_size, views: list[int] | None = None, symmetry=None):
+        images, masks, size = self.level(resolution)
+        depth, hard, _, cams = self.render_all(size)
+        views = self.active if views is None else views
+        idx = torch.as_tensor(views, device=self.device)
+        tex, vis = extract_texture(self.mesh.vertices(), self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
+                                   self.mesh.normals(), cams[idx], images[idx], masks[idx], depth[idx], hard[idx],
+                                   tuple(tex_size), self.radius, self.centre, symmetry, self.cfg.texture_cos_power,
+                                   self.cfg.texture_border_px, self.cfg.texture_erode_px)
+        self.last_visibility = vis
+        return tex
+
+    @torch.no_grad()
+    def photo_errors(self, resolution: int = 64, tex_size=(64, 128)) -> torch.Tensor:
+        """Leave-one-out colour error per view (N,): the texture the other active views project,
+        rendered into the view, against its image (mean L1 inside both silhouettes)."""
+        images, masks, size = self.level(resolution)
+        depth, hard, _, cams = self.render_all(size)
+        verts = self.mesh.vertices()
+        pts, nrm, covered = uv_rasterize(verts, self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
+                                         self.mesh.normals(), tex_size)
+        fp, fn = pts[covered], nrm[covered]
+        errors = torch.zeros(self.n, device=self.device)
+        act = self.active
+        for i in act:
+            self.check()
+            others = torch.as_tensor([j for j in act if j != i], device=self.device)
+            col, w = project_colors(fp, fn, cams[others], images[others], masks[others], depth[others],
+                                    hard[others], self.radius, self.cfg.texture_cos_power,
+                                    self.cfg.texture_border_px, self.cfg.texture_erode_px)
+            tex = torch.zeros(*tex_size, 3, device=self.device)
+            tex[covered] = col
+            known = torch.zeros(*tex_size, dtype=torch.bool, device=self.device)
+            known[covered] = w > 1e-6
+            tex = push_pull_fill(tex, known) if known.any() else tex + 0.5
+            out = render(self.mesh, verts, cams[i:i + 1], tex.permute(2, 0, 1).unsqueeze(0), 0.5, soft_mask=False)
+            both = (out.hard_mask[0] > 0.5) & (masks[i] > 0.5)
+            if both.sum() > 0:
+                errors[i] = (out.rgb[0, ..., :3] - images[i]).abs().sum(-1)[both].mean()
+            else:
+                errors[i] = float("inf")
+        return errors
+
+    def prune_after_fit(self, resolution: int):
+        """IoU, neighbour and colour tests on the current fit; returns the newly pruned views."""
+        _, masks, size = self.level(resolution)
+        with torch.no_grad():
+            ious = view_ious(self.mesh, self.rig(None, size), masks)
+            cams = self.rig(None)
+        act = self.active
+        flags = prune_mod.iou_outliers(ious, act, self.cfg.prune_iou_ratio, self.cfg.prune_iou_mad, self.names)
+        scores = {i: float(ious[i]) for i in flags}
+        nb = prune_mod.neighbour_outliers(cams, self.centre, act, self.cfg.prune_neighbour_factor)
+        for i, r in nb.items():
+            flags.setdefault(i, r)
+            scores.setdefault(i, 0.0)
+        errs = self.photo_errors()
+        ph = prune_mod.photo_outliers(errs, act, self.cfg.prune_photo_factor, self.names)
+        for i, r in ph.items():
+            flags.setdefault(i, r)
+            scores.setdefault(i, -float(errs[i]))
+        return self.prune(flags, scores)
+
+    @torch.no_grad()
+    def per_view_figures(self, texture: torch.Tensor, supersample: int = 2):
+        """Hard IoU and whole-image PSNR (over the dataset background) per view at the input size."""
+        w, h = self.input_cameras.width, self.input_cameras.height
+        size = (w * supersample, h * supersample)
+        tex = texture.permute(2, 0, 1).unsqueeze(0)
+        _, hard, rgb, _ = self.render_all(size, tex)
+        comp = rgb * hard.unsqueeze(-1) + self.background * (1 - hard.unsqueeze(-1))
+        comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
+        cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
+        from ...losses.silhouette import hard_iou
+        ious = hard_iou(cover, self.masks)
+        mse = ((comp.clamp(0, 1) - self.images) ** 2).mean((1, 2, 3))
+        psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+        return ious, psnr
+
+
+def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = None, progress: ProgressFn | None = None,
+                  should_stop: ShouldStopFn | None = None, device="cpu") -> MultiviewResult:
+    """Reconstruct a textured mesh from a multi-view dataset (see the module docstring).
+
+    Raises InputError (naming the frame) for unusable input and Cancelled when ``should_stop()``
+    returns True; nothing is written by this function."""
+    cfg = config or MultiviewConfig.preset("small")
+    progress = progress or no_progress
+    should_stop = should_stop or never_stop
+    t_start = time.perf_counter()
+    validate_dataset(dataset)
+    torch.manual_seed(int(cfg.seed))
+    run = _Run(dataset, cfg, progress, should_stop, device)
+    run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset} preset, {device})", force=True)
+    run.place()
+    stages = list(cfg.stages)
+    total = sum(s.iterations for s in stages) + cfg.refine_iterations
+    done = 0
+    frac = lambda d: 0.85 * d / max(total, 1)  # noqa: E731
+    # the stages before the first subdivision are "coarse": prune after them, then refine
+    n_coarse = next((k for k, s in enumerate(stages) if s.subdivide), len(stages))
+    for k, st in enumerate(stages):
+        if k == n_coarse and cfg.prune:
+            _prune_and_refine(run, stages[max(k - 1, 0)], frac(done), frac(done + cfg.refine_iterations))
+            done += cfg.refine_iterations
+        run.stage(k, st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
+        done += st.iterations
+        if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
+            _, masks, size = run.level(st.resolution)
+            ious = view_ious(run.mesh, run.rig(None, size).detach(), masks)
+            flags = prune_mod.iou_outliers(ious, run.active, cfg.prune_iou_ratio_coarse, cfg.prune_iou_mad,
+                                           run.names)
+            run.prune(flags, {i: float(ious[i]) for i in flags})
+    if n_coarse == len(stages) and cfg.prune:
+        _prune_and_refine(run, stages[-1], frac(done), 0.9)
+    run.progress(0.9, "extracting the texture by projection", force=True)
+    t0 = time.perf_counter()
+    texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
+                          symmetry=cfg.symmetry)
+    run.timings["texture"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ious, psnr = run.per_view_figures(texture)
+    run.timings["evaluate"] = time.perf_counter() - t0
+    run.timings["total"] = time.perf_counter() - t_start
+    with torch.no_grad():
+        cams = run.rig(None).detach().to("cpu")
+        verts = run.mesh.vertices().detach().cpu().numpy()
+    mesh = TexturedMesh(verts, run.mesh.faces.cpu().numpy(), run.mesh.uvs.cpu().numpy(),
+                        run.mesh.face_uvs.cpu().numpy(), texture.cpu().numpy())
+    per_view = [{"name": run.names[i], "iou": float(ious[i]), "psnr": float(psnr[i]),
+                 "pruned": i in run.pruned} for i in range(run.n)]
+    act = run.active
+    metrics = {"train_iou_mean": float(ious[act].mean()), "train_psnr_mean": float(psnr[act].mean()),
+               "views": run.n, "views_used": len(act), "vertices": int(verts.shape[0]),
+               "faces": int(mesh.faces.shape[0])}
+    pruned = [{"name": run.names[i], "index": i, "reason": r} for i, r in sorted(run.pruned.items())]
+    run.progress(1.0, f"done in {run.timings['total']:.0f} s: train IoU {metrics['train_iou_mean']:.3f}, "
+                      f"PSNR {metrics['train_psnr_mean']:.1f} dB, {len(pruned)} frames pruned", force=True)
+    return MultiviewResult(mesh=mesh, cameras=cams, input_cameras=run.input_cameras.to("cpu"), names=run.names,
+                           pruned=pruned, per_view=per_view, timings=dict(run.timings), config=cfg.to_dict(),
+                           image_size=(run.input_cameras.width, run.input_cameras.height), metrics=metrics,
+                           visibility=run.last_visibility.cpu().numpy())
+
+
+def _prune_and_refine(run: _Run, st: StageConfig, frac0: float, frac1: float):
+    run.progress(frac0, "checking frames (silhouette, neighbours, colours)", force=True)
+    t0 = time.perf_counter()
+    new = run.prune_after_fit(st.resolution)
+    run.timings["prune"] = run.timings.get("prune", 0.0) + time.perf_counter() - t0
+    if new and run.cfg.refine_iterations > 0:
+        run.stage(-1, st, run.cfg.refine_iterations, frac0, frac1, "refine after pruning")

@@ -1,0 +1,101 @@
+"""Frame pruning (seed 000, 4.1.1): views whose camera disagrees with its neighbours in an ordered
+sequence, whose silhouette a coarse fit cannot explain, or whose colours disagree with what the other
+views see, are removed before the refit and the texture.
+
+Each test returns ``{index: reason}`` for the views it flags; the caller merges them and caps the
+number of pruned views (:func:`cap_pruned`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...render.camera import Cameras
+
+
+def _robust_low(values: torch.Tensor, active: list[int], k: float) -> float:
+    """Threshold ``median - k * MAD`` over the active views."""
+    v = values[active]
+    med = v.median()
+    mad = (v - med).abs().median()
+    return float(med - k * max(float(mad), 1e-3))
+
+
+def iou_outliers(ious: torch.Tensor, active: list[int], ratio: float, mad_k: float,
+                 names: list[str]) -> dict[int, str]:
+    """Views whose hard-mask IoU stays low after a fit: below ``ratio`` x the median AND below
+    ``median - mad_k x MAD`` (both relative, because camera noise lowers every view's IoU early on).
+    ious (N,)."""
+    if len(active) < 4:
+        return {}
+    med = float(ious[active].median())
+    thr = min(ratio * med, _robust_low(ious, active, mad_k))
+    return {i: f"silhouette IoU {float(ious[i]):.3f} after the fit is below {thr:.3f} "
+               f"(median {med:.3f})" for i in active if float(ious[i]) < thr}
+
+
+def viewing_directions(cameras: Cameras, centre: torch.Tensor) -> torch.Tensor:
+    """Unit directions from the object centre to each camera (N, 3)."""
+    return torch.nn.functional.normalize(cameras.centers - centre, dim=-1)
+
+
+def _angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.rad2deg(torch.acos((a * b).sum(-1).clamp(-1, 1)))
+
+
+def neighbour_outliers(cameras: Cameras, centre: torch.Tensor, active: list[int], factor: float,
+                       min_error_deg: float = 60.0) -> dict[int, str]:
+    """In an ordered sequence (consecutive views close together: a turntable, an orbit, rings of
+    them), a view whose viewing direction is far from the one its two neighbours predict (their
+    normalised mean), while the neighbours themselves are close together.
+
+    The sequence counts as ordered when the median step between consecutive active views is below
+    60 degrees (random directions on a sphere are about 90 degrees apart). The first / last view
+    are tested only when the sequence closes on itself (last -> first is an ordinary step)."""
+    if len(active) < 5:
+        return {}
+    d = viewing_directions(cameras, centre)[active]
+    n = len(active)
+    steps = _angle(d[:-1], d[1:])                          # step k -> k + 1
+    med = float(steps.median())
+    if not med < 60.0:
+        return {}
+    closed = float(_angle(d[-1], d[0])) < 2.0 * med
+    limit = max(min_error_deg, factor * med)
+    out = {}
+    for k in range(n):
+        if not closed and k in (0, n - 1):
+            continue
+        prev, nxt = d[k - 1], d[(k + 1) % n]
+        if float(_angle(prev, nxt)) > 3.0 * med:           # the neighbours disagree themselves
+            continue
+        predicted = torch.nn.functional.normalize(prev + nxt, dim=-1)
+        err = float(_angle(d[k], predicted))
+        if err > limit:
+            out[active[k]] = (f"camera disagrees with its neighbours in the ordered sequence: its viewing "
+                              f"direction is {err:.0f} degrees from the one its neighbours predict "
+                              f"(median step {med:.0f} degrees)")
+    return out
+
+
+def photo_outliers(errors: torch.Tensor, active: list[int], factor: float, names: list[str]) -> dict[int, str]:
+    """Views whose colours disagree with the texture the other views project (errors (N,), e.g. mean
+    L1 inside the silhouette of a leave-one-out render) by more than ``factor`` x the median."""
+    if len(active) < 4:
+        return {}
+    med = float(errors[active].median())
+    thr = factor * max(med, 1e-3)
+    return {i: f"colours disagree with the other views: error {float(errors[i]):.3f} > {thr:.3f} "
+               f"({factor:g} x median)" for i in active if float(errors[i]) > thr}
+
+
+def cap_pruned(flags: dict[int, str], scores: dict[int, float], n_views: int, max_fraction: float) -> dict[int, str]:
+    """Keep at most ``floor(max_fraction * n_views)`` flagged views (and leave at least two views),
+    the worst first (lowest score)."""
+    limit = min(int(math.floor(max_fraction * n_views)), n_views - 2)
+    if len(flags) <= limit:
+        return flags
+    order = sorted(flags, key=lambda i: scores.get(i, 0.0))
+    return {i: flags[i] for i in order[:max(limit, 0)]}

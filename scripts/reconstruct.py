@@ -1,0 +1,135 @@
+"""Multi-view reconstruction: a transforms.json dataset -> textured mesh, corrected cameras, figures.
+
+    python scripts/reconstruct.py DATASET --out DIR [--preset tiny|small|full] [--device auto|cpu|cuda]
+           [--seed S] [--max-size PX] [--symmetry x|y|z] [--no-prune] [--overwrite]
+    blender -b --factory-startup --python-exit-code 1 -P scripts/reconstruct.py -- DATASET --out DIR ...
+
+Writes DIR/mesh.glb (UVs + base-colour texture), DIR/texture.png and DIR/result.json (corrected and
+input cameras, pruned frames with reasons, per-view IoU / PSNR, timings, config), atomically (temp
+folder + rename). DIR must not exist or be empty (or pass --overwrite). Progress goes to stdout and
+DIR/reconstruct.log; on bad input or Ctrl-C the log is the only thing written and the exit status
+is non-zero (2 bad input, 130 cancelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _arguments() -> list[str]:
+    # Inside Blender, sys.argv holds Blender's own options; ours follow "--".
+    return sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="reconstruct.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("dataset", help="dataset folder (transforms.json + images) or a transforms json file")
+    p.add_argument("--out", required=True, help="new result folder")
+    p.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-size", type=int, default=None, help="downscale images whose longest side exceeds this")
+    p.add_argument("--symmetry", default=None, choices=("x", "y", "z"),
+                   help="fill unseen texels by mirroring across this world plane through the object centre")
+    p.add_argument("--no-prune", action="store_true", help="keep every frame")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+    return p.parse_args(argv)
+
+
+class _Log:
+    """Prints and appends to DIR/reconstruct.log (created lazily, so nothing else is written)."""
+
+    def __init__(self, out: Path):
+        self.path = out / "reconstruct.log"
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str):
+        line = f"[reconstruct {time.perf_counter() - self.t0:7.1f}s] {msg}"
+        print(line, flush=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass
+
+
+def main(argv=None, should_stop=None) -> int:
+    """Run the CLI; ``should_stop`` (tests, embedding) is polled besides Ctrl-C. Returns the exit status."""
+    args = parse_args(_arguments() if argv is None else argv)
+    import torch
+
+    from backend.data.transforms_io import load_dataset
+    from backend.pipelines.common import Cancelled, InputError
+    from backend.pipelines.multiview import MultiviewConfig, run_multiview
+    from backend.pipelines.multiview.result_io import check_out_dir, write_result
+
+    out = Path(args.out)
+    try:
+        check_out_dir(out, args.overwrite)
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    log = _Log(out)
+    if args.device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif args.device == "cuda" and not torch.cuda.is_available():
+        log("error: --device cuda but PyTorch sees no CUDA device")
+        return 2
+    else:
+        device = args.device
+
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log("Ctrl-C: stopping after the current iteration (press again to abort at once)")
+        stop.set()
+
+    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    last = {"msg": None}
+
+    def progress(frac: float, msg: str):
+        if msg != last["msg"]:
+            last["msg"] = msg
+            log(f"{100 * frac:5.1f}% {msg}")
+
+    try:
+        log(f"loading {args.dataset}")
+        ds = load_dataset(args.dataset, split="train", max_size=args.max_size)
+        for w in ds.warnings:
+            log(f"warning: {w}")
+        cfg = MultiviewConfig.preset(args.preset, seed=args.seed, symmetry=args.symmetry, prune=not args.no_prune)
+        result = run_multiview(ds, cfg, progress=progress, should_stop=(lambda: stop.is_set() or bool(should_stop and should_stop())),
+                               device=device)
+        write_result(result, out, dataset=str(Path(args.dataset).resolve()), overwrite=args.overwrite)
+        log(f"wrote {out}/mesh.glb, texture.png, result.json")
+        return 0
+    except InputError as e:
+        log(f"error: {e}")
+        return 2
+    except Cancelled:
+        log("cancelled: nothing written but this log")
+        return 130
+    except KeyboardInterrupt:
+        log("aborted: nothing written but this log")
+        return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+
+
+if __name__ == "__main__":
+    status = main()
+    if status:
+        sys.exit(status)

@@ -1,0 +1,200 @@
+"""Multi-view reconstruction (tiny preset, CI-sized): a real Blender-rendered spot dataset with noisy
+cameras -> scripts/reconstruct.py -> result folder; held-out quality, camera refinement, bad input,
+cancellation and the output-folder rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import eval_multiview_quality as evq  # noqa: E402
+import reconstruct  # noqa: E402
+
+from backend.data.transforms_io import load_dataset  # noqa: E402
+from backend.pipelines.common import Cancelled, InputError  # noqa: E402
+from backend.pipelines.multiview import MultiviewConfig, run_multiview  # noqa: E402
+from backend.pipelines.multiview.cameras import CameraRig, place_object  # noqa: E402
+from backend.pipelines.multiview.prune import neighbour_outliers  # noqa: E402
+
+VIEWS, HOLDOUT, SIZE = 10, 4, 64
+
+
+@pytest.fixture(scope="module")
+def spot(tmp_path_factory, shared_data):
+    from addon import dataset_render
+
+    out = tmp_path_factory.mktemp("mv") / "spot"
+    spec = dataset_render.DatasetSpec(views=VIEWS, size=(SIZE, SIZE), holdout=HOLDOUT, elevations=(-10.0, 40.0),
+                                      noise_rot=3.0, noise_trans=0.03, lighting="studio", seed=0, samples=8)
+    dataset_render.render_dataset(str(shared_data / "spot" / "spot.obj"), out, spec, log=lambda *a: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_result(spot, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mvres") / "result"
+    torch.set_num_threads(2)
+    status = reconstruct.main([str(spot), "--out", str(out), "--preset", "tiny", "--device", "cpu"])
+    assert status == 0, (out / "reconstruct.log").read_text() if (out / "reconstruct.log").exists() else status
+    return out
+
+
+def test_result_folder_contents(tiny_result):
+    names = {p.name for p in tiny_result.iterdir()}
+    assert {"mesh.glb", "texture.png", "result.json", "reconstruct.log"} <= names
+    assert not [p for p in tiny_result.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+    res = json.loads((tiny_result / "result.json").read_text())
+    for key in ("version", "pipeline", "dataset", "image_size", "cameras", "input_cameras", "pruned", "per_view",
+                "timings", "config", "metrics"):
+        assert key in res
+    assert res["image_size"] == [SIZE, SIZE] and len(res["cameras"]) == VIEWS
+    cam = res["cameras"][0]
+    assert {"name", "K", "R", "t", "transform_matrix"} <= set(cam)
+    assert all(np.isfinite(v["iou"]) and np.isfinite(v["psnr"]) for v in res["per_view"])
+    from backend.mesh.io import load_mesh
+    mesh = load_mesh(tiny_result / "mesh.glb")
+    assert mesh.uvs is not None and mesh.texture is not None and mesh.texture.shape[2] >= 3
+    assert mesh.texture.std() > 0.05   # a real texture, not a constant
+
+
+def test_tiny_reconstruction_quality(tiny_result, spot):
+    from backend.mesh.io import load_mesh
+    mesh = load_mesh(tiny_result / "mesh.glb")
+    held = evq.heldout_figures(mesh, spot)
+    res = json.loads((tiny_result / "result.json").read_text())
+    cams = evq.camera_figures(res, spot)
+    print(held["heldout_iou_mean"], held["heldout_psnr_mean"], cams)
+    assert held["heldout_iou_mean"] >= 0.80
+    assert held["heldout_psnr_mean"] >= 18.0
+    assert cams["rot_err_deg_after"] < cams["rot_err_deg_before"]
+    # the object stays where the photos see it: the mesh sits at the true object's place
+    gt = load_mesh(spot / "gt_mesh.ply")
+    centre_err = np.linalg.norm(mesh.vertices.mean(0) - gt.vertices.mean(0)) / gt.bbox_diagonal()
+    assert centre_err < 0.05
+
+
+def test_refuses_non_empty_out(spot, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "mine.txt").write_text("user file")
+    assert reconstruct.main([str(spot), "--out", str(out), "--preset", "tiny"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+
+
+def _bad_copy(spot: Path, tmp_path: Path, edit) -> Path:
+    ds = tmp_path / "bad"
+    shutil.copytree(spot, ds)
+    meta = json.loads((ds / "transforms.json").read_text())
+    edit(meta, ds)
+    (ds / "transforms.json").write_text(json.dumps(meta))
+    return ds
+
+
+def _only_one(meta, ds):
+    meta["frames"] = meta["frames"][:1]
+
+
+def _missing(meta, ds):
+    (ds / meta["frames"][3]["file_path"]).unlink()
+
+
+def _nan(meta, ds):
+    meta["frames"][2]["transform_matrix"][0][3] = float("nan")
+
+
+def _no_foreground(meta, ds):
+    from PIL import Image
+    p = ds / meta["frames"][4]["file_path"]
+    Image.new("RGBA", Image.open(p).size, (0, 0, 0, 0)).save(p)
+
+
+def _facing_away(meta, ds):
+    m = np.array(meta["frames"][1]["transform_matrix"])
+    m[:3, :3] = m[:3, :3] @ np.diag([-1.0, 1.0, -1.0])   # turn the camera 180 degrees about its up axis
+    meta["frames"][1]["transform_matrix"] = m.tolist()
+
+
+@pytest.mark.parametrize("edit,frame_hint", [(_only_one, "one"), (_missing, "003"), (_nan, "002"),
+                                             (_no_foreground, "004"), (_facing_away, "001")])
+def test_bad_input_names_the_frame_and_writes_only_a_log(spot, tmp_path, capsys, edit, frame_hint):
+    ds = _bad_copy(spot, tmp_path, edit)
+    out = tmp_path / "out"
+    assert reconstruct.main([str(ds), "--out", str(out), "--preset", "tiny"]) == 2
+    text = capsys.readouterr().out
+    err_line = [l for l in text.splitlines() if "error" in l]
+    assert err_line and frame_hint in err_line[-1], text
+    assert [p.name for p in out.iterdir()] == ["reconstruct.log"]
+
+
+def test_cancel_raises_and_writes_nothing(spot, tmp_path):
+    ds = load_dataset(spot)
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    with pytest.raises(Cancelled):
+        run_multiview(ds, MultiviewConfig.preset("tiny"), should_stop=should_stop)
+    out = tmp_path / "cancel"
+    assert reconstruct.main([str(spot), "--out", str(out), "--preset", "tiny"], should_stop=lambda: True) == 130
+    assert [p.name for p in out.iterdir()] == ["reconstruct.log"]
+
+
+def test_gauge_keeps_the_rig_in_place(spot):
+    ds = load_dataset(spot)
+    centre, radius = place_object(ds.cameras, torch.as_tensor(ds.masks), ds.names)
+    gt = load_dataset(spot, split="gt")
+    true_centre = gt.cameras.centers.mean(0)  # rig centre ~ orbit centre
+    assert (centre - torch.as_tensor(json.loads((spot / "dataset.json").read_text())["framing"]["center"],
+                                     dtype=centre.dtype)).norm() < 0.1 * radius + 0.05
+    rig = CameraRig(ds.cameras, centre)
+    with torch.no_grad():
+        rig.rot.normal_(0, 0.05)
+        rig.pos.normal_(0, 0.05)
+        rig.pos += 0.3                   # a whole-rig shift ...
+        rig.rot += 0.2                   # ... and rotation must be removed
+    rig.fix_gauge()
+    assert rig.rot.mean(0).abs().max() < 1e-6 and rig.pos.mean(0).abs().max() < 1e-6
+    cams = rig()
+    assert (cams.centers.mean(0) - ds.cameras.centers.mean(0)).norm() < 1e-4
+    assert torch.isfinite(true_centre).all()
+
+
+def test_neighbour_test_flags_a_flipped_frame_in_an_ordered_sequence(spot):
+    ds = load_dataset(spot, split="gt")
+    cams = ds.cameras
+    centre = torch.as_tensor(json.loads((spot / "dataset.json").read_text())["framing"]["center"],
+                             dtype=cams.R.dtype)
+    assert neighbour_outliers(cams, centre, list(range(VIEWS)), 1.5) == {}
+    # flip frame 3 by 180 degrees about world z through the centre (a mislabelled turntable angle)
+    rz = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=cams.R.dtype))
+    R, t = cams.R.clone(), cams.t.clone()
+    c = cams.centers[3]
+    R[3] = R[3] @ rz.T
+    c2 = rz @ (c - centre) + centre
+    t[3] = -R[3] @ c2
+    from backend.render.camera import Cameras
+    flagged = neighbour_outliers(Cameras(cams.K, R, t, cams.width, cams.height), centre, list(range(VIEWS)), 1.5)
+    assert list(flagged) == [3]
+
+
+def test_bad_preset_name_and_single_view():
+    from backend.data.dataset import MultiViewDataset
+    from backend.render.camera import Cameras
+
+    with pytest.raises(ValueError, match="preset"):
+        MultiviewConfig.preset("huge")
+    one = MultiViewDataset(np.zeros((1, 8, 8, 3), np.float32), np.ones((1, 8, 8), np.float32),
+                           Cameras(torch.eye(3)[None], torch.eye(3)[None], torch.zeros(1, 3), 8, 8), ["only.png"])
+    with pytest.raises(InputError, match="only.png"):
+        run_multiview(one, MultiviewConfig.preset("tiny"))
