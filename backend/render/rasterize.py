@@ -142,6 +142,45 @@ def finite_faces(face_vertices_image: torch.Tensor) -> torch.Tensor:
     return torch.isfinite(face_vertices_image.detach().sum((-1, -2)))
 
 
+def _span_pairs(table, j0, j1, i0, i1, sx: float, sy: float, height: int, width: int, dtype):
+    """Candidate (face, pixel) pairs of the hard raster, trimmed per row: like
+    ``enumerate_pairs(j0, j1, i0, i1)`` but each (face, row) keeps only the columns between the
+    triangle's left and right edges at that row's centre, widened by 1/64 pixel so rounding never drops
+    a covered pixel (the exact inside test runs afterwards). About halves the candidates.
+
+    table (9, M) scaled corners (ax ay bx by cx cy ...); j0, j1, i0, i1 (M,) bounding-box ranges."""
+    ones = torch.ones_like(j0)
+    for ritem, rrow, _ in enumerate_pairs(ones * 0, ones, i0, i1):
+        y0 = (torch.tensor(sy, dtype=torch.float32) * ((height - 1) - 2 * rrow.float())).to(dtype)
+        c = [table[k].index_select(0, ritem) for k in range(6)]
+        tol = 2.0 * sy / 64.0
+        left = torch.full_like(y0, float("inf"))
+        right = torch.full_like(y0, float("-inf"))
+        for e in range(3):
+            px, py = c[2 * e], c[2 * e + 1]
+            qx, qy = c[(2 * e + 2) % 6], c[(2 * e + 3) % 6]
+            dy = qy - py
+            t = torch.where(dy == 0, torch.zeros_like(dy), (y0 - py) / dy).clamp(0.0, 1.0)
+            x = px + t * (qx - px)
+            cross = (y0 >= torch.minimum(py, qy) - tol) & (y0 <= torch.maximum(py, qy) + tol)
+            left = torch.where(cross, torch.minimum(left, x), left)
+            right = torch.where(cross, torch.maximum(right, x), right)
+        # columns whose centre sx * (2j + 1 - W) lies in [left - tol', right + tol']
+        tolx = 2.0 * sx / 64.0
+        lo = torch.ceil(((left.double() - tolx) / sx + (width - 1)) * 0.5)
+        hi = torch.floor(((right.double() + tolx) / sx + (width - 1)) * 0.5) + 1
+        jb0 = j0.index_select(0, ritem)
+        jb1 = j1.index_select(0, ritem)
+        c0 = torch.maximum(lo.clamp(-1, width + 1).long(), jb0)
+        c1 = torch.minimum(hi.clamp(-1, width + 1).long(), jb1)
+        live = torch.nonzero(c1 > c0).squeeze(1)
+        if live.numel() == 0:
+            continue
+        ritem, rrow = ritem.index_select(0, live), rrow.index_select(0, live).long()
+        for k, row, col in enumerate_pairs(c0.index_select(0, live), c1.index_select(0, live), rrow, rrow + 1):
+            yield ritem.index_select(0, k), row, col
+
+
 def _valid_face_mask(face_vertices_image: torch.Tensor, face_vertices_z: torch.Tensor, valid_faces):
     """(B, F) faces that may be rasterized: caller's mask and finite coordinates."""
     ok = finite_faces(face_vertices_image) & torch.isfinite(face_vertices_z.detach().sum(-1))
@@ -174,7 +213,7 @@ def rasterize_face_index(height: int, width: int, face_vertices_z: torch.Tensor,
     sx, sy = _centre_scales(height, width, multiplier, device)
 
     pix_all, face_all, z_all = [], [], []
-    for item, row, col in enumerate_pairs(j0, j1, i0, i1):
+    for item, row, col in _span_pairs(table, j0, j1, i0, i1, float(sx), float(sy), height, width, dtype):
         # pixel centres exactly as kaolin computes them (float32), then in the working dtype
         x0 = (sx * (2 * col.float() + (1 - width))).to(dtype)
         y0 = (sy * ((height - 1) - 2 * row.float())).to(dtype)
