@@ -5,6 +5,7 @@ The scene is built the way an artist would: spot rendered by Blender (addon.data
 training cameras, imported with texforge.import_transforms (cameras with background photos).
 """
 
+import json
 import time
 
 import numpy as np
@@ -93,12 +94,15 @@ def test_reconstruct_in_background_mode(photo_scene, spot_dataset, tmp_path):
           f"mean training IoU {np.mean([v.iou for v in kept]):.3f}")
 
     # the run's files went to a new folder under the scene's Output Folder (when the writer exists)
+    result_json = None
     try:
         from backend.pipelines.multiview import result_io  # noqa: F401
-        folders = list((tmp_path / "results").glob("multiview-*"))
-        assert len(folders) == 1 and (folders[0] / "result.json").is_file()
     except ImportError:
         pass
+    else:
+        folders = list((tmp_path / "results").glob("multiview-*"))
+        assert len(folders) == 1 and (folders[0] / "result.json").is_file()
+        result_json = json.loads((folders[0] / "result.json").read_text())
 
     # Apply Corrected Cameras moves the originals onto the corrected poses (undoable operator)
     assert "UNDO" in bpy.types.TEXFORGE_OT_apply_corrected_cameras.bl_options
@@ -112,15 +116,38 @@ def test_reconstruct_in_background_mode(photo_scene, spot_dataset, tmp_path):
 
     # Blender renders the imported result through the held-out cameras: silhouettes match the photos
     from backend.data.transforms_io import load_dataset
+    from backend.render.renderer import render_mesh
     test = load_dataset(spot_dataset, split="test")
     render_views.setup_render(scene, engine="CYCLES", samples=4, lighting="flat", width=SIZE, height=SIZE)
     for o in scene.objects:  # only the result is rendered
         o.hide_render = o is not obj and o.type == "MESH"
     rgba = render_views.render_views(scene, test.cameras.K.numpy(), test.cameras.R.numpy(),
                                      test.cameras.t.numpy(), SIZE, SIZE)
-    ious = [_iou(rgba[i, ..., 3] > 0.5, test.masks[i] > 0.5) for i in range(len(test))]
+    blender_sil = rgba[..., 3] > 0.5
+    ious = [_iou(blender_sil[i], test.masks[i] > 0.5) for i in range(len(test))]
     print(f"held-out silhouette IoU (Blender render of the result): {np.round(ious, 3).tolist()}, "
           f"mean {np.mean(ious):.3f}")
+
+    # The import itself loses nothing: Blender's render of the new object agrees with the backend's
+    # render of the same geometry (world coordinates 1:1), whatever the fit quality.
+    verts, faces = render_views.mesh_world_arrays(obj)
+    import torch
+    ours = render_mesh(torch.tensor(verts, dtype=torch.float32), torch.tensor(faces), test.cameras,
+                       soft_mask=False).hard_mask.numpy() > 0.5
+    agree = [_iou(blender_sil[i], ours[i]) for i in range(len(test))]
+    assert min(agree) > 0.97, agree
+
+    # ... and the corrected camera objects are the pipeline's corrected cameras (as result.json holds them)
+    if result_json is not None:
+        cams = {c["name"]: c for c in result_json["cameras"]}
+        for v in kept:
+            K, R, t, w, h = blender_camera.camera_krt(scene, v.corrected)
+            ref = cams[v.name]
+            rw, rh = result_json["image_size"]
+            np.testing.assert_allclose(K, np.diag([SIZE / rw, SIZE / rh, 1.0]) @ np.asarray(ref["K"]), rtol=1e-4)
+            np.testing.assert_allclose(R, ref["R"], atol=1e-4)
+            np.testing.assert_allclose(t, ref["t"], atol=1e-4)
+
     assert np.mean(ious) >= 0.93, ious
 
 
