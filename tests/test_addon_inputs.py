@@ -354,3 +354,14 @@ def test_import_transforms_keeps_a_matching_resolution(tf, tmp_path):
     assert (scene.render.resolution_x, scene.render.resolution_y) == (64, 48)
     K3 = blender_camera.camera_krt(scene, scene_inputs.selected_cameras(bpy.context)[0])[0]
     np.testing.assert_allclose(K3, K, rtol=1e-5)
+
+
+def test_packed_photos_read_like_files(tf, tmp_path):
+    """Photos without a file on disk come from Blender's pixel buffer (bottom row first): same values."""
+    arr = np.random.default_rng(0).random((20, 30, 4)).astype(np.float32)
+    arr[..., 3] = arr[..., 3] > 0.5
+    write_png(tmp_path / "p.png", arr)
+    img = bpy.data.images.load(str(tmp_path / "p.png"))
+    img.pack()
+    (tmp_path / "p.png").unlink()
+    np.testing.assert_allclose(scene_inputs.image_pixels(img), np.round(arr * 255) / 255, atol=1e-6)
