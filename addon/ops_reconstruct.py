@@ -253,11 +253,11 @@ class TEXFORGE_OT_reconstruct(bpy.types.Operator):
             job.cancel()
             _redraw(context)
             return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
+        if event.type != "TIMER":  # any timer tick is a fine moment to poll (and cheap)
             return {"PASS_THROUGH"}  # the UI stays usable while the job runs
         _redraw(context)
         if not job.done:
-            return {"RUNNING_MODAL"}
+            return {"PASS_THROUGH"}  # never swallow a timer event another tool may be waiting for
         context.window_manager.event_timer_remove(self._timer)
         self._timer = None
         level, message = self._run.finish(context)
