@@ -114,7 +114,8 @@ class ReconstructionRun:
     def _build(self, context, scene, result) -> tuple[set, str]:
         pruned = {p["name"]: p.get("reason", "") for p in (result.pruned or [])}
         keep = [i for i, n in enumerate(result.names) if n not in pruned]
-        sources = {n: bpy.data.objects.get(n) for n in result.names}
+        # the input cameras by name (the view names); a camera deleted or renamed meanwhile is just missing
+        sources = {n: o for n in result.names if (o := bpy.data.objects.get(n)) is not None and o.type == "CAMERA"}
         cameras = result.cameras[keep] if keep else None
         self.made = results_import.import_textured_result(
             scene, result.mesh, cameras, [result.names[i] for i in keep], name="TexForge Result",
