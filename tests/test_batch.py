@@ -268,10 +268,13 @@ def test_batch_aggregate_covers_both_scenes(e2e):
 
 
 def test_same_scene_same_seed_same_metrics(e2e):
+    """The example scene again (its dataset given as an existing dataset folder, so the render stage is
+    skipped): reconstruct + evaluate with the same seed reproduce every metric exactly on CPU."""
     out2 = e2e["base"] / "again"
-    scenes = e2e["base"] / "example_only.txt"
-    scenes.write_text("example views=6 size=32\n")
+    scenes = e2e["base"] / "example_again.json"
+    scenes.write_text(json.dumps([{"dataset": str(e2e["out"] / "example" / "dataset"), "name": "example"}]))
     assert batch.main([str(scenes), "--out", str(out2), *E2E_OPTIONS]) == 0
+    assert not (out2 / "example" / "dataset").exists()  # the given dataset was used in place
     first = json.loads((e2e["out"] / "example" / "evaluate" / "report.json").read_text())
     again = json.loads((out2 / "example" / "evaluate" / "report.json").read_text())
     assert again["metrics"] == first["metrics"]

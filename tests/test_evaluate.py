@@ -254,14 +254,12 @@ def test_ground_truth_scores_perfectly_and_reports_are_complete(example_dataset,
     assert strip.shape[:2] == (2 * 48 + 2, 12 * 48 + 11 * 2)
     assert (strip < 0.99).mean() > 0.1  # the object is visible on the turntable
 
-    # a wrong reconstruction (10 % too large) scores measurably worse, and evaluation is repeatable
+    # a wrong reconstruction (10 % too large) scores measurably worse (repeatability: test_batch.py)
     big = fabricate_result(example_dataset, tmp_path / "big", scale=1.1)
     rep_big = _evaluate(big, example_dataset, tmp_path / "eval_big", log=lambda m: None)
     mb = rep_big["metrics"]
     assert mb["iou"] < m["iou"] - 0.05 and mb["chamfer_l1"] > 5 * m["chamfer_l1"] and mb["fscore_0.5"] < 0.5
     assert mb["psnr"] < m["psnr"] - 3
-    rep_again = _evaluate(result, example_dataset, tmp_path / "eval_again", log=lambda m: None)
-    assert rep_again["metrics"] == m
 
 
 def test_cli_rejects_bad_input(example_dataset, tmp_path):
