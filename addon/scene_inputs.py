@@ -99,10 +99,14 @@ def cameras_problem(scene: bpy.types.Scene, cameras: list[bpy.types.Object], min
     """Why these cameras cannot be a multi-view input (None when they can). Reads no pixels."""
     if not cameras:
         return "Select the cameras that carry the photos (as background images)"
-    missing = [c.name for c in cameras if camera_image(c) is None]
+    missing = [c for c in cameras if camera_image(c) is None]
+    clips = [c for c in missing if any(bg.source == "MOVIE_CLIP" for bg in c.data.background_images)]
+    if clips:
+        return (f"Camera '{clips[0].name}' shows a movie clip; give each camera one still photo as its "
+                f"background image (Source: Image)")
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        return f"Camera '{missing[0]}'{more} has no background image (Camera properties > Background Images)"
+        return f"Camera '{missing[0].name}'{more} has no background image (Camera properties > Background Images)"
     if len(cameras) < min_views:
         return f"Need at least {min_views} cameras with photos, {len(cameras)} selected"
     for c in cameras:
