@@ -89,7 +89,8 @@ def test_reconstruct_in_background_mode(photo_scene, spot_dataset, tmp_path):
         np.testing.assert_array_equal(t, t0_)
     assert len(views) == VIEWS and all(v.camera is not None for v in views)
     kept = [v for v in views if not v.pruned]
-    assert all(v.corrected is not None for v in kept) and all(v.iou > 0.7 for v in kept)  # sanity; quality is judged below
+    assert all(v.corrected is not None for v in kept)
+    assert all(v.iou > 0.7 for v in kept)  # a sanity bound; quality is judged on held-out views below
     print(f"\nreconstruct: {took:.1f} s, {len(obj.data.polygons)} faces, pruned {pruned}, "
           f"mean training IoU {np.mean([v.iou for v in kept]):.3f}")
 
