@@ -228,11 +228,4 @@ class TEXFORGE_OT_export_game_asset(bpy.types.Operator, ExportHelper):
 CLASSES = (TEXFORGE_OT_export_game_asset,)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

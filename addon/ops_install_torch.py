@@ -182,20 +182,19 @@ class TEXFORGE_OT_check_torch(bpy.types.Operator):
 
 
 CLASSES = (TEXFORGE_OT_install_torch, TEXFORGE_OT_check_torch)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def register():
     add_site_dir()
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
 
 
 def unregister():
     JOB.stop()
     if bpy.app.timers.is_registered(_watch_job):
         bpy.app.timers.unregister(_watch_job)
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
     try:
         path = site_packages_dir(create=False)
     except ValueError:

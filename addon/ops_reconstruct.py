@@ -344,11 +344,11 @@ class TEXFORGE_OT_apply_corrected_cameras(bpy.types.Operator):
 
 
 CLASSES = (TEXFORGE_OT_reconstruct, TEXFORGE_OT_cancel_job, TEXFORGE_OT_apply_corrected_cameras)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
 
 
 def unregister():
@@ -356,5 +356,4 @@ def unregister():
     if active is not None and not active.done:
         active.cancel()
         active.wait(10.0)
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

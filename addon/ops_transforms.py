@@ -242,11 +242,4 @@ class TEXFORGE_OT_import_transforms(bpy.types.Operator, ImportHelper):
 CLASSES = (TEXFORGE_OT_export_transforms, TEXFORGE_OT_import_transforms)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -171,11 +171,4 @@ class TEXFORGE_OT_create_turntable_rig(bpy.types.Operator):
 CLASSES = (TEXFORGE_OT_create_turntable_rig,)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

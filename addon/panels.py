@@ -52,11 +52,4 @@ def draw_torch_warning(layout) -> None:
 CLASSES = (TEXFORGE_PT_main,)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

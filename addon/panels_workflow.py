@@ -98,11 +98,4 @@ class TEXFORGE_PT_results(SidebarPanel, bpy.types.Panel):
 CLASSES = (TEXFORGE_UL_views, TEXFORGE_PT_inputs, TEXFORGE_PT_reconstruct, TEXFORGE_PT_results)
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -144,11 +144,11 @@ def cache_folder(context=None) -> str:
 
 
 CLASSES = (TexForgePreferences,)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.app.handlers.load_post.append(_on_load_post)
     if isinstance(bpy.data, bpy.types.BlendData):  # restricted while Blender itself starts up
         _apply_default_preset(bpy.data.scenes)
@@ -157,5 +157,4 @@ def register():
 def unregister():
     if _on_load_post in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(_on_load_post)
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

@@ -72,15 +72,14 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
 
 
 CLASSES = (TexForgeViewResult, TexForgeSceneProperties)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.Scene.texforge = bpy.props.PointerProperty(type=TexForgeSceneProperties)
 
 
 def unregister():
     del bpy.types.Scene.texforge
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
