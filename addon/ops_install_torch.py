@@ -43,13 +43,15 @@ def add_site_dir() -> str | None:
 
 
 def pip_command(variant: str, target: str, index_url: str = "") -> list[str]:
-    """The pip command line for the CPU or CUDA build of the pinned torch, installed into ``target``."""
+    """The pip command line for the CPU or CUDA build of the pinned torch and the backend's other
+    packages, installed into ``target``. The CPU wheel index is an *extra* index so the other packages
+    still come from PyPI (the CPU build's local version, +cpu, wins over PyPI's for the same pin)."""
     cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-           "--upgrade", "--target", target, torch_status.TORCH_PIN]
+           "--upgrade", "--target", target, torch_status.TORCH_PIN, *torch_status.RUNTIME_PACKAGES]
     if variant == "CPU":
-        cmd += ["--index-url", CPU_INDEX_URL]
+        cmd += ["--extra-index-url", CPU_INDEX_URL]
     elif index_url:
-        cmd += ["--index-url", index_url]
+        cmd += ["--extra-index-url", index_url]
     return cmd
 
 

