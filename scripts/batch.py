@@ -448,9 +448,13 @@ def run_batch(source, out, shard: str | None = None, defaults: dict | None = Non
     out.mkdir(parents=True, exist_ok=True)
     _log(f"{len(scenes)} scene(s), shard {index}/{count}: {len(mine)} to do -> {out}")
     rows = []
+    names = [s.name for s in scenes]
     for k, scene in enumerate(mine):
-        rows.append((scene.name, run_scene(scene, out, stages, label=f"({k + 1}/{len(mine)}) ")))
-    agg = write_aggregate(out, [s.name for s in scenes])
+        info = run_scene(scene, out, stages, label=f"({k + 1}/{len(mine)}) ")
+        rows.append((scene.name, info))
+        if info["status"] == "done":  # keep the aggregate current during long batches
+            write_aggregate(out, names)
+    agg = write_aggregate(out, names)
     print(summary_table(rows, agg), flush=True)
     _log(f"aggregate: {out / 'aggregate.json'}, {out / 'aggregate.html'}")
     return 0 if all(info["status"] in ("done", "skipped") for _, info in rows) else 1

@@ -198,8 +198,8 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
         "metrics": metrics, "missing": missing, "per_view": per_view, "cameras": cams,
         "images": {"views": view_images, "turntable": "images/turntable.png"},
         "timings": timings,
-        "counts": {"heldout_views": len(held), "photos": int(sum(map(len, photos))), "turntable_views": int(len(Rt)),
-                   "result_vertices": int(len(pred.vertices)), "result_faces": int(len(pred.faces))},
+        "counts": {"heldout_views": len(held), "photos": sum(map(len, photos)), "turntable_views": len(Rt),
+                   "result_vertices": len(pred.vertices), "result_faces": len(pred.faces)},
     }
     problems = validate_report(report, out_dir)
     if problems:

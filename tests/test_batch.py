@@ -211,7 +211,7 @@ def e2e(tmp_path_factory, shared_data):
             proc.wait(30)
         log.close()
     killed = {"first": _snapshot(out / "example"), "second_done": (out / "spot" / DONE).exists(),
-              "log": _read(out / "example" / "stages.log")}
+              "log": _read(out / "example" / "stages.log"), "aggregate": json.loads(_read(out / "aggregate.json"))}
     rc = batch.main([str(scenes), "--out", str(out), *E2E_OPTIONS])
     return {"out": out, "scenes": scenes, "killed": killed, "rc": rc, "base": base}
 
@@ -230,6 +230,9 @@ def test_batch_end_to_end_resumes_after_a_kill(e2e):
     out = e2e["out"]
     assert e2e["rc"] == 0
     assert not e2e["killed"]["second_done"]
+    # the aggregate written after the first scene was already there when the batch was killed
+    agg = e2e["killed"]["aggregate"]
+    assert [s["name"] for s in agg["scenes"]] == ["example"] and agg["pending"] == ["spot"]
     # the finished scene was not touched again: same files, same mtimes, no new stage runs
     assert _snapshot(out / "example") == e2e["killed"]["first"]
     assert _read(out / "example" / "stages.log") == e2e["killed"]["log"]
