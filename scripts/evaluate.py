@@ -6,8 +6,9 @@
     blender -b --factory-startup --python-exit-code 1 -P scripts/evaluate.py -- RESULT --dataset ... --out DIR
 
 RESULT is a result folder (mesh.glb, result.json). The result mesh is rendered with Blender at the
-held-out cameras (DATASET/transforms_test.json; the training views when there is none) and on a
-turntable (12 azimuths x 2 elevations). Metrics: held-out mask IoU, PSNR, SSIM and a perceptual
+held-out cameras (DATASET/transforms_test.json; without one, the training views through
+result.json's corrected cameras) and on a turntable (12 azimuths x 2 elevations, the dataset's framing),
+with the dataset's lighting, samples and pixel filter (DATASET/dataset.json) unless given. Metrics: held-out mask IoU, PSNR, SSIM and a perceptual
 distance; KID and an FID-style distance between the photos and the renders, all on EffNet-Lite0
 features (not Inception); Chamfer-L1/L2, F-score at 0.5/1/2 % and normal consistency against the
 ground-truth mesh (DATASET/gt_mesh.ply by default); camera rotation / centre errors of result.json's
@@ -42,6 +43,31 @@ def _dataset_info(dataset: Path) -> dict:
     except (OSError, json.JSONDecodeError):
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def _corrected_cameras(cameras, names, result: dict):
+    """``cameras`` (Cameras of the named views) with K, R, t replaced by result.json's corrected
+    ``cameras`` where it has an entry of the same name (intrinsics rescaled from result.json's
+    ``image_size`` to these images). Returns (Cameras, how many were replaced)."""
+    import torch
+
+    from backend.eval.cameras import cameras_from_result_entries
+    est = cameras_from_result_entries(result.get("cameras") or [], "cameras")
+    size = result.get("image_size") or [cameras.width, cameras.height]
+    sx, sy = cameras.width / float(size[0]), cameras.height / float(size[1])
+    scale = torch.tensor([[sx, 0, 0], [0, sy, 0], [0, 0, 1.0]], dtype=cameras.K.dtype)
+    K, R, t = cameras.K.clone(), cameras.R.clone(), cameras.t.clone()
+    used = 0
+    for i, name in enumerate(names):
+        e = est.get(name)
+        if e is None:
+            continue
+        if e["K"] is not None:
+            K[i] = scale @ torch.as_tensor(e["K"], dtype=K.dtype)
+        R[i] = torch.as_tensor(e["R"], dtype=R.dtype)
+        t[i] = torch.as_tensor(e["t"], dtype=t.dtype)
+        used += 1
+    return type(cameras)(K, R, t, cameras.width, cameras.height), used
 
 
 def turntable_layout(azimuths: int, elevations) -> list[tuple[float, float]]:
@@ -115,6 +141,13 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     # -- renders --------------------------------------------------------------------------------
     hc = held.cameras
     W, H = hc.width, hc.height
+    view_cameras = "exact held-out cameras (transforms_test.json)"
+    if heldout_split == "train":
+        # No held-out views: judge the training views through the result's corrected cameras (the
+        # noisy input cameras would charge the reconstruction with the input's camera error).
+        hc, used = _corrected_cameras(hc, held.names, result)
+        view_cameras = (f"the result's corrected cameras ({used} of {len(held)} views; input cameras for the rest)"
+                        if used else "the input cameras (result.json has no corrected cameras for these views)")
     # Turntable: the dataset's framing (centre, distance, field of view) when known, else the object's
     # bounding-box centre, the held-out cameras' distance and field of view.
     fr = info.get("framing", {}) if isinstance(info.get("framing"), dict) else {}
@@ -189,7 +222,7 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
         "settings": {"engine": engine, "samples": samples, "lighting": lighting, "seed": seed,
                      "pixel_filter": pixel_filter,
                      "turntable_size": turntable_size, "azimuths": azimuths, "elevations_deg": list(elevations),
-                     "heldout_split": heldout_split, "background": [float(x) for x in background]},
+                     "heldout_split": heldout_split, "view_cameras": view_cameras, "background": [float(x) for x in background]},
         "features": FEATURES_NAME,
         "feature_sets": {"real": f"{sum(map(len, photos))} photos (training + held-out)",
                          "fake": f"{sum(map(len, fakes))} renders (held-out + turntable)",

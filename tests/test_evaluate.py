@@ -293,3 +293,26 @@ def test_workbench_engine_in_a_subprocess(example_dataset, gt_result, tmp_path):
     rep = json.loads((out / "report.json").read_text())
     assert rep["settings"]["engine"] == "BLENDER_WORKBENCH"
     assert rep["metrics"]["iou"] > 0.95 and rep["metrics"]["psnr"] > 22  # the texture is shown, unlit
+
+
+def test_real_data_without_ground_truth(example_dataset, gt_result, tmp_path):
+    """A captured dataset: no held-out split, no exact cameras, no ground-truth mesh, no dataset.json.
+    The training views stand in for held-out views and the missing metrics are null with a reason."""
+    import shutil
+    ds = tmp_path / "captured"
+    shutil.copytree(example_dataset, ds)
+    for name in ("transforms_test.json", "transforms_gt.json", "gt_mesh.ply", "dataset.json"):
+        (ds / name).unlink()
+    out = tmp_path / "eval"
+    rep = _evaluate(gt_result, ds, out, log=lambda m: None)
+    assert validate_report(rep, out) == [] and rep["settings"]["heldout_split"] == "train"
+    assert rep["counts"]["heldout_views"] == 6 and rep["cameras"] is None
+    m, missing = rep["metrics"], rep["missing"]
+    for key in ("chamfer_l1", "fscore_1", "normal_consistency", "cam_rot_deg_before", "cam_trans_rel_after"):
+        assert m[key] is None and key in missing
+    assert missing["chamfer_l1"] == "no ground-truth mesh"
+    # the training views are seen through the result's corrected (here: exact) cameras, not the noisy ones
+    assert rep["settings"]["view_cameras"].startswith("the result's corrected cameras (6 of 6")
+    assert m["iou"] > 0.97 and m["psnr"] > 30
+    page = (out / "report.html").read_text()
+    assert "no ground-truth mesh" in page and len(_html_images(page)) == 7
