@@ -8,9 +8,9 @@
 RESULT is a result folder (mesh.glb, result.json). The result mesh is rendered with Blender at the
 held-out cameras (DATASET/transforms_test.json; without one, the training views through
 result.json's corrected cameras) and on a turntable (12 azimuths x 2 elevations, the dataset's framing),
-with the dataset's lighting, samples and pixel filter (DATASET/dataset.json) unless given. Metrics: held-out mask IoU, PSNR, SSIM and a perceptual
-distance; KID and an FID-style distance between the photos and the renders, all on EffNet-Lite0
-features (not Inception); Chamfer-L1/L2, F-score at 0.5/1/2 % and normal consistency against the
+with the dataset's lighting, samples and pixel filter (DATASET/dataset.json) unless given.
+Metrics: held-out mask IoU, PSNR, SSIM and a perceptual distance; KID and an FID-style distance
+between all photos and all renders, on EffNet-Lite0 features (not Inception); Chamfer-L1/L2, F-score at 0.5/1/2 % and normal consistency against the
 ground-truth mesh (DATASET/gt_mesh.ply by default); camera rotation / centre errors of result.json's
 input and corrected cameras against DATASET/transforms_gt.json. Writes DIR/report.json,
 DIR/report.html and PNGs under DIR/images/ (referenced relatively).
