@@ -6,10 +6,10 @@ sphere there, so the object stays where the photos see it.
 
 Corrections are parameterised in the world frame: camera i is rotated about its own centre by
 ``Exp(w_i)`` and its centre moves by ``dist * d_i``:  R_i' = R_i Exp(w_i),  c_i' = c_i + dist * d_i.
-Images alone cannot tell a rig from a rotated / shifted / scaled copy of it (7 gauge freedoms), so
-after every optimiser step :meth:`CameraRig.fix_gauge` removes the mean rotation, the mean centre
-shift and the mean radial (scale) shift of the active views: the corrected rig stays in the input
-cameras' world frame.
+Images alone cannot tell a rig (with the object) from a rotated / shifted / scaled copy of it
+(7 gauge freedoms), so after every optimiser step :meth:`CameraRig.fix_gauge` projects those 7
+directions out of the corrections of the active views: the corrected rig stays in the input
+cameras' world frame, and the object where the photos see it.
 """
 
 from __future__ import annotations
@@ -113,14 +113,33 @@ class CameraRig(nn.Module):
 
     @torch.no_grad()
     def fix_gauge(self) -> None:
-        """Remove the mean rotation, mean centre shift and mean radial shift over the active views."""
+        """Remove the similarity-transform part of the active views' corrections.
+
+        Images cannot see a rotation / translation / scaling of the whole rig with the object, so those
+        7 directions of the correction space are projected out (to first order): a rotation ``omega``
+        about the object centre changes every camera's orientation by ``omega`` and orbits its centre
+        by ``omega x r_i``; a translation moves every centre alike; a scaling moves them radially.
+        A common turn of the cameras about their own centres is NOT a gauge freedom (the object would
+        shift in every image) and is kept, so the mean rotation noise of the input can be corrected."""
         a = self.active
-        if int(a.sum()) < 2:
+        if int(a.sum()) < 3:
             return
-        self.rot[a] -= self.rot[a].mean(0, keepdim=True)
-        self.pos[a] -= self.pos[a].mean(0, keepdim=True)
-        radial = (self.pos[a] * self.radial_dir[a]).sum(-1, keepdim=True).mean(0, keepdim=True)
-        self.pos[a] -= radial * self.radial_dir[a]
+        w, p = self.rot[a], self.pos[a]
+        m = len(w)
+        r = (self.base.centers[a] - self.centre) / self.distance                  # (M, 3)
+        basis = torch.zeros(7, m, 6, dtype=w.dtype, device=w.device)             # gauge directions
+        eye = torch.eye(3, dtype=w.dtype, device=w.device)
+        for k in range(3):
+            basis[k, :, :3] = eye[k]                                               # rotation about the
+            basis[k, :, 3:] = torch.cross(eye[k].expand_as(r), r, dim=-1)          # centre: turn + orbit
+            basis[3 + k, :, 3 + k] = 1.0                                           # translation
+        basis[6, :, 3:] = self.radial_dir[a]                                       # scale
+        G = basis.reshape(7, -1).T                                                 # (6M, 7)
+        x = torch.cat([w, p], -1).reshape(-1, 1)
+        coef = torch.linalg.lstsq(G, x).solution
+        x = (x - G @ coef).reshape(m, 6)
+        self.rot[a] = x[:, :3]
+        self.pos[a] = x[:, 3:]
 
     def prior(self) -> torch.Tensor:
         """Mean squared size of the active corrections (keeps unobserved directions from drifting)."""

@@ -27,6 +27,7 @@ class StageConfig:
     cameras: bool = True
     image_weight: float = 1.0
     perceptual_weight: float = 0.0
+    perceptual_views: int = 2      # views per iteration that get the perceptual term
     chamfer: float = 0.0           # mask-Chamfer weight (global pull towards the silhouettes)
     texture_size: tuple[int, int] = (64, 128)
     lr_vertices: float = 0.004     # relative to the object radius (0: offsets frozen)
@@ -77,18 +78,19 @@ class MultiviewConfig:
         ellipsoid = dict(lr_vertices=0.0, lr_affine=0.03, chamfer=1.0, image_weight=0.0, band_px=(0.7, 0.5),
                          cameras=False)
         if name == "tiny":
-            cfg = cls(preset="tiny", refine_iterations=30, texture_size=(128, 256), stages=[
-                StageConfig(iterations=40, resolution=32, **ellipsoid),
-                StageConfig(iterations=60, resolution=48, chamfer=0.3, image_weight=0.0, band_px=(0.7, 0.5)),
-                StageConfig(iterations=60, resolution=64, subdivide=True, band_px=(0.6, 0.4),
+            cfg = cls(preset="tiny", refine_iterations=20, texture_size=(128, 256), stages=[
+                StageConfig(iterations=25, resolution=32, **ellipsoid),
+                StageConfig(iterations=50, resolution=48, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(32, 64)),
+                StageConfig(iterations=30, resolution=64, subdivide=True, band_px=(0.6, 0.4), views_per_iter=5,
                             texture_size=(64, 128), laplacian=1.0, normal=0.01),
             ])
         elif name == "small":
-            cfg = cls(preset="small", texture_size=(512, 1024), refine_iterations=80, stages=[
+            cfg = cls(preset="small", texture_size=(512, 1024), refine_iterations=60, stages=[
                 StageConfig(iterations=40, resolution=32, views_per_iter=12, **ellipsoid),
-                StageConfig(iterations=150, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
-                StageConfig(iterations=150, resolution=128, subdivide=True, band_px=(0.6, 0.35),
-                            views_per_iter=8, texture_size=(128, 256), laplacian=1.0, normal=0.01,
+                StageConfig(iterations=120, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), views_per_iter=12,
+                            texture_size=(64, 128)),
+                StageConfig(iterations=100, resolution=128, subdivide=True, band_px=(0.6, 0.35),
+                            views_per_iter=6, texture_size=(128, 256), laplacian=1.0, normal=0.01,
                             perceptual_weight=0.1),
             ])
         elif name == "full":

@@ -205,9 +205,10 @@ class _Run:
                 pred = out.rgb[..., :3] * out.hard_mask.unsqueeze(-1).to(out.rgb.dtype)
                 if st.image_weight > 0:  # both over a black background
                     loss = loss + st.image_weight * (pred - targets[idx]).abs().mean()
-                if perceptual is not None:
-                    loss = loss + st.perceptual_weight * perceptual(pred.permute(0, 3, 1, 2),
-                                                                    targets[idx].permute(0, 3, 1, 2))
+                if perceptual is not None:  # on a few views only: the backbone dominates the CPU cost
+                    k = min(st.perceptual_views, len(idx))
+                    loss = loss + st.perceptual_weight * perceptual(pred[:k].permute(0, 3, 1, 2),
+                                                                    targets[idx[:k]].permute(0, 3, 1, 2))
             reg = self.mesh.regularizers(verts)
             loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
             if st.cameras:
@@ -223,7 +224,7 @@ class _Run:
                 with torch.no_grad():
                     self.texture_param.clamp_(0, 1)
             self.progress(frac0 + (frac1 - frac0) * (it + 1) / iterations,
-                          f"{label}: iteration {it + 1}/{iterations}, silhouette IoU {1 - float(sil):.3f}")
+                          f"{label}: iteration {it + 1}/{iterations}, silhouette IoU {1 - float(sil.detach()):.3f}")
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
 
     def chamfer(self, resolution: int) -> MaskChamfer:
