@@ -185,22 +185,33 @@ def test_gauge_keeps_the_rig_in_place(spot):
     assert (rig.rot - kept_w).mean(0).norm() > 0.01
 
 
-def test_neighbour_test_flags_a_flipped_frame_in_an_ordered_sequence(spot):
-    ds = load_dataset(spot, split="gt")
-    cams = ds.cameras
-    centre = torch.as_tensor(json.loads((spot / "dataset.json").read_text())["framing"]["center"],
-                             dtype=cams.R.dtype)
-    assert neighbour_outliers(cams, centre, list(range(VIEWS)), 1.5) == {}
-    # flip frame 3 by 180 degrees about world z through the centre (a mislabelled turntable angle)
-    rz = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=cams.R.dtype))
-    R, t = cams.R.clone(), cams.t.clone()
-    c = cams.centers[3]
-    R[3] = R[3] @ rz.T
-    c2 = rz @ (c - centre) + centre
-    t[3] = -R[3] @ c2
+def test_neighbour_test_flags_a_flipped_frame_in_an_ordered_sequence():
+    from addon import dataset_render
+
+    # the acceptance scene's layout: 24 views on 3 rings between -10 and 40 degrees
+    layout = dataset_render.ring_layout(24, (-10.0, 40.0))
+    centre_np = np.array([0.0, -0.2, 0.1])
+    R_np, t_np = dataset_render.cameras_for(layout, centre_np, 3.7)
+    K = torch.tensor([[175.0, 0, 64], [0, 175.0, 64], [0, 0, 1]]).expand(24, 3, 3)
+    from backend.render.camera import Cameras as _C
+    cams = _C(K, torch.as_tensor(R_np, dtype=torch.float32), torch.as_tensor(t_np, dtype=torch.float32), 128, 128)
+    centre = torch.as_tensor(centre_np, dtype=torch.float32)
+    views = list(range(24))
+    assert neighbour_outliers(cams, centre, views, 1.5) == {}
     from backend.render.camera import Cameras
-    flagged = neighbour_outliers(Cameras(cams.K, R, t, cams.width, cams.height), centre, list(range(VIEWS)), 1.5)
-    assert list(flagged) == [3]
+    rz = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=cams.R.dtype))
+
+    def flipped(frames):
+        R, t = cams.R.clone(), cams.t.clone()
+        for i in frames:
+            c = cams.centers[i]
+            R[i] = R[i] @ rz.T
+            t[i] = -R[i] @ (rz @ (c - centre) + centre)
+        return Cameras(cams.K, R, t, cams.width, cams.height)
+
+    assert list(neighbour_outliers(flipped([3]), centre, views, 1.5)) == [3]
+    # two flips (one on the top ring): their good neighbours must not be flagged with them
+    assert sorted(neighbour_outliers(flipped([5, 17]), centre, views, 1.5)) == [5, 17]
 
 
 def test_bad_preset_name_and_single_view():

@@ -45,38 +45,55 @@ def _angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.rad2deg(torch.acos((a * b).sum(-1).clamp(-1, 1)))
 
 
+def _prediction_errors(d: torch.Tensor, med: float, closed: bool) -> list[float | None]:
+    """Angle (degrees) between each direction and the normalised mean of its two neighbours; None
+    where untestable (open ends, or neighbours that disagree with each other)."""
+    n = len(d)
+    out: list[float | None] = []
+    for k in range(n):
+        if not closed and k in (0, n - 1):
+            out.append(None)
+            continue
+        prev, nxt = d[k - 1], d[(k + 1) % n]
+        if float(_angle(prev, nxt)) > 3.0 * med:
+            out.append(None)
+            continue
+        out.append(float(_angle(d[k], torch.nn.functional.normalize(prev + nxt, dim=-1))))
+    return out
+
+
 def neighbour_outliers(cameras: Cameras, centre: torch.Tensor, active: list[int], factor: float,
                        min_error_deg: float = 60.0) -> dict[int, str]:
     """In an ordered sequence (consecutive views close together: a turntable, an orbit, rings of
-    them), a view whose viewing direction is far from the one its two neighbours predict (their
-    normalised mean), while the neighbours themselves are close together.
+    them), views whose viewing direction is far from the one their two neighbours predict (the
+    normalised mean of the neighbours' directions).
 
     The sequence counts as ordered when the median step between consecutive active views is below
-    60 degrees (random directions on a sphere are about 90 degrees apart). The first / last view
-    are tested only when the sequence closes on itself (last -> first is an ordinary step)."""
+    60 degrees (random directions on a sphere are about 90 degrees apart). The worst view is removed
+    first and the test repeated, so a bad view does not make its good neighbours look bad. The
+    first / last view are tested only when the sequence closes on itself."""
     if len(active) < 5:
         return {}
-    d = viewing_directions(cameras, centre)[active]
-    n = len(active)
-    steps = _angle(d[:-1], d[1:])                          # step k -> k + 1
+    d_all = viewing_directions(cameras, centre)
+    steps = _angle(d_all[active][:-1], d_all[active][1:])
     med = float(steps.median())
     if not med < 60.0:
         return {}
-    closed = float(_angle(d[-1], d[0])) < 2.0 * med
     limit = max(min_error_deg, factor * med)
+    remaining = list(active)
     out = {}
-    for k in range(n):
-        if not closed and k in (0, n - 1):
-            continue
-        prev, nxt = d[k - 1], d[(k + 1) % n]
-        if float(_angle(prev, nxt)) > 3.0 * med:           # the neighbours disagree themselves
-            continue
-        predicted = torch.nn.functional.normalize(prev + nxt, dim=-1)
-        err = float(_angle(d[k], predicted))
-        if err > limit:
-            out[active[k]] = (f"camera disagrees with its neighbours in the ordered sequence: its viewing "
-                              f"direction is {err:.0f} degrees from the one its neighbours predict "
-                              f"(median step {med:.0f} degrees)")
+    while len(remaining) >= 5 and len(out) < len(active) // 3:
+        d = d_all[remaining]
+        closed = float(_angle(d[-1], d[0])) < 2.0 * med
+        errs = _prediction_errors(d, med, closed)
+        worst = max((e, k) for k, e in enumerate(errs) if e is not None) if any(e is not None for e in errs) \
+            else (0.0, -1)
+        if worst[0] <= limit:
+            break
+        view = remaining.pop(worst[1])
+        out[view] = (f"camera disagrees with its neighbours in the ordered sequence: its viewing direction "
+                     f"is {worst[0]:.0f} degrees from the one its neighbours predict (median step {med:.0f} "
+                     f"degrees)")
     return out
 
 
