@@ -2,8 +2,8 @@
 
 kaolin cannot be installed from a package registry and has no CPU path, so the project's PyTorch
 renderer (:mod:`.rasterize`, :mod:`.soft_mask`) is the default everywhere. With kaolin installed and
-CUDA tensors, ``dibr_rasterization(..., use_kaolin=True)`` style callers may use these wrappers; the
-semantics are the same (checked by ``tests/test_render_golden.py`` against kaolin's own golden data).
+CUDA tensors, :func:`dibr_rasterization` here calls kaolin's kernels; otherwise it falls back to the
+project's (same semantics: ``tests/test_render_golden.py`` checks them against kaolin's golden data).
 Nothing in the backend requires this module.
 """
 

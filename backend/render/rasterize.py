@@ -20,10 +20,12 @@ centres computed in float32 (``multiplier / W * (2j + 1 - W)``), so boundary cas
 kaolin resolves them. Deviation: faces of exactly zero screen area cover nothing (kaolin would give the
 pixels on the degenerate line a depth of 0).
 
-Implementation: face-centric. Each face's bounding box is enumerated as (face, pixel) candidate pairs,
-the inside test runs on the candidates, and the z-buffer is resolved with two scatter reductions
-(max depth, then lowest face index among the pixels' maxima). Candidates are processed in chunks of
-faces so memory stays bounded.
+Implementation: face-centric. Each face's bounding-box rows are enumerated, each row is trimmed to
+the triangle's span (widened by 1/64 px), the remaining (face, pixel) candidate pairs get kaolin's exact
+inside test, and the z-buffer is resolved with two scatter reductions (max depth, then lowest face
+index among each pixel's maxima). Candidates are processed in chunks of faces (``MAX_PAIRS``) so
+memory stays bounded. Differentiable values (barycentrics, interpolated features) are computed only
+for the covered pixels, with plain autograd.
 """
 
 from __future__ import annotations
