@@ -2,9 +2,15 @@
 
 import pytest
 import torch
-
-from backend.render import dibr_soft_mask, mask_iou, rasterize, render_mesh, texture_mapping
 from test_render_ops import icosphere, look_at_cameras, one_thread  # noqa: F401 (autouse fixture)
+
+from backend.render import (
+    dibr_soft_mask,
+    mask_iou,
+    rasterize,
+    render_mesh,
+    texture_mapping,
+)
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,24 @@
 
 import pytest
 import torch
-
-from backend.render import dibr_rasterization, dibr_soft_mask, mask_iou, prepare_vertices, rasterize
-from backend.render.prepare import generate_perspective_projection, generate_rotate_translate_matrices
-from backend.render.rasterize import pixel_centres
-from backend.render.soft_mask import boundary_distance_sq, soft_mask_candidates
 from test_render_ops import one_thread  # noqa: F401 (autouse fixture)
 
+from backend.render import (
+    dibr_rasterization,
+    dibr_soft_mask,
+    mask_iou,
+    prepare_vertices,
+    rasterize,
+)
+from backend.render.prepare import (
+    generate_perspective_projection,
+    generate_rotate_translate_matrices,
+)
+from backend.render.rasterize import pixel_centres
+from backend.render.soft_mask import boundary_distance_sq, soft_mask_candidates
+
 H, W = 35, 31
-TOL = dict(atol=1e-5, rtol=1e-5)
+TOL = {"atol": 1e-5, "rtol": 1e-5}
 CASES = [("simple", s, b) for s in (7000, 70) for b in (0.02, 0.2)] + \
         [(f"sphere{fl}", s, b) for fl in (0, 1) for s in (7000, 70) for b in (0.02, 0.01)]
 
@@ -122,7 +131,7 @@ def test_prepare_vertices_reproduces_sphere_inputs(golden, flip):
     torch.testing.assert_close(fvi, inputs[f"sphere_flip{flip}_face_vertices_image"], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fvc[..., 2], inputs[f"sphere_flip{flip}_face_vertices_z"], atol=1e-5, rtol=1e-5)
     # dibr_rasterization culls by normal z: the unculled golden mask is a superset of the culled one
-    feats, soft, fidx = dibr_rasterization(H, W, fvc[..., 2], fvi, fvc, normals[..., 2])
+    _, _, fidx = dibr_rasterization(H, W, fvc[..., 2], fvi, fvc, normals[..., 2])
     all_idx = hard_face_idx(fvi, fvc[..., 2])
     assert ((fidx >= 0) <= (all_idx >= 0)).all()
     assert (fidx >= 0).sum() > 0.9 * (all_idx >= 0).sum()

@@ -1,13 +1,20 @@
 """Renderer operations: agreement with the brute-force reference, conventions, texture sampling,
 perspective-correct interpolation, culling, weak perspective, gradients, CPU/CUDA equality."""
 
+import importlib
 import math
 
 import pytest
 import torch
 
-import importlib
-from backend.render import dibr_rasterization, dibr_soft_mask, mask_iou, rasterize, render_mesh, texture_mapping
+from backend.render import (
+    dibr_rasterization,
+    dibr_soft_mask,
+    mask_iou,
+    rasterize,
+    render_mesh,
+    texture_mapping,
+)
 from backend.render.camera import Cameras
 from backend.render.dibr import reference_dibr
 from backend.render.prepare import face_normals
@@ -45,7 +52,7 @@ def icosphere(subdiv=2):
     for _ in range(subdiv):
         cache, nf = {}, []
 
-        def mid(a, b):
+        def mid(a, b, cache=cache):
             key = (min(a, b), max(a, b))
             if key not in cache:
                 p = [(verts[a][k] + verts[b][k]) / 2 for k in range(3)]
@@ -90,13 +97,13 @@ def test_matches_bruteforce_reference(dtype):
     im2, soft2, idx2 = reference_dibr(H, W, fz, x2, f2, valid, 700, 0.1, 5, pixel_chunk=97)
     assert torch.equal(idx1, idx2)
     assert ((idx1 >= 0).sum() > 50) and ((idx1 < 0).sum() > 50)
-    tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-9, rtol=1e-7)
+    tol = {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-9, "rtol": 1e-7}
     torch.testing.assert_close(soft1, soft2, **tol)
     torch.testing.assert_close(im1, im2, **tol)
     wimg = torch.rand_like(im1)
     ((im1 * wimg).sum() + (soft1 * soft1).sum()).backward()
     ((im2 * wimg).sum() + (soft2 * soft2).sum()).backward()
-    gtol = dict(atol=2e-2, rtol=1e-2) if dtype == torch.float32 else dict(atol=1e-6, rtol=1e-6)
+    gtol = {"atol": 2e-2, "rtol": 1e-2} if dtype == torch.float32 else {"atol": 1e-6, "rtol": 1e-6}
     torch.testing.assert_close(x1.grad, x2.grad, **gtol)
     torch.testing.assert_close(f1.grad, f2.grad, **gtol)
 
@@ -164,13 +171,13 @@ def test_interpolation_is_linear_in_screen_space():
 def test_soft_mask_gradcheck():
     fvi, fz, _, _ = random_soup(B=1, F=4, seed=5, size=0.8)
     idx = rasterize(9, 11, fz, fvi, torch.zeros(1, 4, 3, 1, dtype=torch.float64))[1]
-    fn = lambda x: dibr_soft_mask(x, idx, 70, 0.3, 30)  # noqa: E731
+    fn = lambda x: dibr_soft_mask(x, idx, 70, 0.3, 30)
     assert torch.autograd.gradcheck(fn, (fvi.clone().requires_grad_(),), eps=1e-6, atol=1e-4, rtol=1e-3, fast_mode=True)
 
 
 def test_rasterize_gradcheck_features_and_positions():
     fvi, fz, feats, _ = random_soup(B=1, F=3, seed=7, size=1.2)
-    fn = lambda x, f: rasterize(6, 7, fz, x, f)[0]  # noqa: E731
+    fn = lambda x, f: rasterize(6, 7, fz, x, f)[0]
     assert torch.autograd.gradcheck(fn, (fvi.clone().requires_grad_(), feats.clone().requires_grad_()),
                                     eps=1e-7, atol=1e-4, rtol=1e-3, fast_mode=True)
 
@@ -275,7 +282,7 @@ def test_weak_perspective_camera():
     torch.testing.assert_close(R[1] @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, -1.0]), atol=1e-6, rtol=0)
     cams = WeakPerspectiveCameras(torch.tensor([0.5, 0.5]), q, torch.tensor([[0.1, -0.2], [0.0, 0.0]]), 40, 40)
     pts = torch.tensor([[1.0, 2.0, 3.0]])
-    xy, zgl = cams.project_ndc(pts)
+    xy, _ = cams.project_ndc(pts)
     torch.testing.assert_close(xy[0, 0], torch.tensor([0.6, 0.8]))
     v, f = icosphere(2)
     out = render_mesh(v.float(), f, cams)

@@ -3,9 +3,9 @@
 import time
 
 import torch
+from test_render_ops import icosphere, look_at_cameras, one_thread  # noqa: F401 (autouse fixture)
 
 from backend.render import mask_iou, render_mesh
-from test_render_ops import icosphere, look_at_cameras, one_thread  # noqa: F401 (autouse fixture)
 
 
 def hard_iou(a, b):

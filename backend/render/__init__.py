@@ -12,5 +12,13 @@ from .renderer import RenderOutput, render_mesh
 from .soft_mask import dibr_soft_mask
 from .texture import texture_mapping
 
-__all__ = ["rasterize", "dibr_soft_mask", "dibr_rasterization", "texture_mapping", "prepare_vertices",
-           "mask_iou", "render_mesh", "RenderOutput"]
+__all__ = [
+           "RenderOutput",
+           "dibr_rasterization",
+           "dibr_soft_mask",
+           "mask_iou",
+           "prepare_vertices",
+           "rasterize",
+           "render_mesh",
+           "texture_mapping",
+]

@@ -18,7 +18,7 @@ def kaolin_available() -> bool:
     try:
         import kaolin  # noqa: F401
         import torch
-    except Exception:
+    except Exception:  # noqa: BLE001 (a broken kaolin install counts as absent)
         return False
     return bool(torch.cuda.is_available())
 
@@ -38,7 +38,8 @@ def dibr_rasterization(height, width, face_vertices_z, face_vertices_image, face
 def kaolin_render_step(scene, sigmainv, boxlen):
     """The benchmark step of ``scripts/bench_render.py`` with kaolin's kernels (screen-space UVs)."""
     from kaolin.metrics.render import mask_iou
-    from kaolin.render.mesh import dibr_rasterization as kaolin_dibr, texture_mapping
+    from kaolin.render.mesh import dibr_rasterization as kaolin_dibr
+    from kaolin.render.mesh import texture_mapping
 
     verts, faces, uvs, texture, cams, tmask, trgb = scene
     v = verts.clone().requires_grad_(True)

@@ -23,7 +23,13 @@ from __future__ import annotations
 
 import torch
 
-from .rasterize import bbox_pixel_ranges, corner_min_max, enumerate_pairs, finite_faces, pixel_centres
+from .rasterize import (
+    bbox_pixel_ranges,
+    corner_min_max,
+    enumerate_pairs,
+    finite_faces,
+    pixel_centres,
+)
 
 KAOLIN_EPS = 1e-7
 
