@@ -25,6 +25,9 @@ if args[:1] == ["--"]:
     args = args[1:]
 validator = _bootstrap.ensure_node_package("gltf-validator")  # Khronos glTF validator (a JS library)
 env = dict(os.environ)
+# torch's OpenMP threads spin-wait by default; while Blender subprocesses share the 2 CI cores that
+# made small steps up to 25x slower (docs/BENCHMARKS.md). Passive waiting costs nothing here.
+env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if validator:
     env["TEXFORGE_GLTF_VALIDATOR"] = str(validator)
 cmd = [sys.executable, "-m", "pytest", *marker, *args]
