@@ -103,6 +103,9 @@ def _coerce_options(raw: dict, where: str) -> dict:
             out[key] = typ(v) if not (typ is str and isinstance(v, (list, tuple))) else ",".join(map(str, v))
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: option '{k}' must be {typ.__name__}, got {v!r}") from e
+        if key == "engine":  # render_dataset takes Blender's identifiers only
+            out[key] = {"EEVEE": "BLENDER_EEVEE", "WORKBENCH": "BLENDER_WORKBENCH"}.get(out[key].upper(),
+                                                                                       out[key].upper())
     return out
 
 

@@ -49,6 +49,9 @@ def test_scene_sources(tmp_path):
     assert batch._flags(a, "render") == ["--size", "48", "--noise-rot", "2.5", "--seed", "3"]
     assert batch._flags(a, "reconstruct") == ["--seed", "3"]
 
+    (eng,) = batch.load_scenes(tmp_path / "list.txt", {"engine": "workbench"})[1:]
+    assert eng.options["engine"] == "BLENDER_WORKBENCH"
+
     js = tmp_path / "list.json"
     js.write_text(json.dumps({"defaults": {"preset": "tiny"},
                               "scenes": ["example", {"dataset": "meshes/captured", "name": "cap", "seed": 1}]}))
