@@ -265,6 +265,8 @@ def _flags(scene: Scene, target: str) -> list[str]:
 
 def _call(name: str, main: Callable[[list[str]], int], argv: list[str]) -> None:
     rc = main(argv)
+    if rc == 130:  # the script caught Ctrl-C and stopped cleanly: stop the whole batch too
+        raise KeyboardInterrupt
     if rc:
         raise RuntimeError(f"{name} exited with status {rc} (arguments: {' '.join(argv)})")
 
@@ -453,7 +455,12 @@ def run_batch(source, out, shard: str | None = None, defaults: dict | None = Non
     rows = []
     names = [s.name for s in scenes]
     for k, scene in enumerate(mine):
-        info = run_scene(scene, out, stages, label=f"({k + 1}/{len(mine)}) ")
+        try:
+            info = run_scene(scene, out, stages, label=f"({k + 1}/{len(mine)}) ")
+        except KeyboardInterrupt:
+            _log(f"interrupted during {scene.name}; run the same command again to resume")
+            write_aggregate(out, names)
+            return 130
         rows.append((scene.name, info))
         if info["status"] == "done":  # keep the aggregate current during long batches
             write_aggregate(out, names)

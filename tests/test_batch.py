@@ -285,3 +285,27 @@ def test_same_scene_same_seed_same_metrics(e2e):
     again = json.loads((out2 / "example" / "evaluate" / "report.json").read_text())
     assert again["metrics"] == first["metrics"]
     assert [v for v in again["per_view"]] == [v for v in first["per_view"]]
+
+
+def test_ctrl_c_stops_the_batch_and_the_next_run_resumes(tmp_path):
+    calls = []
+
+    def interrupted(ctx):
+        calls.append(ctx.scene.name)
+        ctx.work.mkdir()
+        (ctx.work / "half.txt").write_text("half")
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    def finish(ctx):
+        calls.append(ctx.scene.name)
+        ctx.work.mkdir()
+
+    scenes_file = tmp_path / "s.txt"
+    scenes_file.write_text("example name=a\nexample name=b\nexample name=c\n")
+    out = tmp_path / "out"
+    assert batch.run_batch(scenes_file, out, stages=[batch.Stage("only", interrupted)]) == 130
+    assert calls == ["a", "b"] and not (out / "c").exists() and not (out / "b" / "only").exists()
+    calls.clear()
+    assert batch.run_batch(scenes_file, out, stages=[batch.Stage("only", finish)]) == 0
+    assert calls == ["b", "c"] and not (out / "b" / ".only.tmp").exists()
