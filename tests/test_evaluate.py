@@ -270,16 +270,6 @@ def test_cli_rejects_bad_input(example_dataset, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_fid_in_the_feature_span_equals_the_full_computation():
-    from backend.eval.scores import fid_in_span
-    from backend.metrics.features import fid_from_features
-    rng = np.random.default_rng(3)
-    a, b = rng.random((9, 120)) ** 3, rng.random((14, 120)) ** 2 + 0.1
-    full = fid_from_features(a, b)
-    assert fid_in_span(a, b) == pytest.approx(full, rel=1e-6) and full > 1.0
-    assert fid_in_span(a, a) == pytest.approx(0.0, abs=1e-6)
-
-
 def test_workbench_engine_in_a_subprocess(example_dataset, gt_result, tmp_path):
     """The optional OpenGL engine (Workbench: textures shown unlit for flat lighting) through the CLI.
     Without an OpenGL provider Blender aborts the process: then the test is skipped."""

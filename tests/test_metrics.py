@@ -194,3 +194,12 @@ def test_resampled_surface_is_not_limited_by_sample_spacing():
     uv = trimesh.creation.uv_sphere(radius=1.0, count=[64, 64])
     r = chamfer_fscore(TexturedMesh(uv.vertices, uv.faces), ico, n=5000)
     assert r["chamfer_l1"] < 0.004 and r["fscore@0.5%"] > 0.99
+
+
+def test_fid_in_the_feature_span_equals_the_full_computation():
+    from backend.metrics.features import fid_from_features
+    rng = np.random.default_rng(3)
+    a, b = rng.random((9, 120)) ** 3, rng.random((14, 120)) ** 2 + 0.1
+    full = fid_from_features(a, b, in_span=False)
+    assert fid_from_features(a, b) == pytest.approx(full, rel=1e-6) and full > 1.0
+    assert fid_from_features(a, a) == pytest.approx(0.0, abs=1e-6)

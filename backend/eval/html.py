@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from .report import METRICS, write_text_atomic
+from ..atomic import write_text
+from .report import METRICS
 
 _STYLE = """
 body{font-family:sans-serif;margin:1.5em;color:#222}
@@ -92,7 +93,7 @@ def report_html(report: dict) -> str:
 
 
 def write_report_html(report: dict, out_dir) -> Path:
-    return write_text_atomic(Path(out_dir) / "report.html", report_html(report))
+    return write_text(Path(out_dir) / "report.html", report_html(report))
 
 
 def aggregate_html(agg: dict) -> str:
@@ -114,4 +115,4 @@ def aggregate_html(agg: dict) -> str:
 
 
 def write_aggregate_html(agg: dict, out_dir) -> Path:
-    return write_text_atomic(Path(out_dir) / "aggregate.html", aggregate_html(agg))
+    return write_text(Path(out_dir) / "aggregate.html", aggregate_html(agg))

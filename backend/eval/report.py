@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from ..atomic import write_text
 
 REPORT_VERSION = 1
 FEATURES_NAME = "EffNet-Lite0 features"
@@ -112,24 +112,4 @@ def _clean(obj):
 
 def write_json_atomic(path, data) -> Path:
     """Write JSON (NaN-free) via a temp file in the same folder + os.replace."""
-    return write_text_atomic(path, json.dumps(_clean(data), indent=1, allow_nan=False) + "\n")
-
-
-def write_text_atomic(path, text: str) -> Path:
-    """Write a text file via a temp file in the same folder + os.replace, with the permissions a plain
-    open() would give (mkstemp makes files private)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text(path, json.dumps(_clean(data), indent=1, allow_nan=False) + "\n")

@@ -43,24 +43,7 @@ def set_metrics(real: list[np.ndarray], fake: list[np.ndarray], device="cpu") ->
     from ..metrics import features as fm
     emb_real = np.concatenate([fm.embed_images(x, device=device) for x in real if len(x)])
     emb_fake = np.concatenate([fm.embed_images(x, device=device) for x in fake if len(x)])
-    return {"kid": fm.kid(emb_real, emb_fake, seed=0), "fid": fid_in_span(emb_real, emb_fake)}
-
-
-def fid_in_span(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """backend.metrics.features.fid_from_features of (N, D) and (M, D) features, computed in the span
-    of the features.
-
-    With fewer images than feature dimensions (always, here) both means and covariances live in the
-    span of the feature vectors. Expressing the features in an orthonormal basis of that span
-    (k <= N + M dimensions) leaves the Frechet distance unchanged (distances, traces and
-    tr sqrt(S_a S_b) are invariant) and turns two 1280 x 1280 matrix square roots (tens of seconds on
-    2 cores) into k x k ones."""
-    from ..metrics import features as fm
-    a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
-    if len(a) + len(b) >= a.shape[1]:
-        return fm.fid_from_features(a, b)
-    basis = np.linalg.svd(np.concatenate([a, b]).T, full_matrices=False)[0]  # (D, k)
-    return fm.fid_from_features(a @ basis, b @ basis)
+    return {"kid": fm.kid(emb_real, emb_fake, seed=0), "fid": fm.fid_from_features(emb_real, emb_fake)}
 
 
 def geometry_metrics(pred, gt, seed: int = 0, samples: int = GEOMETRY_SAMPLES) -> tuple[dict, dict]:

@@ -49,14 +49,23 @@ def kid(feats_a, feats_b, num_subsets: int = 100, subset_size: int = 1000, degre
     return (mean, float(np.std(values))) if return_std else mean
 
 
-def fid_from_features(feats_a, feats_b, eps: float = 1e-6) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (N, D):
-    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+def fid_from_features(feats_a, feats_b, eps: float = 1e-6, in_span: bool = True) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N, D) and (M, D):
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
+
+    With fewer samples than dimensions (N + M < D, the usual case for per-scene renders) the means and
+    covariances live in the span of the samples; expressing the features in an orthonormal basis of that
+    span leaves every term unchanged (distances and traces are rotation-invariant) and replaces D x D
+    matrix square roots (tens of seconds for D = 1280 on 2 cores) by k x k ones, k <= N + M.
+    ``in_span=False`` computes it in the full D dimensions (for tests)."""
     a, b = _np(feats_a), _np(feats_b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"fid: expected feature matrices (N, D) with one D, got {a.shape} and {b.shape}")
     if len(a) < 2 or len(b) < 2:
         raise ValueError("fid: need at least 2 samples in each set")
+    if in_span and len(a) + len(b) < a.shape[1]:
+        basis = np.linalg.svd(np.concatenate([a, b]).T, full_matrices=False)[0]  # (D, k)
+        a, b = a @ basis, b @ basis
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     covmean = linalg.sqrtm(s_a @ s_b)
