@@ -415,7 +415,7 @@ def write_aggregate(out: Path, all_scene_names: list[str] | None = None) -> dict
 
 def summary_table(rows: list[tuple[str, dict]], agg: dict) -> str:
     metrics = {s["name"]: s["metrics"] for s in agg["scenes"]}
-    cols = ("iou", "psnr", "ssim", "chamfer_l1", "fscore_1", "cam_rot_deg_before", "cam_rot_deg_after")
+    cols = ("iou", "psnr", "ssim", "chamfer_l1_rel", "fscore_2", "cam_rot_deg_before", "cam_rot_deg_after")
     head = f"{'scene':<20} {'status':<22} {'time s':>7} " + " ".join(f"{c[:12]:>12}" for c in cols)
     lines = [head, "-" * len(head)]
     for name, info in rows:

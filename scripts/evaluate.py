@@ -245,7 +245,7 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
 
 
 def summary_line(metrics: dict) -> str:
-    keys = ("iou", "psnr", "ssim", "chamfer_l1", "fscore_1", "cam_rot_deg_before", "cam_rot_deg_after")
+    keys = ("iou", "psnr", "ssim", "chamfer_l1_rel", "fscore_2", "cam_rot_deg_before", "cam_rot_deg_after")
     return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if metrics.get(k) is not None)
 
 

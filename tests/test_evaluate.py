@@ -106,7 +106,7 @@ def test_camera_entries_reject_bad_input():
 
 def _fake_report(**over):
     metrics = {k: 0.5 for k in METRICS}
-    metrics.update(psnr=25.0, perceptual=0.1, kid=0.01, fid=3.0, chamfer_l1=0.01, chamfer_l2=1e-4,
+    metrics.update(psnr=25.0, perceptual=0.1, kid=0.01, fid=3.0, chamfer_l1=0.01, chamfer_l1_rel=0.004, chamfer_l2=1e-4,
                    cam_rot_deg_before=3.0, cam_rot_deg_after=0.5)
     metrics.update(over)
     return {"version": 1, "metrics": metrics, "missing": {},

@@ -31,6 +31,7 @@ METRICS: dict[str, tuple[str, float, float, str]] = {
     "kid": (f"KID ({FEATURES_NAME})", -1.0, INF, "lower"),
     "fid": (f"FID-style distance ({FEATURES_NAME}, not Inception FID)", -1e-3, INF, "lower"),
     "chamfer_l1": ("Chamfer-L1 (mean distance, scene units)", 0.0, INF, "lower"),
+    "chamfer_l1_rel": ("Chamfer-L1 / gt bbox diagonal", 0.0, INF, "lower"),
     "chamfer_l2": ("Chamfer-L2 (mean squared distance, scene units^2)", 0.0, INF, "lower"),
     "fscore_0.5": ("F-score @ 0.5% of the gt bbox diagonal", 0.0, 1.0, "higher"),
     "fscore_1": ("F-score @ 1% of the gt bbox diagonal", 0.0, 1.0, "higher"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GEOMETRY_KEYS = ("chamfer_l1", "chamfer_l2", "fscore_0.5", "fscore_1", "fscore_2", "normal_consistency")
+GEOMETRY_KEYS = ("chamfer_l1", "chamfer_l1_rel", "chamfer_l2", "fscore_0.5", "fscore_1", "fscore_2", "normal_consistency")
 FSCORE_THRESHOLDS = (0.005, 0.01, 0.02)
 GEOMETRY_SAMPLES = 20000
 
@@ -50,7 +50,7 @@ def geometry_metrics(pred, gt, seed: int = 0, samples: int = GEOMETRY_SAMPLES) -
     """(the report's geometry metrics, backend.metrics.geometry.chamfer_fscore's full dict)."""
     from ..metrics import geometry as gm
     res = gm.chamfer_fscore(pred, gt, n=samples, thresholds=FSCORE_THRESHOLDS, seed=seed)
-    out = {"chamfer_l1": res["chamfer_l1"], "chamfer_l2": res["chamfer_l2"],
+    out = {"chamfer_l1": res["chamfer_l1"], "chamfer_l1_rel": res["chamfer_l1_rel"], "chamfer_l2": res["chamfer_l2"],
            "normal_consistency": res["normal_consistency"]}
     for thr, key in zip(FSCORE_THRESHOLDS, ("fscore_0.5", "fscore_1", "fscore_2")):
         out[key] = res[f"fscore@{100 * thr:g}%"]
