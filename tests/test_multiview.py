@@ -24,6 +24,7 @@ from backend.pipelines.common import Cancelled, InputError  # noqa: E402
 from backend.pipelines.multiview import MultiviewConfig, run_multiview  # noqa: E402
 from backend.pipelines.multiview.cameras import CameraRig, place_object  # noqa: E402
 from backend.pipelines.multiview.prune import neighbour_outliers  # noqa: E402
+import backend.render.pose as backend_pose  # noqa: E402
 
 VIEWS, HOLDOUT, SIZE = 10, 4, 64
 
@@ -170,13 +171,23 @@ def test_gauge_keeps_the_rig_in_place(spot):
     rig.fix_gauge()
     kept_w, kept_p = rig.rot.detach().clone(), rig.pos.detach().clone()
     # a whole-rig rotation about the object centre (orientation + orbit) and shift are removed ...
-    omega = torch.tensor([0.1, -0.05, 0.2])
+    omega = torch.tensor([0.01, -0.005, 0.02])   # small: the gauge is removed to first order
     r = (ds.cameras.centers - centre) / rig.distance
     with torch.no_grad():
-        rig.rot += omega
-        rig.pos += torch.cross(omega.expand_as(r), r, dim=-1) + torch.tensor([0.3, 0.1, -0.2])
+        rig.rot -= omega
+        rig.pos += torch.cross(omega.expand_as(r), r, dim=-1) + torch.tensor([0.03, 0.01, -0.02])
+    # (that motion really is invisible: every point turned with the rig projects to the same pixel)
+    pts = centre + 0.3 * torch.randn(50, 3, generator=g)
+    turned = (centre + (pts - centre) @ backend_pose.axis_angle_to_matrix(omega).T
+              + torch.tensor([0.03, 0.01, -0.02]) * rig.distance)
+    moved = rig()
+    before = CameraRig(ds.cameras, centre)
+    with torch.no_grad():
+        before.rot.copy_(kept_w)
+        before.pos.copy_(kept_p)
+    assert torch.allclose(moved.project(turned)[0], before().project(pts)[0], atol=0.1)
     rig.fix_gauge()
-    assert torch.allclose(rig.rot, kept_w, atol=1e-5) and torch.allclose(rig.pos, kept_p, atol=1e-5)
+    assert torch.allclose(rig.rot, kept_w, atol=1e-6) and torch.allclose(rig.pos, kept_p, atol=1e-6)
     assert (rig().centers.mean(0) - ds.cameras.centers.mean(0)).norm() < 1e-4
     # ... but a common turn of the cameras about their own centres is observable and is kept
     with torch.no_grad():

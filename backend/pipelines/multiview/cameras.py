@@ -117,8 +117,8 @@ class CameraRig(nn.Module):
 
         Images cannot see a rotation / translation / scaling of the whole rig with the object, so those
         7 directions of the correction space are projected out (to first order): a rotation ``omega``
-        about the object centre changes every camera's orientation by ``omega`` and orbits its centre
-        by ``omega x r_i``; a translation moves every centre alike; a scaling moves them radially.
+        about the object centre turns every camera by ``-omega`` (in this parameterisation) and orbits
+        its centre by ``omega x r_i``; a translation moves every centre alike; a scaling moves them radially.
         A common turn of the cameras about their own centres is NOT a gauge freedom (the object would
         shift in every image) and is kept, so the mean rotation noise of the input can be corrected."""
         a = self.active
@@ -130,8 +130,10 @@ class CameraRig(nn.Module):
         basis = torch.zeros(7, m, 6, dtype=w.dtype, device=w.device)             # gauge directions
         eye = torch.eye(3, dtype=w.dtype, device=w.device)
         for k in range(3):
-            basis[k, :, :3] = eye[k]                                               # rotation about the
-            basis[k, :, 3:] = torch.cross(eye[k].expand_as(r), r, dim=-1)          # centre: turn + orbit
+            # the scene turned by omega about the centre: X -> Exp(omega) X is seen identically by
+            # R' = R Exp(-omega) (so w = -omega) from c' = c + omega x (c - centre)
+            basis[k, :, :3] = -eye[k]
+            basis[k, :, 3:] = torch.cross(eye[k].expand_as(r), r, dim=-1)
             basis[3 + k, :, 3 + k] = 1.0                                           # translation
         basis[6, :, 3:] = self.radial_dir[a]                                       # scale
         G = basis.reshape(7, -1).T                                                 # (6M, 7)
@@ -141,7 +143,11 @@ class CameraRig(nn.Module):
         self.rot[a] = x[:, :3]
         self.pos[a] = x[:, 3:]
 
-    def prior(self) -> torch.Tensor:
-        """Mean squared size of the active corrections (keeps unobserved directions from drifting)."""
+    def prior(self, pos_weight: float = 1.0) -> torch.Tensor:
+        """Mean squared size of the active corrections; ``pos_weight`` scales the centre term.
+
+        A turn of a camera about its own centre and a sideways shift of it move the object's image
+        almost alike (only perspective tells them apart), so without a firm prior on the shift the
+        pair drifts together along that near-null direction during long fits."""
         a = self.active
-        return (self.rot[a] ** 2).sum(-1).mean() + (self.pos[a] ** 2).sum(-1).mean()
+        return (self.rot[a] ** 2).sum(-1).mean() + pos_weight * (self.pos[a] ** 2).sum(-1).mean()

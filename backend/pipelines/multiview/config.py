@@ -45,7 +45,7 @@ class StageConfig:
 class MultiviewConfig:
     """Everything that controls :func:`backend.pipelines.multiview.run_multiview`."""
 
-    preset: str = "small"
+    preset_name: str = "small"   # (the classmethod preset() builds a config by name)
     seed: int = 0
     template_segments: int = 32
     template_rings: int = 16
@@ -53,7 +53,8 @@ class MultiviewConfig:
     # refinement after pruning (the last stage config is reused with these many iterations)
     refine_iterations: int = 60
     # camera gauge: remove the mean rotation / centre shift / scale change of the corrections
-    camera_prior: float = 1e-3     # weak L2 prior on corrections (rad^2, relative distance^2)
+    camera_prior: float = 1e-3     # weak L2 prior on rotation corrections (rad^2)
+    camera_prior_pos: float = 1.0  # firm L2 prior on centre corrections (relative distance^2)
     # pruning
     prune: bool = True
     prune_iou_ratio_coarse: float = 0.6   # IoU below this x median after the first stage -> pruned ...
@@ -78,23 +79,22 @@ class MultiviewConfig:
         ellipsoid = dict(lr_vertices=0.0, lr_affine=0.03, chamfer=1.0, image_weight=0.0, band_px=(0.7, 0.5),
                          cameras=False)
         if name == "tiny":
-            cfg = cls(preset="tiny", refine_iterations=20, texture_size=(128, 256), stages=[
+            cfg = cls(preset_name="tiny", refine_iterations=20, texture_size=(128, 256), stages=[
                 StageConfig(iterations=25, resolution=32, **ellipsoid),
                 StageConfig(iterations=50, resolution=48, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(32, 64)),
                 StageConfig(iterations=30, resolution=64, subdivide=True, band_px=(0.6, 0.4), views_per_iter=5,
                             texture_size=(64, 128), laplacian=1.0, normal=0.01),
             ])
         elif name == "small":
-            cfg = cls(preset="small", texture_size=(512, 1024), refine_iterations=60, stages=[
-                StageConfig(iterations=40, resolution=32, views_per_iter=12, **ellipsoid),
-                StageConfig(iterations=120, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), views_per_iter=12,
-                            texture_size=(64, 128)),
-                StageConfig(iterations=100, resolution=128, subdivide=True, band_px=(0.6, 0.35),
-                            views_per_iter=6, texture_size=(128, 256), laplacian=1.0, normal=0.01,
+            cfg = cls(preset_name="small", texture_size=(512, 1024), refine_iterations=150, stages=[
+                StageConfig(iterations=80, resolution=32, **ellipsoid),
+                StageConfig(iterations=400, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
+                StageConfig(iterations=400, resolution=128, subdivide=True, band_px=(0.6, 0.35),
+                            views_per_iter=12, texture_size=(128, 256), laplacian=1.0, normal=0.01,
                             perceptual_weight=0.1),
             ])
         elif name == "full":
-            cfg = cls(preset="full", texture_size=(1024, 2048), refine_iterations=300, stages=[
+            cfg = cls(preset_name="full", texture_size=(1024, 2048), refine_iterations=300, stages=[
                 StageConfig(iterations=150, resolution=32, **ellipsoid),
                 StageConfig(iterations=300, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
                 StageConfig(iterations=300, resolution=128, band_px=(0.7, 0.5), texture_size=(128, 256)),

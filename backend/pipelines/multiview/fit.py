@@ -12,13 +12,11 @@ consistency, edge-length uniformity).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...losses.silhouette import MaskChamfer, hard_iou, silhouette_iou_loss
+from ...losses.silhouette import hard_iou
 from ...mesh.regularizers import (MeshTopology, edge_length_loss, laplacian_loss, normal_consistency_loss,
                                   vertex_normals)
 from ...mesh.subdivide import subdivide_arrays
@@ -95,12 +93,6 @@ class MeshModel(nn.Module):
     @torch.no_grad()
     def normals(self) -> torch.Tensor:
         return vertex_normals(self.vertices(), self.faces)
-
-
-@dataclass
-class RenderSettings:
-    band_px: float = 0.5
-    resolution: int = 64
 
 
 def render(mesh: MeshModel, vertices: torch.Tensor, cameras: Cameras, texture: torch.Tensor | None,

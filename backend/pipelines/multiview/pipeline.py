@@ -14,7 +14,6 @@ Steps (fractions of the progress bar in brackets):
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -212,7 +211,7 @@ class _Run:
             reg = self.mesh.regularizers(verts)
             loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
             if st.cameras:
-                loss = loss + self.cfg.camera_prior * self.rig.prior()
+                loss = loss + self.cfg.camera_prior * self.rig.prior(self.cfg.camera_prior_pos / self.cfg.camera_prior)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{label}: the loss became {float(loss)} at iteration {it}")
             opt.zero_grad(set_to_none=True)
@@ -355,7 +354,7 @@ def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = No
     validate_dataset(dataset)
     torch.manual_seed(int(cfg.seed))
     run = _Run(dataset, cfg, progress, should_stop, device)
-    run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset} preset, {device})", force=True)
+    run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device})", force=True)
     run.place()
     stages = list(cfg.stages)
     total = sum(s.iterations for s in stages) + cfg.refine_iterations
