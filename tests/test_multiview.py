@@ -76,15 +76,15 @@ def test_tiny_reconstruction_quality(tiny_result, spot):
     res = json.loads((tiny_result / "result.json").read_text())
     cams = evq.camera_figures(res, spot)
     print(held["heldout_iou_mean"], held["heldout_psnr_mean"], cams)
-    # measured 0.77 / 17.8 dB / 3.0 -> 2.44 degrees (the untouched sphere gives IoU ~0.5, a wrong
+    # measured 0.79 / 18.6 dB / 3.0 -> 1.35 degrees (the untouched sphere gives IoU ~0.5, a wrong
     # camera convention ~0); the object is only ~25 px wide here, so one pixel costs ~0.2 IoU
     assert held["heldout_iou_mean"] >= 0.72
     assert held["heldout_psnr_mean"] >= 16.0
-    assert cams["rot_err_deg_after"] <= 0.9 * cams["rot_err_deg_before"]
-    # the object stays where the photos see it: the mesh sits at the true object's place
+    assert cams["rot_err_deg_after"] <= 0.7 * cams["rot_err_deg_before"]
+    # the object stays where the photos see it: the mesh's bbox sits at the true object's bbox
     gt = load_mesh(spot / "gt_mesh.ply")
-    centre_err = np.linalg.norm(mesh.vertices.mean(0) - gt.vertices.mean(0)) / gt.bbox_diagonal()
-    assert centre_err < 0.05
+    bbox_centre = lambda v: 0.5 * (v.max(0) + v.min(0))  # noqa: E731
+    assert np.linalg.norm(bbox_centre(mesh.vertices) - bbox_centre(gt.vertices)) / gt.bbox_diagonal() < 0.08
 
 
 def test_refuses_non_empty_out(spot, tmp_path):
