@@ -1,17 +1,13 @@
-"""Differentiable per-view camera corrections for pose refinement.
+"""Rotation parameterisations for pose refinement, and the angle between rotations.
 
-A correction is applied on top of the input cameras, in camera space, so a zero correction returns
-the input exactly:  R' = dR @ R,  t' = dR @ t + dt,  f' = f * exp(dlogf).
-Rotation is parameterised as axis-angle (3 numbers, zero = identity) or 6D (two columns, Zhou et al.
-2019, initialised at identity). Gauge fixing (which views may move) is up to the pipeline.
+Axis-angle (3 numbers, zero = identity, smooth at zero) is what the multi-view camera rig optimises
+(backend/pipelines/multiview/cameras.py, which also fixes the gauge); the 6D form (two matrix
+columns, Zhou et al. 2019) is continuous everywhere and suits networks that regress rotations.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-from .camera import Cameras
 
 
 def axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
@@ -28,16 +24,6 @@ def axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
     return eye + a.unsqueeze(-1) * skew + b.unsqueeze(-1) * (skew @ skew)
 
 
-def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation -> (..., 3) axis-angle (not for use inside a loss: no care at pi)."""
-    cos = ((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0) / 2.0).clamp(-1.0, 1.0)
-    theta = torch.acos(cos)
-    w = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
-    s = torch.sin(theta)
-    scale = torch.where(s.abs() < 1e-6, torch.full_like(theta, 0.5), theta / (2.0 * s.clamp_min(1e-12)))
-    return w * scale.unsqueeze(-1)
-
-
 def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
     """(..., 6) -> (..., 3, 3) by Gram-Schmidt on the two given columns."""
     a1, a2 = d6[..., :3], d6[..., 3:]
@@ -52,41 +38,3 @@ def rotation_angle_deg(Ra: torch.Tensor, Rb: torch.Tensor) -> torch.Tensor:
     rel = Ra @ Rb.transpose(-1, -2)
     cos = ((rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0) / 2.0).clamp(-1.0, 1.0)
     return torch.rad2deg(torch.acos(cos))
-
-
-class CameraCorrection(nn.Module):
-    """Learnable corrections for N views: rotation, translation and (optionally) focal length."""
-
-    def __init__(self, num_views: int, rotation: str = "axis_angle", focal: bool = False,
-                 dtype=torch.float32, device=None):
-        super().__init__()
-        if rotation not in ("axis_angle", "6d"):
-            raise ValueError(f"rotation must be 'axis_angle' or '6d', got {rotation!r}")
-        self.rotation = rotation
-        if rotation == "axis_angle":
-            self.rot = nn.Parameter(torch.zeros(num_views, 3, dtype=dtype, device=device))
-        else:
-            eye = torch.tensor([1.0, 0, 0, 0, 1.0, 0], dtype=dtype, device=device)
-            self.rot = nn.Parameter(eye.repeat(num_views, 1))
-        self.trans = nn.Parameter(torch.zeros(num_views, 3, dtype=dtype, device=device))
-        self.log_focal = nn.Parameter(torch.zeros(num_views, dtype=dtype, device=device), requires_grad=focal)
-
-    def delta_rotation(self) -> torch.Tensor:
-        if self.rotation == "axis_angle":
-            return axis_angle_to_matrix(self.rot)
-        return rotation_6d_to_matrix(self.rot)
-
-    def forward(self, cameras: Cameras, index: torch.Tensor | None = None) -> Cameras:
-        """Corrected cameras; ``index`` selects which views of the correction the batch holds."""
-        dR = self.delta_rotation()
-        dt, dlf = self.trans, self.log_focal
-        if index is not None:
-            dR, dt, dlf = dR[index], dt[index], dlf[index]
-        R = dR @ cameras.R
-        t = (dR @ cameras.t.unsqueeze(-1)).squeeze(-1) + dt
-        f_scale = torch.exp(dlf)
-        scale = torch.ones_like(cameras.K)
-        scale[:, 0, 0] = f_scale
-        scale[:, 1, 1] = f_scale
-        K = cameras.K * scale
-        return Cameras(K, R, t, cameras.width, cameras.height)

@@ -1,0 +1,114 @@
+"""The one camera conversion, checked against Blender itself (world_to_camera_view), and the rotation helpers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+bpy = pytest.importorskip("bpy")
+from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
+from mathutils import Vector  # noqa: E402
+
+from addon import blender_camera  # noqa: E402
+from backend.render.camera import (  # noqa: E402
+    Cameras, cameras_from_blender, transforms_frame_entry, transforms_intrinsics)
+from backend.render.pose import axis_angle_to_matrix, rotation_6d_to_matrix, rotation_angle_deg  # noqa: E402
+
+
+@pytest.fixture
+def scene():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    sc = bpy.context.scene
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    sc.collection.objects.link(cam)
+    sc.camera = cam
+    return sc, cam
+
+
+def _randomise(sc, cam, rng, fit):
+    cam.data.lens = rng.uniform(18, 90)
+    cam.data.sensor_width = rng.uniform(20, 40)
+    cam.data.sensor_height = rng.uniform(15, 30)
+    cam.data.sensor_fit = fit
+    cam.data.shift_x, cam.data.shift_y = rng.uniform(-0.3, 0.3, size=2)
+    sc.render.resolution_x, sc.render.resolution_y = (int(v) for v in rng.integers(40, 400, size=2))
+    sc.render.resolution_percentage = int(rng.choice([50, 100, 150]))
+    sc.render.pixel_aspect_x, sc.render.pixel_aspect_y = rng.uniform(1.0, 2.0, size=2)
+    cam.location = rng.normal(size=3) * 3
+    cam.rotation_euler = rng.uniform(-math.pi, math.pi, size=3)
+    cam.scale = rng.uniform(0.5, 2.0, size=3)  # matrix_world scale must be ignored
+
+
+@pytest.mark.parametrize("fit", ["AUTO", "HORIZONTAL", "VERTICAL"])
+def test_projection_matches_world_to_camera_view(scene, fit):
+    sc, cam = scene
+    rng = np.random.default_rng({"AUTO": 0, "HORIZONTAL": 1, "VERTICAL": 2}[fit])
+    for _ in range(8):
+        _randomise(sc, cam, rng, fit)
+        cams = cameras_from_blender([blender_camera.camera_params(sc, cam)], dtype=torch.float64)
+        # points in front of the camera, spread over (and beyond) its view
+        R, t = cams.R[0].numpy(), cams.t[0].numpy()
+        local = np.c_[rng.uniform(-1, 1, (30, 2)), rng.uniform(1, 10, 30)]
+        world = (local - t) @ R  # R^T (x - t)
+        pix, z = cams.project(torch.from_numpy(world))
+        for (u, v), p, depth in zip(pix[0].numpy(), world, z[0].numpy()):
+            ref = world_to_camera_view(sc, cam, Vector(p))
+            assert abs(ref.x * cams.width - u) < 1e-3 and abs((1 - ref.y) * cams.height - v) < 1e-3
+            assert abs(ref.z - depth) < 1e-6 * depth  # Blender computes in float32
+
+
+def test_blender_round_trip_through_intrinsics(scene):
+    sc, cam = scene
+    rng = np.random.default_rng(7)
+    for fit in ("AUTO", "HORIZONTAL", "VERTICAL"):
+        _randomise(sc, cam, rng, fit)
+        K, R, t, w, h = blender_camera.camera_krt(sc, cam)
+        new = blender_camera.new_camera(sc, "Copy", K, R, t, w, h, set_render_size=True)
+        K2, R2, t2, w2, h2 = blender_camera.camera_krt(sc, new)
+        assert (w2, h2) == (w, h)
+        np.testing.assert_allclose(K2, K, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(R2, R, atol=1e-6)
+        np.testing.assert_allclose(t2, t, atol=1e-5)
+        bpy.data.objects.remove(new)
+
+
+def test_transforms_frame_round_trip():
+    rng = np.random.default_rng(3)
+    R = axis_angle_to_matrix(torch.from_numpy(rng.normal(size=3))).numpy()
+    t = rng.normal(size=3)
+    K = np.array([[140.0, 0, 61.5], [0, 150.0, 70.25], [0, 0, 1]])
+    entry = transforms_frame_entry(K, R, t, 128, 96)
+    K2, w, h = transforms_intrinsics({}, entry)
+    from backend.render.camera import c2w_gl_to_rt
+    R2, t2 = c2w_gl_to_rt(entry["transform_matrix"])
+    assert (w, h) == (128, 96)
+    np.testing.assert_allclose(K2, K)
+    np.testing.assert_allclose(R2, R, atol=1e-12)
+    np.testing.assert_allclose(t2, t, atol=1e-12)
+    # NeRF-synthetic form: camera_angle_x only
+    K3, _, _ = transforms_intrinsics({"camera_angle_x": 2 * math.atan(0.5)}, {}, image_size=(100, 80))
+    np.testing.assert_allclose(K3, [[100, 0, 50], [0, 100, 40], [0, 0, 1]])
+
+
+def test_resized_cameras_project_to_scaled_pixels():
+    K = torch.tensor([[[100.0, 0, 32], [0, 110, 30], [0, 0, 1]]])
+    cams = Cameras(K, torch.eye(3)[None], torch.tensor([[0.1, -0.2, 3.0]]), 64, 60)
+    pts = torch.tensor([[0.2, 0.1, 0.5], [-0.3, 0.2, 0.0]])
+    big = cams.resized(128, 120)
+    np.testing.assert_allclose(big.project(pts)[0].numpy(), 2 * cams.project(pts)[0].numpy(), rtol=1e-6)
+
+
+def test_rotation_helpers():
+    v = torch.tensor([[0.0, 0.0, 0.0], [0.3, -0.2, 0.1], [1e-9, 0, 0]], dtype=torch.float64, requires_grad=True)
+    R = axis_angle_to_matrix(v)
+    eye = torch.eye(3, dtype=torch.float64)
+    assert torch.allclose(R @ R.transpose(1, 2), eye.expand(3, 3, 3), atol=1e-12)
+    assert torch.allclose(R[0], eye) and torch.allclose(rotation_angle_deg(R[1], eye), torch.tensor(
+        math.degrees(math.sqrt(0.14)), dtype=torch.float64))
+    R.sum().backward()
+    assert torch.isfinite(v.grad).all()  # smooth at zero
+    d6 = torch.tensor([1.0, 0, 0, 0, 1, 0], dtype=torch.float64)
+    assert torch.allclose(rotation_6d_to_matrix(d6), eye)
+    R6 = rotation_6d_to_matrix(torch.randn(5, 6, dtype=torch.float64))
+    assert torch.allclose(torch.linalg.det(R6), torch.ones(5, dtype=torch.float64))
