@@ -235,3 +235,23 @@ def test_bad_preset_name_and_single_view():
                            Cameras(torch.eye(3)[None], torch.eye(3)[None], torch.zeros(1, 3), 8, 8), ["only.png"])
     with pytest.raises(InputError, match="only.png"):
         run_multiview(one, MultiviewConfig.preset("tiny"))
+
+
+def test_same_seed_same_result_and_setting_restored(tiny_result, spot):
+    """Two tiny runs with the same seed agree exactly (CPU); the deterministic-algorithms switch is
+    scoped to the run (the pipeline also runs inside Blender's process)."""
+    import os
+    import stat
+
+    res = json.loads((tiny_result / "result.json").read_text())
+    assert not torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(2)
+    again = run_multiview(load_dataset(spot, "train"), MultiviewConfig.preset("tiny"), device="cpu")
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert [v["iou"] for v in again.per_view] == [v["iou"] for v in res["per_view"]]
+    assert [v["psnr"] for v in again.per_view] == [v["psnr"] for v in res["per_view"]]
+    assert again.cameras.R.double().numpy().tolist() == [c["R"] for c in res["cameras"]]
+    # the result folder has ordinary permissions (not mkdtemp's private 0700)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(tiny_result.stat().st_mode) == 0o777 & ~mask

@@ -15,6 +15,7 @@ Steps (fractions of the progress bar in brackets):
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -346,7 +347,25 @@ def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = No
     """Reconstruct a textured mesh from a multi-view dataset (see the module docstring).
 
     Raises InputError (naming the frame) for unusable input and Cancelled when ``should_stop()``
-    returns True; nothing is written by this function."""
+    returns True; nothing is written by this function. The same seed gives the same result on
+    CPU: deterministic algorithms are switched on for the run only and the caller's setting is
+    restored afterwards (the pipeline also runs inside Blender's process)."""
+    with _deterministic():
+        return _run_multiview(dataset, config, progress, should_stop, device)
+
+
+@contextmanager
+def _deterministic():
+    """Scope ``torch.use_deterministic_algorithms(True, warn_only=True)`` to a block."""
+    was_on, was_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
+
+
+def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewResult:
     cfg = config or MultiviewConfig.preset("small")
     progress = progress or no_progress
     should_stop = should_stop or never_stop

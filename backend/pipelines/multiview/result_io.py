@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -59,31 +58,24 @@ def check_out_dir(out_dir, overwrite: bool = False) -> Path:
 
 
 def write_result(result, out_dir, dataset: str | None = None, overwrite: bool = False) -> Path:
-    """Write mesh.glb, texture.png and result.json to ``out_dir`` (temp folder + rename)."""
+    """Write mesh.glb, texture.png and result.json to ``out_dir`` (through
+    :func:`backend.atomic.atomic_folder`: temp folder + rename, normal permissions)."""
+    from ...atomic import atomic_folder
     from ...data.images import write_png
     from ...mesh.io import write_glb
 
     out = check_out_dir(out_dir, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    log = out / LOG_NAME
+    # a folder holding only our log counts as empty (check_out_dir refused anything else): the log
+    # is carried into the new folder, which replaces the old one
+    only_log = out.is_dir() and log.exists()
+    with atomic_folder(out, overwrite=overwrite or only_log) as tmp:
         write_glb(tmp / "mesh.glb", result.mesh)
         write_png(tmp / "texture.png", np.clip(result.mesh.texture, 0, 1))
         if result.visibility is not None:
             write_png(tmp / "visibility.png", np.clip(result.visibility, 0, 1))
         with open(tmp / "result.json", "w", encoding="utf-8") as f:
             json.dump(result_dict(result, dataset), f, indent=1)
-        log = out / LOG_NAME
         if log.exists():
             shutil.copy2(log, tmp / LOG_NAME)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{tmp.name[-8:]}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
