@@ -212,7 +212,8 @@ class _Run:
             reg = self.mesh.regularizers(verts)
             loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
             if st.cameras:
-                loss = loss + self.cfg.camera_prior * self.rig.prior(self.cfg.camera_prior_pos / self.cfg.camera_prior)
+                prior_pos = self.cfg.camera_prior_pos if st.camera_prior_pos is None else st.camera_prior_pos
+                loss = loss + self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{label}: the loss became {float(loss)} at iteration {it}")
             opt.zero_grad(set_to_none=True)
@@ -326,6 +327,40 @@ class _Run:
         return self.prune(flags, scores)
 
     @torch.no_grad()
+    def inflate(self, supersample: int = 2) -> float:
+        """Move the surface along its vertex normals by the offset that maximises the mean hard-mask
+        IoU of the active views (input size, 2x supersampled as the figures are); returns it in pixels.
+
+        The DIB-R soft mask reaches 0.5 one band half-width *outside* the hard edge, so fitting soft
+        silhouettes leaves the hard silhouette about that much too small (plus the Laplacian's
+        shrinkage); measured on spot24: ~200 of ~3,400 foreground pixels missing, almost none extra."""
+        lo, hi, steps = self.cfg.inflate_search_px
+        if steps <= 0:
+            return 0.0
+        from ...render.renderer import render_mesh
+        from ...losses.silhouette import hard_iou
+
+        w, h = self.input_cameras.width, self.input_cameras.height
+        act = torch.as_tensor(self.active, device=self.device)
+        cams = self.rig(None, (w * supersample, h * supersample))
+        v0, nrm = self.mesh.vertices(), self.mesh.normals()
+        # world length of one input pixel at the object's distance
+        px = self.rig.distance * supersample / float(cams.K[act, 0, 0].mean())
+        best_iou, best = -1.0, 0.0
+        for d in np.linspace(lo, hi, int(steps)):
+            verts, ious = v0 + float(d) * px * nrm, []
+            for s in range(0, len(act), self.cfg.eval_views_batch):
+                idx = act[s:s + self.cfg.eval_views_batch]
+                hard = render_mesh(verts, self.mesh.faces, cams[idx], soft_mask=False).hard_mask.float()
+                cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
+                ious.append(hard_iou(cover, self.masks[idx]))
+            iou = float(torch.cat(ious).mean())
+            if iou > best_iou + 1e-6:
+                best_iou, best = iou, float(d)
+        self.mesh.offsets.add_(best * px * nrm)
+        return best
+
+    @torch.no_grad()
     def per_view_figures(self, texture: torch.Tensor, supersample: int = 2):
         """Hard IoU and whole-image PSNR (over the dataset background) per view at the input size."""
         w, h = self.input_cameras.width, self.input_cameras.height
@@ -395,7 +430,9 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
             run.prune(flags, {i: float(ious[i]) for i in flags})
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
-    run.progress(0.9, "extracting the texture by projection", force=True)
+    inflated = run.inflate()
+    run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
+                      f"extracting the texture by projection", force=True)
     t0 = time.perf_counter()
     texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
                           symmetry=cfg.symmetry)
@@ -414,7 +451,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     act = run.active
     metrics = {"train_iou_mean": float(ious[act].mean()), "train_psnr_mean": float(psnr[act].mean()),
                "views": run.n, "views_used": len(act), "vertices": int(verts.shape[0]),
-               "faces": int(mesh.faces.shape[0])}
+               "faces": int(mesh.faces.shape[0]), "inflate_px": inflated}
     pruned = [{"name": run.names[i], "index": i, "reason": r} for i, r in sorted(run.pruned.items())]
     run.progress(1.0, f"done in {run.timings['total']:.0f} s: train IoU {metrics['train_iou_mean']:.3f}, "
                       f"PSNR {metrics['train_psnr_mean']:.1f} dB, {len(pruned)} frames pruned", force=True)
