@@ -430,7 +430,9 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
             run.prune(flags, {i: float(ious[i]) for i in flags})
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
+    t0 = time.perf_counter()
     inflated = run.inflate()
+    run.timings["inflate"] = time.perf_counter() - t0
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
     t0 = time.perf_counter()
