@@ -16,15 +16,15 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import eval_multiview_quality as evq  # noqa: E402
-import reconstruct  # noqa: E402
+import eval_multiview_quality as evq
+import reconstruct
 
-from backend.data.transforms_io import load_dataset  # noqa: E402
-from backend.pipelines.common import Cancelled, InputError  # noqa: E402
-from backend.pipelines.multiview import MultiviewConfig, run_multiview  # noqa: E402
-from backend.pipelines.multiview.cameras import CameraRig, place_object  # noqa: E402
-from backend.pipelines.multiview.prune import neighbour_outliers  # noqa: E402
-import backend.render.pose as backend_pose  # noqa: E402
+import backend.render.pose as backend_pose
+from backend.data.transforms_io import load_dataset
+from backend.pipelines.common import Cancelled, InputError
+from backend.pipelines.multiview import MultiviewConfig, run_multiview
+from backend.pipelines.multiview.cameras import CameraRig, place_object
+from backend.pipelines.multiview.prune import neighbour_outliers
 
 VIEWS, HOLDOUT, SIZE = 10, 4, 64
 
@@ -86,7 +86,7 @@ def test_tiny_reconstruction_quality(tiny_result, spot):
     assert 0.0 < res["metrics"]["inflate_px"] <= 1.5
     # the object stays where the photos see it: the mesh's bbox sits at the true object's bbox
     gt = load_mesh(spot / "gt_mesh.ply")
-    bbox_centre = lambda v: 0.5 * (v.max(0) + v.min(0))  # noqa: E731
+    bbox_centre = lambda v: 0.5 * (v.max(0) + v.min(0))
     assert np.linalg.norm(bbox_centre(mesh.vertices) - bbox_centre(gt.vertices)) / gt.bbox_diagonal() < 0.08
 
 

@@ -7,4 +7,4 @@
 from .config import MultiviewConfig, StageConfig
 from .pipeline import MultiviewResult, run_multiview
 
-__all__ = ["MultiviewConfig", "StageConfig", "MultiviewResult", "run_multiview"]
+__all__ = ["MultiviewConfig", "MultiviewResult", "StageConfig", "run_multiview"]

@@ -77,7 +77,7 @@ class MultiviewConfig:
 
     # -- presets -------------------------------------------------------------------------------
     @classmethod
-    def preset(cls, name: str, **overrides) -> "MultiviewConfig":
+    def preset(cls, name: str, **overrides) -> MultiviewConfig:
         # Stage 1 is an ellipsoid fit (offsets frozen) with the cameras, pulled globally by the mask
         # Chamfer term; later stages free the vertices, add the image loss and go finer.
         ellipsoid = dict(lr_vertices=0.0, lr_affine=0.03, chamfer=1.0, image_weight=0.0, band_px=(0.7, 0.5),

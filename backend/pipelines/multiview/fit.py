@@ -12,13 +12,19 @@ consistency, edge-length uniformity).
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...losses.silhouette import hard_iou
-from ...mesh.regularizers import (MeshTopology, edge_length_loss, laplacian_loss, normal_consistency_loss,
-                                  vertex_normals)
+from ...mesh.regularizers import (
+    MeshTopology,
+    edge_length_loss,
+    laplacian_loss,
+    normal_consistency_loss,
+    vertex_normals,
+)
 from ...mesh.subdivide import subdivide_arrays
 from ...render.camera import Cameras
 
@@ -72,7 +78,7 @@ class MeshModel(nn.Module):
         return self.anchor + self.shift
 
     @torch.no_grad()
-    def subdivided(self) -> "MeshModel":
+    def subdivided(self) -> MeshModel:
         v, f, uv, fuv = subdivide_arrays(self.vertices().cpu().numpy(), self.faces.cpu().numpy(),
                                          self.uvs.cpu().numpy(), self.face_uvs.cpu().numpy())
         dev, dt = self.base.device, self.base.dtype

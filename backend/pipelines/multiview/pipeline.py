@@ -24,16 +24,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.dataset import MultiViewDataset
+from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
 from ...mesh.template import uv_sphere
 from ...mesh.types import TexturedMesh
 from ...render.camera import Cameras
-from ..common import InputError, ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
+from ..common import (
+    InputError,
+    ProgressFn,
+    ShouldStopFn,
+    check_stop,
+    never_stop,
+    no_progress,
+)
 from . import prune as prune_mod
 from .cameras import CameraRig, place_object
 from .config import MultiviewConfig, StageConfig
-from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
 from .fit import MeshModel, render, resample_views, view_ious
-from .texture_extract import project_colors, push_pull_fill, uv_rasterize, extract_texture
+from .texture_extract import (
+    extract_texture,
+    project_colors,
+    push_pull_fill,
+    uv_rasterize,
+)
 
 
 @dataclass
@@ -337,8 +349,8 @@ class _Run:
         lo, hi, steps = self.cfg.inflate_search_px
         if steps <= 0:
             return 0.0
-        from ...render.renderer import render_mesh
         from ...losses.silhouette import hard_iou
+        from ...render.renderer import render_mesh
 
         w, h = self.input_cameras.width, self.input_cameras.height
         act = torch.as_tensor(self.active, device=self.device)
@@ -413,7 +425,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     stages = list(cfg.stages)
     total = sum(s.iterations for s in stages) + cfg.refine_iterations
     done = 0
-    frac = lambda d: 0.85 * d / max(total, 1)  # noqa: E731
+    frac = lambda d: 0.85 * d / max(total, 1)
     # the stages before the first subdivision are "coarse": prune after them, then refine
     n_coarse = next((k for k, s in enumerate(stages) if s.subdivide), len(stages))
     for k, st in enumerate(stages):
