@@ -2,7 +2,9 @@
 
 Scene: spot rendered at 128^2 from 24 views (elevations -10..40, all azimuths, studio lighting) with
 3-degree rotation and 3 % translation noise, plus 8 held-out views with exact cameras; a second
-variant has 180-degree azimuth errors on frames 5 and 17, which must both be pruned.
+variant has 180-degree azimuth errors on frames 5 and 17, which must both be pruned (and nothing
+else); bob (genus 1) the same way. Thresholds sit a little below the measured figures (see
+docs/BENCHMARKS.md, "Multi-view reconstruction"), above the targets where the figures allow.
 """
 
 from __future__ import annotations
@@ -18,40 +20,51 @@ sys.path.insert(0, str(ROOT / "scripts"))
 pytestmark = pytest.mark.slow
 
 
-def _render(shared_data, out: Path, flips=()):
+def _render(shared_data, out: Path, flips=(), mesh="spot/spot.obj"):
     from addon import dataset_render
 
     spec = dataset_render.DatasetSpec(views=24, size=(128, 128), holdout=8, elevations=(-10.0, 40.0),
                                       noise_rot=3.0, noise_trans=0.03, lighting="studio", seed=0,
                                       flip_frames=tuple(flips))
-    dataset_render.render_dataset(str(shared_data / "spot" / "spot.obj"), out, spec, log=lambda *a: None)
+    dataset_render.render_dataset(str(shared_data / mesh), out, spec, log=lambda *a: None)
     return out
 
 
 def _figures(dataset: Path, out: Path) -> dict:
-    import eval_multiview_quality as evq
-
     import json
+
+    import eval_multiview_quality as evq
     assert evq.main([str(dataset), "--out", str(out), "--preset", "small", "--json", str(out.parent / "fig.json")]) == 0
     return json.loads((out.parent / "fig.json").read_text())
 
 
-def _check(fig: dict):
-    assert fig["heldout_iou_mean"] >= 0.95
-    assert fig["heldout_psnr_mean"] >= 25.0
-    assert fig["chamfer_l1_rel"] <= 0.012
-    assert fig["fscore@2%"] >= 0.80
+def _check(fig: dict, iou=0.955, psnr=27.0, chamfer=0.006, f2=0.95):
+    # spot measured: held-out IoU 0.967-0.973, PSNR 28.4-28.9 dB, Chamfer 0.35-0.39 %, F@2% 0.986,
+    # rotation error ratio 0.26-0.30 (targets: 0.95, 25 dB, 1.2 %, 0.80, 1/3)
+    assert fig["heldout_iou_mean"] >= iou
+    assert fig["heldout_psnr_mean"] >= psnr
+    assert fig["chamfer_l1_rel"] <= chamfer
+    assert fig["fscore@2%"] >= f2
     assert fig["rot_err_deg_after"] <= fig["rot_err_deg_before"] / 3
 
 
 def test_spot_acceptance(shared_data, tmp_path):
     fig = _figures(_render(shared_data, tmp_path / "spot24"), tmp_path / "res")
     print(fig)
+    assert fig["pruned"] == []
     _check(fig)
 
 
 def test_spot_flipped_frames_are_pruned(shared_data, tmp_path):
     fig = _figures(_render(shared_data, tmp_path / "spot24flip", flips=(5, 17)), tmp_path / "res")
     print(fig)
-    assert fig["flipped_all_pruned"], fig["pruned"]
+    assert fig["flipped_all_pruned"] and len(fig["pruned"]) == 2, fig["pruned"]
     _check(fig)
+
+
+def test_bob_genus_one(shared_data, tmp_path):
+    # measured: IoU 0.971, 26.2 dB, Chamfer 0.95 % (the genus-0 template closes the hole), ratio 0.19
+    fig = _figures(_render(shared_data, tmp_path / "bob24", mesh="bob/bob_tri.obj"), tmp_path / "res")
+    print(fig)
+    assert fig["pruned"] == []
+    _check(fig, iou=0.955, psnr=25.0, chamfer=0.012, f2=0.83)
