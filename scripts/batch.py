@@ -428,24 +428,10 @@ def summary_table(rows: list[tuple[str, dict]], agg: dict) -> str:
     return "\n".join(lines)
 
 
-def _deterministic_torch() -> None:
-    """Same seed, same numbers: some of PyTorch's default CPU kernels (index / scatter accumulation in
-    backward passes) differ from run to run in the last bits, which a fit amplifies into visibly
-    different meshes (measured: vertex differences of 1e-5 after 6 iterations of the tiny preset, held-
-    out IoU 0.855 vs 0.855 / PSNR 18.5 vs 18.8 after a full run). The deterministic kernels remove that.
-    warn_only: ops without a deterministic kernel (some CUDA ones) warn instead of failing."""
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
 def run_batch(source, out, shard: str | None = None, defaults: dict | None = None,
               stages: list[Stage] | None = None) -> int:
     """The whole batch; returns the process exit status (0 when every scene of the shard is done)."""
     stages = STAGES if stages is None else stages
-    _deterministic_torch()
     out = Path(out)
     scenes = load_scenes(source, defaults)
     index, count = parse_shard(shard)
