@@ -8,7 +8,8 @@
 RESULT is a result folder (mesh.glb, result.json). The result mesh is rendered with Blender at the
 held-out cameras (DATASET/transforms_test.json; without one, the training views through
 result.json's corrected cameras) and on a turntable (12 azimuths x 2 elevations, the dataset's framing),
-with the dataset's lighting, samples and pixel filter (DATASET/dataset.json) unless given.
+with the dataset's samples and pixel filter (DATASET/dataset.json) and flat lighting (the texture shown
+unlit: it already carries the photographed shading) unless given.
 Metrics: held-out mask IoU, PSNR, SSIM and a perceptual distance; KID and an FID-style distance
 between all photos and all renders, on EffNet-Lite0 features (not Inception); Chamfer-L1/L2, F-score at 0.5/1/2 % and normal consistency against the
 ground-truth mesh (DATASET/gt_mesh.ply by default); camera rotation / centre errors of result.json's
@@ -117,9 +118,10 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
         raise InputError(f"ground-truth mesh not found: {gt_mesh}")
     info = _dataset_info(dataset_dir)
     known = info.get("args", {}) if isinstance(info.get("args"), dict) else {}
-    # Render as the photos were rendered (lighting, samples, pixel filter), so that a perfect
-    # reconstruction scores as the ground truth does.
-    lighting = lighting or known.get("lighting", "flat")
+    # Samples and pixel filter as the photos were rendered. Lighting is flat by default whatever lit the
+    # photos: a reconstructed texture already holds the photographed shading, and lighting it again
+    # applies the shading twice (measured on the demo: 21.8 dB studio vs 24.1 dB flat for one result).
+    lighting = lighting or "flat"
     samples = int(samples or known.get("samples", 16))
     pixel_filter = known.get("pixel_filter")
     engine = ENGINE_ALIASES.get(engine.upper(), engine.upper())
@@ -258,7 +260,8 @@ def parse_args(argv):
     p.add_argument("--engine", default="CYCLES", help="CYCLES (default, CPU), EEVEE or WORKBENCH (need OpenGL)")
     p.add_argument("--samples", type=int, default=None, help="render samples (default: the dataset's, or 16)")
     p.add_argument("--lighting", choices=("flat", "studio"), default=None,
-                   help="default: the dataset's lighting (flat when unknown)")
+                   help="default: flat (a reconstructed texture already holds the photos' shading); "
+                        "studio to light a mesh that carries an albedo texture")
     p.add_argument("--turntable-size", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
