@@ -321,3 +321,15 @@ def test_cuda_matches_cpu():
     o_gpu = render_mesh(v.float().cuda(), f.cuda(), cams.to("cuda"))
     assert torch.equal(o_cpu.face_idx, o_gpu.face_idx.cpu())
     torch.testing.assert_close(o_cpu.soft_mask, o_gpu.soft_mask.cpu(), atol=1e-5, rtol=1e-5)
+
+
+def test_mask_iou_per_view_is_the_unreduced_kaolin_loss():
+    from backend.render import mask_iou
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(3, 9, 7, generator=gen), (torch.rand(3, 9, 7, generator=gen) > 0.5).float()
+    per_view = mask_iou(a, b, reduction="none")
+    assert per_view.shape == (3,) and torch.allclose(per_view.mean(), mask_iou(a, b))
+    assert torch.allclose(mask_iou(b, b, reduction="none"), torch.zeros(3))
+    with pytest.raises(ValueError, match="reduction"):
+        mask_iou(a, b, reduction="sum")

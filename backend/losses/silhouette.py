@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from ..render.dibr import mask_iou
 
-def silhouette_iou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """``1 - |S . S_r| / |S + S_r - S . S_r|`` per view. pred, target (N, H, W) in [0, 1] -> (N,)."""
-    inter = (pred * target).sum((-2, -1))
-    union = (pred + target - pred * target).sum((-2, -1))
-    return 1.0 - inter / (union + eps)
+
+def silhouette_iou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - |S . S_r| / |S + S_r - S . S_r|`` per view (kaolin's mask_iou, unreduced).
+    pred, target (N, H, W) in [0, 1] -> (N,)."""
+    return mask_iou(pred, target, reduction="none")
 
 
 @torch.no_grad()

@@ -33,10 +33,11 @@ def dibr_rasterization(height: int, width: int, face_vertices_z: torch.Tensor,
     return features, soft_mask, face_idx
 
 
-def mask_iou(lhs_mask: torch.Tensor, rhs_mask: torch.Tensor) -> torch.Tensor:
+def mask_iou(lhs_mask: torch.Tensor, rhs_mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """kaolin's ``mask_iou`` loss: ``1 - mean_b(sum(a*b) / (sum(a + b - a*b) + 1e-10))``.
 
-    lhs_mask, rhs_mask: (B, H, W). Returns a scalar (0 for identical masks)."""
+    lhs_mask, rhs_mask: (B, H, W). Returns a scalar (0 for identical masks); ``reduction="none"``
+    (not in kaolin) gives the per-view losses (B,) instead, for pipelines that weight or prune views."""
     if lhs_mask.shape != rhs_mask.shape:
         raise ValueError(f"mask shapes differ: {tuple(lhs_mask.shape)} vs {tuple(rhs_mask.shape)}")
     batch_size = lhs_mask.shape[0]
@@ -45,6 +46,10 @@ def mask_iou(lhs_mask: torch.Tensor, rhs_mask: torch.Tensor) -> torch.Tensor:
     sil_add = lhs_mask + rhs_mask
     iou_up = torch.sum(sil_mul.reshape(batch_size, -1), dim=1)
     iou_down = torch.sum((sil_add - sil_mul).reshape(batch_size, -1), dim=1)
+    if reduction == "none":
+        return 1.0 - iou_up / (iou_down + 1e-10)
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     return 1.0 - torch.mean(iou_up / (iou_down + 1e-10))
 
 

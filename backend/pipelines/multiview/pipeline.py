@@ -384,8 +384,9 @@ class _Run:
         cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
         from ...losses.silhouette import hard_iou
         ious = hard_iou(cover, self.masks)
-        mse = ((comp.clamp(0, 1) - self.images) ** 2).mean((1, 2, 3))
-        psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+        from ...metrics.image import psnr as image_psnr
+        comp, images = comp.clamp(0, 1).cpu().numpy(), self.images.cpu().numpy()
+        psnr = torch.tensor([image_psnr(c, i) for c, i in zip(comp, images)])
         return ious, psnr
 
 
