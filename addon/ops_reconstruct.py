@@ -24,7 +24,6 @@ from bpy.props import IntProperty, StringProperty
 
 from . import job as job_mod
 from . import results_import, scene_inputs
-from .backend_link import backend_module
 
 _TIMER_STEP = 0.25  # seconds between progress polls
 
@@ -43,7 +42,7 @@ def _device(context) -> str:
 
 
 def _error_text(exc: BaseException) -> str:
-    common = backend_module("pipelines.common")
+    import texforge.pipelines.common as common
     if isinstance(exc, common.InputError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -66,13 +65,14 @@ class ReconstructionRun:
         self.write_error = ""
 
     def _work(self, progress, should_stop):
-        multiview = backend_module("pipelines.multiview")
+        import texforge.pipelines.multiview as multiview
         result = multiview.run_multiview(self.dataset, self.config, progress=progress, should_stop=should_stop,
                                          device=self.device)
         if self.out_dir:
-            backend_module("pipelines.common").check_stop(should_stop)
+            from texforge.pipelines.common import check_stop
+            check_stop(should_stop)
             try:
-                result_io = backend_module("pipelines.multiview.result_io")
+                import texforge.pipelines.multiview.result_io as result_io
                 progress(1.0, "writing the result folder")
                 result_io.write_result(result, self.out_dir)
                 self.written = self.out_dir
@@ -176,11 +176,12 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     cameras = scene_inputs.selected_cameras(context) if cameras is None else list(cameras)
     problem = scene_inputs.cameras_problem(scene, cameras)
     if problem:
-        raise backend_module("pipelines.common").InputError(problem)
+        from texforge.pipelines.common import InputError
+        raise InputError(problem)
     max_size = max_image_size or props.max_image_size
     dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
     device = _device(context)
-    multiview = backend_module("pipelines.multiview")
+    import texforge.pipelines.multiview as multiview
     config = multiview.MultiviewConfig.preset(preset or props.preset)
     return ReconstructionRun(scene, cameras, dataset, config, device)
 
@@ -320,7 +321,7 @@ class TEXFORGE_OT_apply_corrected_cameras(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from . import blender_camera
+        from texforge.blender import camera as blender_camera
         scene = context.scene
         pairs = [(v.camera, v.corrected) for v in scene.texforge.views
                  if v.camera is not None and v.corrected is not None]

@@ -1,7 +1,7 @@
 """transforms.json <-> Blender cameras with background images.
 
 texforge.export_transforms writes the selected cameras (with per-frame intrinsics) and their photos'
-paths as a NeRF-style transforms.json through ``backend.data.transforms_io.write_transforms``;
+paths as a NeRF-style transforms.json through ``texforge.data.transforms_io.write_transforms``;
 texforge.import_transforms creates one new camera per frame, photo attached as background image, in
 a new collection. Camera math goes through ``addon.blender_camera`` (the one conversion).
 """
@@ -16,8 +16,9 @@ import numpy as np
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import blender_camera, results_import, scene_inputs
-from .backend_link import backend_module
+from texforge.blender import camera as blender_camera
+
+from . import results_import, scene_inputs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -37,7 +38,8 @@ def _image_file_for_export(img: bpy.types.Image, out_dir: str, label: str, writt
         target = os.path.join(out_dir, "images", f"{stem}.png")
         if os.path.exists(target):
             raise FileExistsError(f"{label}: '{target}' already exists; export to an empty folder")
-        backend_module("data.images").write_png(target, scene_inputs.image_pixels(img))
+        from texforge.data.images import write_png
+        write_png(target, scene_inputs.image_pixels(img))
         written.append(target)
     try:
         rel = os.path.relpath(target, out_dir)
@@ -69,7 +71,8 @@ def export_cameras(scene: bpy.types.Scene, cameras: list, filepath: str, overwri
             files.append(_image_file_for_export(scene_inputs.camera_image(cam), out_dir, f"camera '{cam.name}'",
                                                 written))
         names = {"texforge_camera_names": [c.name for c in cameras]}
-        backend_module("data.transforms_io").write_transforms(filepath, np.stack(Ks), np.stack(Rs), np.stack(ts),
+        from texforge.data.transforms_io import write_transforms
+        write_transforms(filepath, np.stack(Ks), np.stack(Rs), np.stack(ts),
                                                                size[0], size[1], files, extra=names)
     except BaseException:
         for p in written:  # leave no half-written export behind
@@ -126,7 +129,8 @@ def _resolve_image(base: str, file_path: str) -> str:
     p = file_path if os.path.isabs(file_path) else os.path.join(base, file_path)
     if os.path.isfile(p):
         return os.path.normpath(p)
-    for ext in backend_module("data.images").IMAGE_EXTENSIONS:
+    from texforge.data.images import IMAGE_EXTENSIONS
+    for ext in IMAGE_EXTENSIONS:
         if os.path.isfile(p + ext):
             return os.path.normpath(p + ext)
     raise ValueError(f"frame {file_path}: image file not found: {p}")
@@ -136,9 +140,9 @@ def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
     """Parse a transforms.json -> (frames [{name, label, path, K, R, t, w, h}], warnings); changes no Blender data.
 
     ``label`` is the frame's file_path as written (used in messages), ``name`` the camera name to create."""
-    tio = backend_module("data.transforms_io")
-    cam = backend_module("render.camera")
-    images = backend_module("data.images")
+    import texforge.data.transforms_io as tio
+    import texforge.render.camera as cam
+    import texforge.data.images as images
     json_path = str(tio.resolve_transforms_path(filepath))
     try:
         with open(json_path, encoding="utf-8") as f:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from . import blender_camera
+from texforge.blender import camera as blender_camera
 
 
 def unique_name(base: str, existing) -> str:

@@ -18,15 +18,15 @@ import os
 import bpy
 import numpy as np
 
-from . import blender_camera
-from .backend_link import backend_module
+from texforge.blender import camera as blender_camera
 
 MIN_VIEWS = 3
 _ASPECT_TOLERANCE = 0.01  # relative; photos and the render frame must agree to 1 %
 
 
 def _input_error(message: str) -> Exception:
-    return backend_module("pipelines.common").InputError(message)
+    from texforge.pipelines.common import InputError
+    return InputError(message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +143,8 @@ def image_pixels(img: bpy.types.Image) -> np.ndarray:
     path = bpy.path.abspath(img.filepath, library=img.library) if img.filepath else ""
     if img.source == "FILE" and not img.packed_file and not img.is_dirty and path and os.path.isfile(path):
         try:
-            return backend_module("data.images").read_image(path)
+            from texforge.data.images import read_image
+            return read_image(path)
         except ImportError:  # backend image reader unavailable (no Pillow here): Blender decodes it
             pass
     w, h = img.size
@@ -157,7 +158,7 @@ def image_pixels(img: bpy.types.Image) -> np.ndarray:
 
 def _mask_for(rgb: np.ndarray, alpha: np.ndarray | None, source: str, label: str):
     """(mask (H, W), background colour (3,) or None) for one view."""
-    masks = backend_module("data.masks")
+    import texforge.data.masks as masks
     if source == "ALPHA" or (source == "AUTO" and masks.has_useful_alpha(alpha)):
         if not masks.has_useful_alpha(alpha):
             raise _input_error(f"{label} has no transparent pixels, so its alpha channel cannot be the mask; "
@@ -178,9 +179,9 @@ def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask
     problem = cameras_problem(scene, cameras, min_views)
     if problem:
         raise _input_error(problem)
-    images_mod = backend_module("data.images")
-    cam_mod = backend_module("render.camera")
-    masks_mod = backend_module("data.masks")
+    import texforge.data.images as images_mod
+    import texforge.render.camera as cam_mod
+    import texforge.data.masks as masks_mod
     frame = render_size(scene)
     target = frame
     if max_size is not None and max(frame) > int(max_size):
@@ -231,5 +232,5 @@ def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask
     if bgs:
         warnings.append("masks of some views were estimated from a background-colour model")
     cams = cam_mod.cameras_from_arrays(np.stack(Ks), np.stack(Rs), np.stack(ts), target[0], target[1], device=device)
-    dataset_cls = backend_module("data.dataset").MultiViewDataset
+    from texforge.data.dataset import MultiViewDataset as dataset_cls
     return dataset_cls(images, masks, cams, names, background, warnings)

@@ -47,8 +47,6 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".blend")
 EXAMPLE = "example"
@@ -272,7 +270,7 @@ def _call(name: str, main: Callable[[list[str]], int], argv: list[str]) -> None:
 
 
 def stage_dataset(ctx: StageContext) -> None:
-    from addon.dataset_render import main  # what scripts/render_dataset.py runs
+    from texforge.blender.dataset_render import main  # what scripts/render_dataset.py runs
     _call("render_dataset", main, [ctx.scene.mesh, "--out", str(ctx.work), *_flags(ctx.scene, "render")])
 
 
@@ -333,13 +331,13 @@ def prepare_scene_dir(scene: Scene, scene_dir: Path) -> None:
     for p in scene_dir.iterdir():
         if p.name.startswith(".") and ".tmp" in p.name:
             _remove(p)  # a stage that was interrupted
-    from backend.eval.report import write_json_atomic
+    from texforge.eval.report import write_json_atomic
     write_json_atomic(scene_dir / "scene.json", scene.spec())
 
 
 def run_scene(scene: Scene, out: Path, stages: list[Stage], label: str = "") -> dict:
     """Run the unfinished stages of one scene; returns {"status", "seconds", "stages": {name: s}}."""
-    from backend.eval.report import write_json_atomic
+    from texforge.eval.report import write_json_atomic
     scene_dir = out / scene.name
     _forget_if_changed(scene, scene_dir, stages)
     if (scene_dir / DONE).is_file():
@@ -393,9 +391,9 @@ def run_scene(scene: Scene, out: Path, stages: list[Stage], label: str = "") -> 
 
 def write_aggregate(out: Path, all_scene_names: list[str] | None = None) -> dict:
     """aggregate.json + aggregate.html over every done scene folder in ``out`` (any shard's)."""
-    from backend.eval.aggregate import aggregate_reports
-    from backend.eval.html import write_aggregate_html
-    from backend.eval.report import write_json_atomic
+    from texforge.eval.aggregate import aggregate_reports
+    from texforge.eval.html import write_aggregate_html
+    from texforge.eval.report import write_json_atomic
     entries, done = [], set()
     for d in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
         report = d / "evaluate" / "report.json"

@@ -4,7 +4,7 @@ One step = render_mesh (rasterize, perspective-correct UV interpolation, bilinea
 soft mask) + IoU loss on the soft mask + L1 loss on the colours, then backward to the vertices and the
 texture. Meshes are icospheres with a little noise (1280, 5120, 20480 faces), batch of 8 views around
 the object, square images. Beside it, in the same run: a brute-force pixel x face PyTorch reference of
-the same step (backend.render.dibr.reference_dibr), and kaolin's CUDA DIB-R when kaolin is importable.
+the same step (texforge.render.dibr.reference_dibr), and kaolin's CUDA DIB-R when kaolin is importable.
 Each configuration runs in a fresh subprocess so its peak memory (max RSS on CPU, max allocated on
 CUDA) is its own.
 
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 FACES = [1280, 5120, 20480]
 SIZES = [64, 128, 256, 512]
@@ -44,7 +43,7 @@ def make_scene(faces: int, size: int, batch: int, device, dtype=None):
     import torch
     import trimesh
 
-    from backend.render.camera import Cameras
+    from texforge.render.camera import Cameras
 
     dtype = dtype or torch.float32
     subdiv = round(math.log(faces / 20, 4))
@@ -79,7 +78,7 @@ def make_scene(faces: int, size: int, batch: int, device, dtype=None):
 
 def step_ours(scene, sigmainv, boxlen):
 
-    from backend.render import mask_iou, render_mesh
+    from texforge.render import mask_iou, render_mesh
 
     verts, faces, uvs, texture, cams, tmask, trgb = scene
     v = verts.clone().requires_grad_(True)
@@ -93,8 +92,8 @@ def step_ours(scene, sigmainv, boxlen):
 def step_bruteforce(scene, sigmainv, boxlen):
     """The same step with every pixel tested against every face (screen-space UVs, no perspective
     correction: the reference measures the rasterizer, not the attribute interpolation)."""
-    from backend.render import mask_iou, texture_mapping
-    from backend.render.dibr import reference_dibr
+    from texforge.render import mask_iou, texture_mapping
+    from texforge.render.dibr import reference_dibr
 
     verts, faces, uvs, texture, cams, tmask, trgb = scene
     v = verts.clone().requires_grad_(True)
@@ -118,7 +117,7 @@ def step_bruteforce(scene, sigmainv, boxlen):
 def step_kaolin(scene, sigmainv, boxlen):
     import kaolin  # noqa: F401  (only when importable)
 
-    from backend.render.kaolin_switch import kaolin_render_step
+    from texforge.render.kaolin_switch import kaolin_render_step
     return kaolin_render_step(scene, sigmainv, boxlen)
 
 

@@ -2,10 +2,10 @@
 
     python scripts/build_extension.py --out DIR      ->  DIR/texforge-<version>.zip
 
-The zip root is the add-on's package: the files of addon/ at the root, the backend as the subpackage
-``backend/`` (so inside Blender it is ``bl_ext.<repository>.texforge.backend`` and no top-level
-``backend`` module ever lands on sys.path), blender_manifest.toml and LICENSE. Caches, tests and
-virtual environments are left out. Blender's extension tool (``blender_ext.py``, shipped inside the bpy
+The zip root is the add-on's package: the files of addon/ at the root, the library ``texforge`` (from
+backend/) as a pure-Python wheel under ``wheels/`` that the manifest lists (Blender installs it into its
+extensions' site-packages, so inside Blender the library is imported as ``texforge``, as everywhere
+else), blender_manifest.toml and LICENSE. Caches, tests and virtual environments are left out. Blender's extension tool (``blender_ext.py``, shipped inside the bpy
 wheel) builds the zip from a staging folder and then validates the zip; no Blender binary is needed.
 Set TEXFORGE_BLENDER_EXT to use another blender_ext.py (e.g. one from a Blender install).
 """
@@ -78,11 +78,11 @@ def find_blender_ext() -> tuple[Path, Path | None]:
 
 
 def _backend_version() -> str:
-    tree = ast.parse((ROOT / "backend" / "__init__.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "backend" / "texforge" / "__init__.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__version__" for t in node.targets):
             return ast.literal_eval(node.value)
-    raise BuildError("backend/__init__.py defines no __version__")
+    raise BuildError("backend/texforge/__init__.py defines no __version__")
 
 
 def read_manifest() -> dict:
@@ -95,7 +95,7 @@ def read_manifest() -> dict:
     with (ROOT / "pyproject.toml").open("rb") as f:
         project_version = tomllib.load(f)["project"]["version"]
     versions = {MANIFEST: manifest.get("version"), "pyproject.toml": project_version,
-                "backend/__init__.py": _backend_version()}
+                "backend/texforge/__init__.py": _backend_version()}
     if len(set(versions.values())) != 1:
         raise BuildError("version mismatch: " + ", ".join(f"{k} says {v}" for k, v in versions.items()))
     if manifest.get("id") != "texforge":
@@ -107,16 +107,45 @@ def _ignore(_dir: str, names: list[str]) -> set[str]:
     return {n for n in names if n in EXCLUDED_DIRS or n.endswith(EXCLUDED_SUFFIXES)}
 
 
-def stage(dest: Path) -> Path:
+def wheel_name(version: str) -> str:
+    return f"texforge-{version}-py3-none-any.whl"
+
+
+def build_wheel(dest: Path, version: str) -> Path:
+    """The library as a pure-Python wheel in ``dest`` (built from a copy, so the checkout stays clean)."""
+    with tempfile.TemporaryDirectory(prefix="texforge-wheel-") as tmp:
+        src = Path(tmp) / "src"
+        (src / "backend").mkdir(parents=True)
+        shutil.copytree(ROOT / "backend" / "texforge", src / "backend" / "texforge", ignore=_ignore)
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (ROOT / name).is_file():
+                shutil.copy2(ROOT / name, src / name)
+        cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+               "--disable-pip-version-check", "-w", str(dest), str(src)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"building the texforge wheel failed:\n{(proc.stdout + proc.stderr).strip()}")
+    wheel = dest / wheel_name(version)
+    if not wheel.is_file():
+        raise BuildError(f"pip wheel did not produce {wheel.name}; found {sorted(p.name for p in dest.iterdir())}")
+    return wheel
+
+
+def stage(dest: Path, version: str) -> Path:
     """Lay out the extension package in ``dest`` (created) exactly as the zip root will be."""
     addon_dir = ROOT / "addon"
     if not (addon_dir / "__init__.py").is_file():
         raise BuildError(f"{addon_dir / '__init__.py'} is missing")
     shutil.copytree(addon_dir, dest, ignore=_ignore)
-    if (dest / "backend").exists():
-        raise BuildError("addon/ must not contain a 'backend' entry: the backend is copied there")
-    shutil.copytree(ROOT / "backend", dest / "backend", ignore=_ignore)
-    shutil.copy2(ROOT / MANIFEST, dest / MANIFEST)
+    if (dest / "wheels").exists():
+        raise BuildError("addon/ must not contain a 'wheels' entry: the library wheel is built there")
+    wheel = build_wheel(dest / "wheels", version)
+    manifest_text = (ROOT / MANIFEST).read_text(encoding="utf-8")
+    # The manifest in the repository names no wheel; the built one lists the wheel it ships. A top-level
+    # key must come before the first [table], so it goes right after the version line.
+    manifest_text = manifest_text.replace(f'version = "{version}"\n',
+                                          f'version = "{version}"\nwheels = ["./wheels/{wheel.name}"]\n', 1)
+    (dest / MANIFEST).write_text(manifest_text, encoding="utf-8")
     if (ROOT / "LICENSE").is_file():
         shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
     return dest
@@ -131,16 +160,16 @@ def _run_tool(tool: Path, *args: str) -> str:
     return output
 
 
-def check_zip(zip_path: Path) -> list[str]:
-    """The zip's file names, after checking its layout (package at the root, backend inside, no caches)."""
+def check_zip(zip_path: Path, version: str) -> list[str]:
+    """The zip's file names, after checking its layout (package at the root, the library wheel, no caches)."""
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
-    required = ["__init__.py", MANIFEST, "backend/__init__.py"]
+    required = ["__init__.py", MANIFEST, f"wheels/{wheel_name(version)}"]
     missing = [n for n in required if n not in names]
     if missing:
         raise BuildError(f"{zip_path.name} lacks {missing}; found {sorted(names)[:20]}")
     bad = [n for n in names if set(Path(n).parts) & EXCLUDED_DIRS or n.endswith(EXCLUDED_SUFFIXES)
-           or n.startswith("addon/")]
+           or n.startswith(("addon/", "backend/"))]
     if bad:
         raise BuildError(f"{zip_path.name} contains files that must not ship: {bad[:10]}")
     return names
@@ -155,11 +184,11 @@ def build(out_dir: Path, validate: bool = True) -> Path:
     zip_path = out_dir / f"{manifest['id']}-{manifest['version']}.zip"
     tag_args = ["--valid-tags", str(tags)] if tags else []
     with tempfile.TemporaryDirectory(prefix="texforge-build-") as tmp:
-        source = stage(Path(tmp) / manifest["id"])
+        source = stage(Path(tmp) / manifest["id"], manifest["version"])
         partial = Path(tmp) / zip_path.name
         print(f"[build] staging {source}", flush=True)
         _run_tool(tool, "build", "--source-dir", str(source), "--output-filepath", str(partial), *tag_args)
-        check_zip(partial)
+        check_zip(partial, manifest["version"])
         if validate:
             print(_run_tool(tool, "validate", *tag_args, str(partial)), flush=True)
         shutil.move(str(partial), zip_path)  # only a validated zip reaches the output folder

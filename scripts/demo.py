@@ -24,7 +24,6 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 
-sys.path.insert(0, str(_bootstrap.ROOT))
 
 DATASET_ARGS = ["example", "--views", "24", "--size", "128", "--holdout", "8",
                 "--noise-rot", "3", "--noise-trans", "0.03", "--lighting", "studio", "--seed", "0"]
@@ -55,7 +54,7 @@ def main() -> int:
         shutil.rmtree(out)
     dataset, result, evaluation = out / "dataset", out / "result", out / "evaluation"
 
-    from addon import dataset_render
+    from texforge.blender import dataset_render
     import evaluate
     import reconstruct
 

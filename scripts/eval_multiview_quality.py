@@ -8,7 +8,7 @@ Figures (printed as JSON, and written to ``--json`` when given):
 * held-out views (DATASET/transforms_test.json, exact cameras): hard mask IoU and whole-image PSNR,
   rendered with the project's renderer (2x supersampled, composited over the dataset background);
 * Chamfer-L1 (relative to the ground-truth bbox diagonal) and F-score at 1 % / 2 % against
-  DATASET/gt_mesh.ply (backend.metrics.geometry);
+  DATASET/gt_mesh.ply (texforge.metrics.geometry);
 * camera rotation error (degrees) and centre error (fraction of the mean camera distance) of the
   input and the corrected cameras against DATASET/transforms_gt.json, over the unpruned views;
 * the pruned frames and whether they are the dataset's flipped frames (dataset.json).
@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def _arguments() -> list[str]:
@@ -35,9 +33,9 @@ def heldout_figures(mesh, dataset: Path, supersample: int = 2) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from backend.data.transforms_io import load_dataset
-    from backend.losses.silhouette import hard_iou
-    from backend.render.renderer import render_mesh
+    from texforge.data.transforms_io import load_dataset
+    from texforge.losses.silhouette import hard_iou
+    from texforge.render.renderer import render_mesh
 
     test = load_dataset(dataset, split="test")
     w, h = test.cameras.width, test.cameras.height
@@ -65,8 +63,8 @@ def camera_figures(result: dict, dataset: Path) -> dict:
     import numpy as np
     import torch
 
-    from backend.data.transforms_io import load_dataset
-    from backend.render.pose import rotation_angle_deg
+    from texforge.data.transforms_io import load_dataset
+    from texforge.render.pose import rotation_angle_deg
 
     gt = load_dataset(dataset, split="gt")
     by_name = {n: i for i, n in enumerate(gt.names)}
@@ -114,8 +112,8 @@ def main(argv=None) -> int:
         result_dir = Path(args.out)
     else:
         result_dir = Path(args.result)
-    from backend.mesh.io import load_mesh
-    from backend.metrics.geometry import chamfer_fscore
+    from texforge.mesh.io import load_mesh
+    from texforge.metrics.geometry import chamfer_fscore
 
     result = json.loads((result_dir / "result.json").read_text())
     mesh = load_mesh(result_dir / "mesh.glb")

@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH")
 ENGINE_ALIASES = {"EEVEE": "BLENDER_EEVEE", "WORKBENCH": "BLENDER_WORKBENCH"}
@@ -52,7 +50,7 @@ def _corrected_cameras(cameras, names, result: dict):
     ``image_size`` to these images). Returns (Cameras, how many were replaced)."""
     import torch
 
-    from backend.eval.cameras import cameras_from_result_entries
+    from texforge.eval.cameras import cameras_from_result_entries
     est = cameras_from_result_entries(result.get("cameras") or [], "cameras")
     size = result.get("image_size") or [cameras.width, cameras.height]
     sx, sy = cameras.width / float(size[0]), cameras.height / float(size[1])
@@ -84,17 +82,17 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     Raises InputError / FileNotFoundError naming the missing or bad file."""
     import numpy as np
 
-    from addon import evaluate_render
-    from addon.dataset_render import cameras_for
-    from backend.data.images import write_png
-    from backend.data.transforms_io import load_dataset
-    from backend.eval import cameras as cam_err
-    from backend.eval import images as eimg
-    from backend.eval import scores
-    from backend.eval.html import write_report_html
-    from backend.eval.report import FEATURES_NAME, REPORT_VERSION, validate_report, write_json_atomic
-    from backend.mesh.io import load_mesh
-    from backend.pipelines.common import InputError
+    from texforge.blender import evaluate_render
+    from texforge.blender.dataset_render import cameras_for
+    from texforge.data.images import write_png
+    from texforge.data.transforms_io import load_dataset
+    from texforge.eval import cameras as cam_err
+    from texforge.eval import images as eimg
+    from texforge.eval import scores
+    from texforge.eval.html import write_report_html
+    from texforge.eval.report import FEATURES_NAME, REPORT_VERSION, validate_report, write_json_atomic
+    from texforge.mesh.io import load_mesh
+    from texforge.pipelines.common import InputError
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -271,7 +269,7 @@ def main(argv=None) -> int:
     if argv is None:  # inside Blender the script's own arguments follow "--"
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     args = parse_args(argv)
-    from backend.pipelines.common import InputError
+    from texforge.pipelines.common import InputError
     try:
         report = evaluate(args.result, args.dataset, args.out, gt_mesh=args.gt_mesh, engine=args.engine,
                           samples=args.samples, lighting=args.lighting, seed=args.seed,

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def _arguments() -> list[str]:
@@ -68,10 +66,10 @@ def main(argv=None, should_stop=None) -> int:
     args = parse_args(_arguments() if argv is None else argv)
     import torch
 
-    from backend.data.transforms_io import load_dataset
-    from backend.pipelines.common import Cancelled, InputError
-    from backend.pipelines.multiview import MultiviewConfig, run_multiview
-    from backend.pipelines.multiview.result_io import check_out_dir, write_result
+    from texforge.data.transforms_io import load_dataset
+    from texforge.pipelines.common import Cancelled, InputError
+    from texforge.pipelines.multiview import MultiviewConfig, run_multiview
+    from texforge.pipelines.multiview.result_io import check_out_dir, write_result
 
     out = Path(args.out)
     try:

@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def _arguments() -> list[str]:
@@ -23,7 +21,7 @@ def _arguments() -> list[str]:
 
 
 if __name__ == "__main__":
-    from addon.dataset_render import main
+    from texforge.blender.dataset_render import main
 
     status = main(_arguments())
     if status:

@@ -1,11 +1,9 @@
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT))
+TEST_DATA = ROOT / "tests" / "data"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -21,7 +19,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA} (clone the project beside shared/)")
-    return SHARED_DATA
+def test_data() -> Path:
+    """The repository's own test data (tests/data/README.md). Missing data is a broken checkout: fail."""
+    if not (TEST_DATA / "README.md").is_file():
+        pytest.fail(f"test data missing at {TEST_DATA}: the checkout is incomplete")
+    return TEST_DATA

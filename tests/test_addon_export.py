@@ -8,7 +8,7 @@ bpy = pytest.importorskip("bpy")
 
 import addon  # noqa: E402
 from addon import ops_export, results_import  # noqa: E402
-from backend.mesh.template import uv_sphere  # noqa: E402
+from texforge.mesh.template import uv_sphere  # noqa: E402
 from gltf_validation import validate_glb  # noqa: E402
 
 

@@ -13,9 +13,9 @@ bpy = pytest.importorskip("bpy")
 import addon  # noqa: E402
 from addon import job as job_mod  # noqa: E402
 from addon import ops_turntable, scene_inputs  # noqa: E402
-from addon import blender_camera  # noqa: E402
-from backend.data.images import write_png  # noqa: E402
-from backend.pipelines.common import Cancelled, InputError  # noqa: E402
+from texforge.blender import camera as blender_camera  # noqa: E402
+from texforge.data.images import write_png  # noqa: E402
+from texforge.pipelines.common import Cancelled, InputError  # noqa: E402
 
 
 @pytest.fixture
@@ -254,7 +254,7 @@ def test_import_transforms_keeps_scene_resolution_when_asked(tf, tmp_path):
     scene.render.resolution_x, scene.render.resolution_y = 64, 64
     for i in range(3):
         write_png(tmp_path / f"f{i}.png", _disc_image(64, 48, i))
-    import backend.data.transforms_io as tio
+    import texforge.data.transforms_io as tio
     K = np.array([[60.0, 0, 32], [0, 60.0, 24], [0, 0, 1]])
     tio.write_transforms(tmp_path / "transforms.json", np.stack([K] * 3), np.stack([np.eye(3)] * 3),
                          np.array([[0, 0, 4.0]] * 3), 64, 48, [f"f{i}.png" for i in range(3)])
@@ -334,7 +334,7 @@ def test_import_transforms_keeps_a_matching_resolution(tf, tmp_path):
     scene.render.resolution_x, scene.render.resolution_y = 128, 96  # 4:3, twice the photos' size
     for i in range(3):
         write_png(tmp_path / f"f{i}.png", _disc_image(64, 48, i))
-    import backend.data.transforms_io as tio
+    import texforge.data.transforms_io as tio
     K = np.array([[60.0, 0, 31], [0, 60.0, 25], [0, 0, 1]])
     tio.write_transforms(tmp_path / "transforms.json", np.stack([K] * 3), np.stack([np.eye(3)] * 3),
                          np.array([[0, 0, 4.0]] * 3), 64, 48, [f"f{i}.png" for i in range(3)])

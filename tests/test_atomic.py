@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from backend.atomic import atomic_file, atomic_folder, write_text
+from texforge.atomic import atomic_file, atomic_folder, write_text
 
 
 def _mode(p):

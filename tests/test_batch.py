@@ -191,12 +191,12 @@ def _snapshot(folder: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory, shared_data):
+def e2e(tmp_path_factory, test_data):
     if not (ROOT / "scripts" / "reconstruct.py").is_file():
         pytest.skip("scripts/reconstruct.py (the multi-view pipeline) is not there yet")
     base = tmp_path_factory.mktemp("batch")
     scenes = base / "scenes.txt"
-    scenes.write_text(f"example views=6 size=32\n{shared_data / 'spot' / 'spot.obj'} views=6 size=40\n")
+    scenes.write_text(f"example views=6 size=32\n{test_data / 'spot' / 'spot.obj'} views=6 size=40\n")
     out = base / "out"
     log = open(base / "first_run.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "batch.py"), str(scenes), "--out", str(out),
@@ -248,7 +248,7 @@ def test_batch_end_to_end_resumes_after_a_kill(e2e):
 
 @pytest.mark.parametrize("scene", ["example", "spot"])
 def test_batch_reports_hold_every_metric_with_sane_values(e2e, scene):
-    from backend.eval.report import METRICS, validate_report
+    from texforge.eval.report import METRICS, validate_report
     folder = e2e["out"] / scene / "evaluate"
     rep = json.loads((folder / "report.json").read_text())
     assert validate_report(rep, folder) == [] and "problems" not in rep

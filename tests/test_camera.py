@@ -10,10 +10,10 @@ bpy = pytest.importorskip("bpy")
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from addon import blender_camera  # noqa: E402
-from backend.render.camera import (  # noqa: E402
+from texforge.blender import camera as blender_camera  # noqa: E402
+from texforge.render.camera import (  # noqa: E402
     Cameras, cameras_from_blender, transforms_frame_entry, transforms_intrinsics)
-from backend.render.pose import axis_angle_to_matrix, rotation_6d_to_matrix, rotation_angle_deg  # noqa: E402
+from texforge.render.pose import axis_angle_to_matrix, rotation_6d_to_matrix, rotation_angle_deg  # noqa: E402
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_transforms_frame_round_trip():
     K = np.array([[140.0, 0, 61.5], [0, 150.0, 70.25], [0, 0, 1]])
     entry = transforms_frame_entry(K, R, t, 128, 96)
     K2, w, h = transforms_intrinsics({}, entry)
-    from backend.render.camera import c2w_gl_to_rt
+    from texforge.render.camera import c2w_gl_to_rt
     R2, t2 = c2w_gl_to_rt(entry["transform_matrix"])
     assert (w, h) == (128, 96)
     np.testing.assert_allclose(K2, K)

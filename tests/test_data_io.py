@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from backend.data.images import read_image, resize_image, split_rgb_alpha, write_png
-from backend.data.masks import estimate_background, fill_small_holes, mask_from_background, read_mask
-from backend.data.transforms_io import load_dataset, write_transforms
-from backend.pipelines.common import InputError
-from backend.render.camera import rt_to_c2w_gl, transforms_intrinsics
+from texforge.data.images import read_image, resize_image, split_rgb_alpha, write_png
+from texforge.data.masks import estimate_background, fill_small_holes, mask_from_background, read_mask
+from texforge.data.transforms_io import load_dataset, write_transforms
+from texforge.pipelines.common import InputError
+from texforge.render.camera import rt_to_c2w_gl, transforms_intrinsics
 
 
 # ------------------------------------------------------------------------------------------------

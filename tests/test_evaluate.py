@@ -1,4 +1,4 @@
-"""scripts/evaluate.py and backend/eval: camera errors, report schema / checks, HTML, and an end-to-end
+"""scripts/evaluate.py and backend/texforge/eval: camera errors, report schema / checks, HTML, and an end-to-end
 evaluation of the ground truth against itself (Blender renders, real files)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from backend.eval import cameras as cam_err
-from backend.eval.aggregate import aggregate_reports
-from backend.eval.html import aggregate_html, report_html
-from backend.eval.report import METRICS, validate_report, write_json_atomic
-from backend.render.camera import c2w_gl_to_rt, rt_to_c2w_gl
-from backend.render.pose import axis_angle_to_matrix
+from texforge.eval import cameras as cam_err
+from texforge.eval.aggregate import aggregate_reports
+from texforge.eval.html import aggregate_html, report_html
+from texforge.eval.report import METRICS, validate_report, write_json_atomic
+from texforge.render.camera import c2w_gl_to_rt, rt_to_c2w_gl
+from texforge.render.pose import axis_angle_to_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def _entry(name, R, t, K=None):
 
 
 def _ring(n=6, dist=3.0):
-    from addon.dataset_render import cameras_for
+    from texforge.blender.dataset_render import cameras_for
     R, t = cameras_for([(360.0 * k / n, 20.0) for k in range(n)], np.zeros(3), dist)
     K = np.repeat(np.array([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])[None], n, axis=0)
     return K, R, t
@@ -70,7 +70,7 @@ def test_camera_errors_known_perturbations():
 
 
 def test_before_after_from_result_json_and_transforms(tmp_path):
-    from backend.data.transforms_io import write_transforms
+    from texforge.data.transforms_io import write_transforms
     K, R, t = _ring()
     names = [f"images/{i:03d}.png" for i in range(len(R))]
     write_transforms(tmp_path / "transforms_gt.json", K, R, t, 32, 32, names)
@@ -164,7 +164,7 @@ NOISE_ROT, NOISE_TRANS = 3.0, 0.03
 @pytest.fixture(scope="module")
 def example_dataset(tmp_path_factory):
     """The embedded example at 32 px: 6 noisy training views + 2 held-out views (Cycles, 4 samples)."""
-    from addon.dataset_render import main as render_dataset_main
+    from texforge.blender.dataset_render import main as render_dataset_main
     out = tmp_path_factory.mktemp("evaluate") / "dataset"
     rc = render_dataset_main(["example", "--out", str(out), "--views", "6", "--size", "32", "--holdout", "2",
                               "--noise-rot", str(NOISE_ROT), "--noise-trans", str(NOISE_TRANS), "--samples", "4"])
@@ -186,9 +186,9 @@ def _camera_entries(path):
 def fabricate_result(dataset: Path, out: Path, scale: float = 1.0) -> Path:
     """A result folder holding the true textured example (optionally scaled about its centre) and
     exact corrected cameras / the dataset's noisy input cameras, in result.json's format."""
-    from addon.example_object import example_arrays, example_texture
-    from backend.mesh.io import write_glb
-    from backend.mesh.types import TexturedMesh
+    from texforge.blender.example_object import example_arrays, example_texture
+    from texforge.mesh.io import write_glb
+    from texforge.mesh.types import TexturedMesh
     verts, tris, corner_uvs = example_arrays()
     c = (verts.min(0) + verts.max(0)) / 2
     verts = c + scale * (verts - c)
@@ -247,7 +247,7 @@ def test_ground_truth_scores_perfectly_and_reports_are_complete(example_dataset,
     page = (out / "report.html").read_text()
     srcs = _html_images(page)
     assert len(srcs) == 3 and all((out / s).is_file() and not Path(s).is_absolute() for s in srcs)
-    from backend.data.images import read_image
+    from texforge.data.images import read_image
     sheet = read_image(out / rep["per_view"][0]["image"])
     assert sheet.shape[:2] == (32, 3 * 32 + 4)
     strip = read_image(out / rep["images"]["turntable"])

@@ -8,6 +8,7 @@ preferences never leak between tests; the script prints the facts it saw as JSON
 from __future__ import annotations
 
 import json
+import io
 import os
 import shutil
 import subprocess
@@ -56,31 +57,39 @@ def install(zip_path: Path, tmp_path: Path, torch: str) -> dict:
 def test_manifest_fields_and_versions_agree():
     manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    import backend
+    import texforge
 
     assert manifest["schema_version"] == "1.0.0"
     assert manifest["id"] == "texforge" and manifest["type"] == "add-on"
-    assert manifest["version"] == pyproject["project"]["version"] == backend.__version__
+    assert manifest["version"] == pyproject["project"]["version"] == texforge.__version__
     assert tuple(int(x) for x in manifest["blender_version_min"].split(".")) >= (4, 2, 0)
     assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
     tagline = manifest["tagline"]
     assert len(tagline) <= 64 and tagline[-1].isalnum(), tagline
     assert set(manifest["permissions"]) <= {"files", "network", "clipboard", "camera", "microphone"}
     assert "photo" in manifest["permissions"]["files"].lower()
-    assert "wheels" not in manifest  # never bundle numpy/torch wheels (bpy 5.0 pins numpy < 2)
+    # the repository's manifest bundles nothing (never numpy/torch: bpy 5.0 pins numpy < 2); the build adds
+    # the library's own pure-Python wheel
+    assert "wheels" not in manifest
     assert "GPL-3.0-or-later" in (ROOT / "LICENSE").read_text()
 
 
-def test_zip_layout_is_the_package_with_backend_inside(extension_zip):
+def test_zip_layout_is_the_addon_with_the_library_wheel(extension_zip):
     assert extension_zip.name == "texforge-0.1.0.zip"
     names = set(zipfile.ZipFile(extension_zip).namelist())
-    assert {"__init__.py", "blender_manifest.toml", "LICENSE", "backend/__init__.py"} <= names
-    for path in (ROOT / "addon").glob("*.py"):
-        assert path.name in names, f"addon/{path.name} missing at the zip root"
+    assert {"__init__.py", "blender_manifest.toml", "LICENSE", "wheels/texforge-0.1.0-py3-none-any.whl"} <= names
+    for path in (ROOT / "addon").rglob("*.py"):
+        if "__pycache__" not in path.parts:
+            rel = path.relative_to(ROOT / "addon").as_posix()
+            assert rel in names, f"addon/{rel} missing at the zip root"
+    with zipfile.ZipFile(extension_zip) as zf, \
+            zipfile.ZipFile(io.BytesIO(zf.read("wheels/texforge-0.1.0-py3-none-any.whl"))) as whl:
+        in_wheel = set(whl.namelist())
     for path in (ROOT / "backend").rglob("*.py"):
         if "__pycache__" not in path.parts:
-            rel = path.relative_to(ROOT).as_posix()
-            assert rel in names, f"{rel} missing from the zip"
+            rel = path.relative_to(ROOT / "backend").as_posix()
+            assert rel in in_wheel, f"{rel} missing from the wheel"
+    assert not any(n.startswith("backend/") for n in names)
     for name in names:
         parts = Path(name).parts
         assert not {"__pycache__", "tests", ".venv", "addon"} & set(parts[:-1]) and parts[0] != "addon", name
@@ -155,9 +164,10 @@ def _assert_install_lifecycle(r: dict, tmp_path: Path) -> None:
     _assert_registered(r["enabled"])
     assert r["preset"] == "small" and r["prefs_values"] == {"device": "AUTO", "default_preset": "small"}
     assert r["default_preset_full"] == {"current": "full", "chosen": "small"}
-    # the backend is the extension's own subpackage; no top-level `backend` module appears
-    assert r["backend_name"] == r["backend_link_root"] == f"{PKG}.backend"
-    assert Path(r["backend_file"]).is_relative_to(r["installed_dir"])
+    # the library is `texforge`, from the wheel the extension ships (installed under the user folder);
+    # no top-level `backend` module appears
+    assert r["backend_name"] == "texforge"
+    assert Path(r["backend_file"]).is_relative_to(tmp_path) and "site-packages" in Path(r["backend_file"]).parts
     assert r["toplevel_backend"] == []
     # no online access -> the installer is disabled and says how to allow it
     assert r["online_off"]["online_access"] is False and r["online_off"]["poll"] is False
@@ -183,10 +193,11 @@ def test_install_enable_disable_with_torch(extension_zip, tmp_path):
     r = install(extension_zip, tmp_path, torch="present")
     _assert_install_lifecycle(r, tmp_path)
     assert r["backend_failed"] == {}, r["backend_failed"]
-    # every backend module in the zip imports as a subpackage of the extension
-    expected = {f"{PKG}.{name[:-3].replace('/', '.')}".removesuffix(".__init__")
-                for name in zipfile.ZipFile(extension_zip).namelist()
-                if name.startswith("backend/") and name.endswith(".py")}
+    # every library module in the shipped wheel imports inside Blender
+    wheel = next(n for n in zipfile.ZipFile(extension_zip).namelist() if n.startswith("wheels/texforge-"))
+    with zipfile.ZipFile(extension_zip) as zf, zipfile.ZipFile(io.BytesIO(zf.read(wheel))) as whl:
+        expected = {name[:-3].replace("/", ".").removesuffix(".__init__")
+                    for name in whl.namelist() if name.startswith("texforge/") and name.endswith(".py")}
     assert expected <= set(r["backend_modules"]), expected - set(r["backend_modules"])
     assert r["panel_texts"] == []  # no warning while torch is importable
     assert r["torch_before_draw"] is False and r["quick_status"][0].startswith("PyTorch is installed")

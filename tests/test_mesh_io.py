@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from backend.mesh.io import load_mesh, write_glb, write_obj
-from backend.mesh.types import TexturedMesh
-from backend.pipelines.common import InputError
+from texforge.mesh.io import load_mesh, write_glb, write_obj
+from texforge.mesh.types import TexturedMesh
+from texforge.pipelines.common import InputError
 from gltf_validation import validate_glb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def small_textured_mesh() -> TexturedMesh:
 
 def test_obj_axis_polygons_and_per_corner_uvs(tmp_path):
     (tmp_path / "m.mtl").write_text("newmtl a\nmap_Kd -s 1 1 1 -clamp on tex file.png\n")
-    from backend.data.images import write_png
+    from texforge.data.images import write_png
     write_png(tmp_path / "tex file.png", np.full((4, 4, 3), 0.5))
     (tmp_path / "m.obj").write_text(textwrap.dedent("""\
         mtllib m.mtl
@@ -80,8 +80,8 @@ def test_obj_errors(tmp_path):
         load_mesh(tmp_path / "x.fbx")
 
 
-def test_spot_loads_with_texture_and_per_corner_uvs(shared_data):
-    m = load_mesh(shared_data / "spot" / "spot.obj")
+def test_spot_loads_with_texture_and_per_corner_uvs(test_data):
+    m = load_mesh(test_data / "spot" / "spot.obj")
     assert m.faces.shape == (5856, 3) and m.vertices.shape == (2930, 3)
     assert m.face_uvs.shape == m.faces.shape and len(m.uvs) > len(m.vertices)  # seams: more UVs than vertices
     assert m.texture.shape == (1024, 1024, 3) and m.texture.std() > 0.05
@@ -98,8 +98,8 @@ def test_spot_loads_with_texture_and_per_corner_uvs(shared_data):
 # round trips
 # ------------------------------------------------------------------------------------------------
 
-def test_obj_glb_round_trip_spot(shared_data, tmp_path):
-    m = load_mesh(shared_data / "spot" / "spot.obj")
+def test_obj_glb_round_trip_spot(test_data, tmp_path):
+    m = load_mesh(test_data / "spot" / "spot.obj")
     write_glb(tmp_path / "spot.glb", m)
     g = load_mesh(tmp_path / "spot.glb")
     assert g.faces.shape == m.faces.shape and len(g.vertices) == len(m.vertices)
@@ -157,11 +157,11 @@ def test_ply_loads_as_is(tmp_path):
 # external validators: Khronos gltf-validator and Blender's importer
 # ------------------------------------------------------------------------------------------------
 
-def test_glb_passes_gltf_validator(shared_data, tmp_path):
+def test_glb_passes_gltf_validator(test_data, tmp_path):
     import trimesh
 
     big = trimesh.creation.icosphere(subdivisions=7)  # > 65535 vertices: 32-bit indices
-    meshes = [("spot", load_mesh(shared_data / "spot" / "spot.obj")), ("small", small_textured_mesh()),
+    meshes = [("spot", load_mesh(test_data / "spot" / "spot.obj")), ("small", small_textured_mesh()),
               ("untextured", TexturedMesh(big.vertices, big.faces))]
     for name, mesh in meshes:
         write_glb(tmp_path / f"{name}.glb", mesh)
@@ -198,17 +198,17 @@ print("RESULT" + json.dumps(results))
 """
 
 
-def test_blender_importers_agree_with_load_mesh(shared_data, tmp_path):
+def test_blender_importers_agree_with_load_mesh(test_data, tmp_path):
     """Blender's own glTF, OBJ and PLY importers (default settings) put every vertex where load_mesh
     says it is in Blender world coordinates: this pins the axis conventions of all three formats."""
     pytest.importorskip("bpy")
     import trimesh
 
-    m = load_mesh(shared_data / "spot" / "spot.obj")
+    m = load_mesh(test_data / "spot" / "spot.obj")
     write_glb(tmp_path / "spot.glb", m)
     box = trimesh.creation.box(extents=(1, 2, 3), transform=trimesh.transformations.translation_matrix([0, 0, 5]))
     box.export(tmp_path / "box.ply")
-    files = [tmp_path / "spot.glb", shared_data / "spot" / "spot.obj", tmp_path / "box.ply"]
+    files = [tmp_path / "spot.glb", test_data / "spot" / "spot.obj", tmp_path / "box.ply"]
     script = tmp_path / "imp.py"
     script.write_text(BLENDER_IMPORT)
     r = subprocess.run([sys.executable, str(script), *map(str, files)], capture_output=True, text=True, timeout=180)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from backend.metrics.features import fid_from_features, kid
-from backend.metrics.geometry import chamfer_fscore, normal_consistency, sample_surface
-from backend.metrics.image import PSNR_MAX_DB, mask_iou_hard, psnr, ssim
-from backend.mesh.types import TexturedMesh
+from texforge.metrics.features import fid_from_features, kid
+from texforge.metrics.geometry import chamfer_fscore, normal_consistency, sample_surface
+from texforge.metrics.image import PSNR_MAX_DB, mask_iou_hard, psnr, ssim
+from texforge.mesh.types import TexturedMesh
 
 
 # ------------------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_fid_exact_cases():
 
 
 def test_closest_point_on_triangle_matches_brute_force():
-    from backend.metrics.geometry import closest_point_on_triangles
+    from texforge.metrics.geometry import closest_point_on_triangles
 
     rng = np.random.default_rng(5)
     a, b, c = rng.normal(size=(3, 3))
@@ -197,7 +197,7 @@ def test_resampled_surface_is_not_limited_by_sample_spacing():
 
 
 def test_fid_in_the_feature_span_equals_the_full_computation():
-    from backend.metrics.features import fid_from_features
+    from texforge.metrics.features import fid_from_features
     rng = np.random.default_rng(3)
     a, b = rng.random((9, 120)) ** 3, rng.random((14, 120)) ** 2 + 0.1
     full = fid_from_features(a, b, in_span=False)

@@ -19,26 +19,26 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import eval_multiview_quality as evq
 import reconstruct
 
-import backend.render.pose as backend_pose
-from backend.data.transforms_io import load_dataset
-from backend.pipelines.common import Cancelled, InputError
-from backend.pipelines.multiview import MultiviewConfig, run_multiview
-from backend.pipelines.multiview.cameras import CameraRig, place_object
-from backend.pipelines.multiview.prune import neighbour_outliers
+import texforge.render.pose as backend_pose
+from texforge.data.transforms_io import load_dataset
+from texforge.pipelines.common import Cancelled, InputError
+from texforge.pipelines.multiview import MultiviewConfig, run_multiview
+from texforge.pipelines.multiview.cameras import CameraRig, place_object
+from texforge.pipelines.multiview.prune import neighbour_outliers
 
 VIEWS, HOLDOUT, SIZE = 10, 4, 64
 
 
 @pytest.fixture(scope="module")
-def spot(tmp_path_factory, shared_data):
-    from addon import dataset_render
+def spot(tmp_path_factory, test_data):
+    from texforge.blender import dataset_render
 
     out = tmp_path_factory.mktemp("mv") / "spot"
     # A reduced version of the acceptance scene: fewer, smaller views and less translation noise
     # (rotation noise is what the camera refinement is judged on).
     spec = dataset_render.DatasetSpec(views=VIEWS, size=(SIZE, SIZE), holdout=HOLDOUT, elevations=(-10.0, 40.0),
                                       noise_rot=3.0, noise_trans=0.01, lighting="studio", seed=0, samples=8)
-    dataset_render.render_dataset(str(shared_data / "spot" / "spot.obj"), out, spec, log=lambda *a: None)
+    dataset_render.render_dataset(str(test_data / "spot" / "spot.obj"), out, spec, log=lambda *a: None)
     return out
 
 
@@ -63,14 +63,14 @@ def test_result_folder_contents(tiny_result):
     cam = res["cameras"][0]
     assert {"name", "K", "R", "t", "transform_matrix"} <= set(cam)
     assert all(np.isfinite(v["iou"]) and np.isfinite(v["psnr"]) for v in res["per_view"])
-    from backend.mesh.io import load_mesh
+    from texforge.mesh.io import load_mesh
     mesh = load_mesh(tiny_result / "mesh.glb")
     assert mesh.uvs is not None and mesh.texture is not None and mesh.texture.shape[2] >= 3
     assert mesh.texture.std() > 0.05   # a real texture, not a constant
 
 
 def test_tiny_reconstruction_quality(tiny_result, spot):
-    from backend.mesh.io import load_mesh
+    from texforge.mesh.io import load_mesh
     mesh = load_mesh(tiny_result / "mesh.glb")
     held = evq.heldout_figures(mesh, spot)
     res = json.loads((tiny_result / "result.json").read_text())
@@ -200,19 +200,19 @@ def test_gauge_keeps_the_rig_in_place(spot):
 
 
 def test_neighbour_test_flags_a_flipped_frame_in_an_ordered_sequence():
-    from addon import dataset_render
+    from texforge.blender import dataset_render
 
     # the acceptance scene's layout: 24 views on 3 rings between -10 and 40 degrees
     layout = dataset_render.ring_layout(24, (-10.0, 40.0))
     centre_np = np.array([0.0, -0.2, 0.1])
     R_np, t_np = dataset_render.cameras_for(layout, centre_np, 3.7)
     K = torch.tensor([[175.0, 0, 64], [0, 175.0, 64], [0, 0, 1]]).expand(24, 3, 3)
-    from backend.render.camera import Cameras as _C
+    from texforge.render.camera import Cameras as _C
     cams = _C(K, torch.as_tensor(R_np, dtype=torch.float32), torch.as_tensor(t_np, dtype=torch.float32), 128, 128)
     centre = torch.as_tensor(centre_np, dtype=torch.float32)
     views = list(range(24))
     assert neighbour_outliers(cams, centre, views, 1.5) == {}
-    from backend.render.camera import Cameras
+    from texforge.render.camera import Cameras
     rz = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=cams.R.dtype))
 
     def flipped(frames):
@@ -229,8 +229,8 @@ def test_neighbour_test_flags_a_flipped_frame_in_an_ordered_sequence():
 
 
 def test_bad_preset_name_and_single_view():
-    from backend.data.dataset import MultiViewDataset
-    from backend.render.camera import Cameras
+    from texforge.data.dataset import MultiViewDataset
+    from texforge.render.camera import Cameras
 
     with pytest.raises(ValueError, match="preset"):
         MultiviewConfig.preset("huge")

@@ -20,13 +20,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 pytestmark = pytest.mark.slow
 
 
-def _render(shared_data, out: Path, flips=(), mesh="spot/spot.obj"):
-    from addon import dataset_render
+def _render(test_data, out: Path, flips=(), mesh="spot/spot.obj"):
+    from texforge.blender import dataset_render
 
     spec = dataset_render.DatasetSpec(views=24, size=(128, 128), holdout=8, elevations=(-10.0, 40.0),
                                       noise_rot=3.0, noise_trans=0.03, lighting="studio", seed=0,
                                       flip_frames=tuple(flips))
-    dataset_render.render_dataset(str(shared_data / mesh), out, spec, log=lambda *a: None)
+    dataset_render.render_dataset(str(test_data / mesh), out, spec, log=lambda *a: None)
     return out
 
 
@@ -48,23 +48,23 @@ def _check(fig: dict, iou=0.955, psnr=27.0, chamfer=0.006, f2=0.95):
     assert fig["rot_err_deg_after"] <= fig["rot_err_deg_before"] / 3
 
 
-def test_spot_acceptance(shared_data, tmp_path):
-    fig = _figures(_render(shared_data, tmp_path / "spot24"), tmp_path / "res")
+def test_spot_acceptance(test_data, tmp_path):
+    fig = _figures(_render(test_data, tmp_path / "spot24"), tmp_path / "res")
     print(fig)
     assert fig["pruned"] == []
     _check(fig)
 
 
-def test_spot_flipped_frames_are_pruned(shared_data, tmp_path):
-    fig = _figures(_render(shared_data, tmp_path / "spot24flip", flips=(5, 17)), tmp_path / "res")
+def test_spot_flipped_frames_are_pruned(test_data, tmp_path):
+    fig = _figures(_render(test_data, tmp_path / "spot24flip", flips=(5, 17)), tmp_path / "res")
     print(fig)
     assert fig["flipped_all_pruned"] and len(fig["pruned"]) == 2, fig["pruned"]
     _check(fig)
 
 
-def test_bob_genus_one(shared_data, tmp_path):
+def test_bob_genus_one(test_data, tmp_path):
     # measured: IoU 0.971, 26.2 dB, Chamfer 0.95 % (the genus-0 template closes the hole), ratio 0.19
-    fig = _figures(_render(shared_data, tmp_path / "bob24", mesh="bob/bob_tri.obj"), tmp_path / "res")
+    fig = _figures(_render(test_data, tmp_path / "bob24", mesh="bob/bob_tri.obj"), tmp_path / "res")
     print(fig)
     assert fig["pruned"] == []
     _check(fig, iou=0.955, psnr=25.0, chamfer=0.012, f2=0.83)

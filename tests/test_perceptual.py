@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from backend.losses.perceptual import PerceptualLoss
-from backend.metrics.features import embed_images, perceptual_distance
-from backend.nets.effnet import EffNetLite0Features, load_lite0, weights_path
+from texforge.losses.perceptual import PerceptualLoss
+from texforge.metrics.features import embed_images, perceptual_distance
+from texforge.nets.effnet import EffNetLite0Features, load_lite0, weights_path
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +47,11 @@ def test_matches_the_reference_package_definition():
         np.testing.assert_allclose(load_lite0()(x).numpy(), ref(x).numpy(), atol=1e-4)
 
 
-def test_classifies_cat_faces(net, shared_data):
+def test_classifies_cat_faces(net, test_data):
     """Real photos: most of the 64x64 cat-face crops land in ImageNet's domestic-cat classes (281-285)."""
-    from backend.data.images import read_image
+    from texforge.data.images import read_image
 
-    files = sorted((shared_data / "faces" / "cat_face").glob("*.png"))[:8]
+    files = sorted((test_data / "faces" / "cat_face").glob("*.png"))[:8]
     if not files:
         pytest.skip("no cat faces in shared data")
     x = torch.stack([torch.from_numpy(read_image(f)[..., :3]).permute(2, 0, 1) for f in files])
@@ -73,10 +73,10 @@ def test_features_shapes_and_similarity(net):
         assert (f[0] - f[1]).norm() < (f[0] - f[2]).norm()
 
 
-def test_photo_vs_noised_copy_vs_other_photo(net, shared_data):
-    from backend.data.images import read_image
+def test_photo_vs_noised_copy_vs_other_photo(net, test_data):
+    from texforge.data.images import read_image
 
-    files = sorted((shared_data / "faces" / "cat_face").glob("*.png"))[:2]
+    files = sorted((test_data / "faces" / "cat_face").glob("*.png"))[:2]
     if len(files) < 2:
         pytest.skip("no cat faces in shared data")
     a, b = (torch.from_numpy(read_image(f)[..., :3]).permute(2, 0, 1)[None] for f in files)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from test_render_ops import icosphere, look_at_cameras, one_thread  # noqa: F401 (autouse fixture)
 
-from backend.render import (
+from texforge.render import (
     dibr_soft_mask,
     mask_iou,
     rasterize,

@@ -3,7 +3,7 @@
 Spot (shared data) is imported by Blender's own OBJ importer and rendered by Cycles with the texture
 shown flat (emission, no lighting), the pixel filter narrowed so each pixel is sampled at its centre,
 and the 'Standard' view transform (so the PNG holds the texture's own sRGB values). The same OBJ is
-loaded by backend.mesh.io.load_mesh and rendered by backend.render.renderer.render_mesh through the
+loaded by texforge.mesh.io.load_mesh and rendered by texforge.render.renderer.render_mesh through the
 cameras that addon.blender_camera reads off the Blender camera objects. Cameras are random: lens,
 sensor size and fit, lens shift, resolution and percentage, pixel aspect.
 """
@@ -14,11 +14,11 @@ import torch
 
 bpy = pytest.importorskip("bpy")
 
-from addon import blender_camera, render_views as rv  # noqa: E402
-from addon.dataset_render import look_at  # noqa: E402
-from backend.mesh.io import load_mesh  # noqa: E402
-from backend.render.camera import cameras_from_arrays, rt_to_c2w_gl  # noqa: E402
-from backend.render.renderer import render_mesh  # noqa: E402
+from texforge.blender import camera as blender_camera, render_views as rv  # noqa: E402
+from texforge.blender.dataset_render import look_at  # noqa: E402
+from texforge.mesh.io import load_mesh  # noqa: E402
+from texforge.render.camera import cameras_from_arrays, rt_to_c2w_gl  # noqa: E402
+from texforge.render.renderer import render_mesh  # noqa: E402
 from mathutils import Matrix  # noqa: E402
 
 NUM_VIEWS = 24
@@ -54,9 +54,9 @@ def _random_camera(scene, rng, center, name):
 
 
 @pytest.fixture(scope="module")
-def spot_renders(shared_data):
+def spot_renders(test_data):
     """Blender renders and camera K, R, t for NUM_VIEWS random cameras, plus spot loaded by the backend."""
-    spot = shared_data / "spot" / "spot.obj"
+    spot = test_data / "spot" / "spot.obj"
     scene = rv.reset_scene()
     blender_obj = rv.import_mesh(spot)
     rv.setup_render(scene, samples=1, lighting="flat", pixel_filter=0.01)

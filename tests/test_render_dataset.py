@@ -10,10 +10,10 @@ import torch
 
 pytest.importorskip("bpy")
 
-from addon import dataset_render  # noqa: E402
-from addon.dataset_render import DatasetSpec, render_dataset  # noqa: E402
-from backend.data.transforms_io import load_dataset  # noqa: E402
-from backend.render.pose import rotation_angle_deg  # noqa: E402
+from texforge.blender import dataset_render  # noqa: E402
+from texforge.blender.dataset_render import DatasetSpec, render_dataset  # noqa: E402
+from texforge.data.transforms_io import load_dataset  # noqa: E402
+from texforge.render.pose import rotation_angle_deg  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 ARGS = ["--views", "6", "--size", "48x40", "--holdout", "2", "--samples", "4", "--noise-rot", "3",
@@ -128,7 +128,7 @@ def test_masks_match_the_gt_mesh_through_the_cameras(dataset):
 
 
 def test_hard_raster_of_gt_mesh_matches_blender_alpha(dataset):
-    renderer = pytest.importorskip("backend.render.renderer")
+    renderer = pytest.importorskip("texforge.render.renderer")
     v, f = _read_ply(dataset / "gt_mesh.ply")
     for split in ("gt", "test"):
         ds = load_dataset(dataset, split)
@@ -201,12 +201,12 @@ def test_overwrite_replaces_a_dataset(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
 
 
-def test_mesh_file_with_studio_lighting_matches_the_backend_loader(tmp_path, shared_data):
+def test_mesh_file_with_studio_lighting_matches_the_backend_loader(tmp_path, test_data):
     """A real OBJ (Y-up file): gt_mesh.ply holds Blender's import of it, which must be the surface that
-    backend.mesh.io.load_mesh reads (both in Blender world coordinates)."""
-    from backend.mesh.io import load_mesh
+    texforge.mesh.io.load_mesh reads (both in Blender world coordinates)."""
+    from texforge.mesh.io import load_mesh
 
-    spot = shared_data / "spot" / "spot.obj"
+    spot = test_data / "spot" / "spot.obj"
     spec = DatasetSpec(views=3, size=(32, 32), holdout=1, samples=4, lighting="studio", elevations=(20.0, 20.0))
     out = render_dataset(str(spot), tmp_path / "spot", spec, log=lambda *_: None)
     v, f = _read_ply(out / "gt_mesh.ply")

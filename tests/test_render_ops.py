@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from backend.render import (
+from texforge.render import (
     dibr_rasterization,
     dibr_soft_mask,
     mask_iou,
@@ -15,10 +15,10 @@ from backend.render import (
     render_mesh,
     texture_mapping,
 )
-from backend.render.camera import Cameras
-from backend.render.dibr import reference_dibr
-from backend.render.prepare import face_normals
-from backend.render.weak_perspective import WeakPerspectiveCameras, quaternion_to_matrix
+from texforge.render.camera import Cameras
+from texforge.render.dibr import reference_dibr
+from texforge.render.prepare import face_normals
+from texforge.render.weak_perspective import WeakPerspectiveCameras, quaternion_to_matrix
 
 
 @pytest.fixture(autouse=True)
@@ -127,7 +127,7 @@ def test_chunked_enumeration_matches(monkeypatch):
     fvi, fz, feats, valid = random_soup(F=60, seed=3)
     im1, idx1 = rasterize(31, 17, fz, fvi, feats, valid)
     s1 = dibr_soft_mask(fvi, idx1, 7000, 0.05, 30)
-    monkeypatch.setattr(importlib.import_module("backend.render.rasterize"), "MAX_PAIRS", 50)
+    monkeypatch.setattr(importlib.import_module("texforge.render.rasterize"), "MAX_PAIRS", 50)
     im2, idx2 = rasterize(31, 17, fz, fvi, feats, valid)
     s2 = dibr_soft_mask(fvi, idx2, 7000, 0.05, 30)
     assert torch.equal(idx1, idx2) and torch.equal(im1, im2)
@@ -324,7 +324,7 @@ def test_cuda_matches_cpu():
 
 
 def test_mask_iou_per_view_is_the_unreduced_kaolin_loss():
-    from backend.render import mask_iou
+    from texforge.render import mask_iou
 
     gen = torch.Generator().manual_seed(0)
     a, b = torch.rand(3, 9, 7, generator=gen), (torch.rand(3, 9, 7, generator=gen) > 0.5).float()

@@ -5,7 +5,7 @@ import time
 import torch
 from test_render_ops import icosphere, look_at_cameras, one_thread  # noqa: F401 (autouse fixture)
 
-from backend.render import mask_iou, render_mesh
+from texforge.render import mask_iou, render_mesh
 
 
 def hard_iou(a, b):

@@ -1,4 +1,4 @@
-"""addon.render_views and addon.example_object with real bpy: import, render settings, renders of known cameras."""
+"""texforge.blender.render_views and texforge.blender.example_object with real bpy: import, render settings, renders of known cameras."""
 
 import hashlib
 import time
@@ -8,9 +8,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from addon import render_views as rv  # noqa: E402
-from addon.dataset_render import look_at  # noqa: E402
-from addon.example_object import build_example_object, example_arrays, example_texture  # noqa: E402
+from texforge.blender import render_views as rv  # noqa: E402
+from texforge.blender.dataset_render import look_at  # noqa: E402
+from texforge.blender.example_object import build_example_object, example_arrays, example_texture  # noqa: E402
 
 
 def _triangles_object(tris: np.ndarray) -> "bpy.types.Object":

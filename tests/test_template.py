@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
-from backend.mesh.regularizers import (MeshTopology, edge_length_loss, face_normals, laplacian_loss,
+from texforge.mesh.regularizers import (MeshTopology, edge_length_loss, face_normals, laplacian_loss,
                                        normal_consistency_loss, vertex_normals)
-from backend.mesh.subdivide import subdivide
-from backend.mesh.template import convmesh_sphere, uv_sphere
+from texforge.mesh.subdivide import subdivide
+from texforge.mesh.template import convmesh_sphere, uv_sphere
 
 
 def _edge_use_counts(faces):

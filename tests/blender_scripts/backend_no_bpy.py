@@ -1,6 +1,6 @@
-"""Import the backend and every backend submodule with Blender's modules and the add-on blocked.
+"""Import texforge and every submodule outside texforge.blender with Blender's modules and the add-on blocked.
 
-    .venv/bin/python backend_no_bpy.py REPO_ROOT
+    .venv/bin/python backend_no_bpy.py
 
 Prints ``RESULT: {json}``. Run by tests/test_import_direction.py in a fresh process.
 """
@@ -12,14 +12,15 @@ import _common
 
 BLOCKED = ["bpy", "mathutils", "bpy_extras", "bmesh", "gpu", "addon", "bl_ext"]
 blocker = _common.block(BLOCKED, "missing")
-sys.path.insert(0, sys.argv[1])
 
 R = {"failed": {}, "imported": []}
-import backend  # noqa: E402
+import texforge  # noqa: E402
 
-R["version"] = backend.__version__
-R["backend_file"] = backend.__file__
-for name in _common.module_names(backend.__path__[0], "backend"):
+R["version"] = texforge.__version__
+R["backend_file"] = texforge.__file__
+for name in _common.module_names(texforge.__path__[0], "texforge"):
+    if name.startswith("texforge.blender"):
+        continue
     try:
         importlib.import_module(name)
         R["imported"].append(name)

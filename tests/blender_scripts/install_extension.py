@@ -16,6 +16,10 @@ import traceback
 
 import _common
 
+# A user's Blender has no development checkout: hide the editable install of texforge, so that the only
+# texforge this process can import is the wheel that the extension ships.
+sys.path[:] = [p for p in sys.path if not os.path.isfile(os.path.join(p, "texforge", "__init__.py"))]
+
 parser = argparse.ArgumentParser()
 parser.add_argument("zip")
 parser.add_argument("--torch", choices=("present", "missing"), default="present")
@@ -49,6 +53,7 @@ def install() -> None:
     R["install"] = sorted(bpy.ops.extensions.package_install_files(
         filepath=args.zip, repo=REPO, enable_on_install=True))
     R["installed_dir"] = os.path.dirname(importlib.import_module(PKG).__file__)
+    R["user_dir"] = bpy.utils.resource_path("USER")
     R["torch_after_enable"] = "torch" in sys.modules
     R["enabled"] = registered_state()
     R["preset"] = bpy.context.scene.texforge.preset
@@ -63,16 +68,14 @@ def install() -> None:
 
 
 def backend_checks() -> None:
-    backend = importlib.import_module(f"{PKG}.backend")
-    link = importlib.import_module(f"{PKG}.backend_link")
+    backend = importlib.import_module("texforge")
     R["backend_name"] = backend.__name__
     R["backend_file"] = backend.__file__
     R["backend_version"] = backend.__version__
-    R["backend_link_root"] = link.get_backend().__name__
-    if args.torch == "present":  # every backend module must import inside the extension package
+    if args.torch == "present":  # every library module must import inside Blender
         failed = {}
         names = []
-        for name in _common.module_names(backend.__path__[0], f"{PKG}.backend"):
+        for name in _common.module_names(backend.__path__[0], "texforge"):
             try:
                 importlib.import_module(name)
                 names.append(name)

@@ -1,0 +1,442 @@
+"""Blender as a multi-view data generator: render a mesh from rings of cameras into a transforms.json set.
+
+Output folder (written into a temporary sibling folder and renamed at the end, so an interrupted run
+leaves nothing half-written):
+
+    images/train_000.png ...   RGBA renders, alpha = coverage mask (straight alpha, 8 bit)
+    images/test_000.png ...    held-out views
+    transforms.json            training views with NOISY cameras (what a user's rough cameras look like)
+    transforms_gt.json         the same frames, same order, exact cameras
+    transforms_test.json       held-out views, exact cameras (azimuths / elevations between the training ones;
+                               not written with holdout 0)
+    gt_mesh.ply                the rendered surface in Blender world coordinates (for Chamfer / F-score)
+    dataset.json               arguments, seed, per-frame noise, flipped frames, framing
+
+Camera noise: each noisy training camera is rotated about its own centre by exactly ``noise_rot`` degrees
+about a random axis, its centre moved by exactly ``noise_trans`` x camera distance in a random direction,
+and its focal length scaled by ``1 +- noise_focal`` (random sign). Frames in ``flip_frames`` are then
+turned by 180 degrees about the world up axis through the object centre (a gross error, e.g. a
+mislabelled turntable angle). Everything random comes from ``numpy.random.default_rng(seed)``, so a seed
+gives the same cameras and noise every time.
+
+Cameras are the backend's (K, R, t OpenCV world-to-camera); transforms.json is written through
+``texforge.data.transforms_io.write_transforms`` (per-frame fl_x / fl_y / cx / cy / w / h and
+transform_matrix, plus camera_angle_x). Only the main thread may call this module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import render_views
+
+EXAMPLE = "example"
+DATASET_VERSION = 1
+
+
+@dataclass
+class DatasetSpec:
+    """What to render. Angles in degrees; ``size`` is (W, H) in pixels."""
+
+    views: int = 24
+    size: tuple[int, int] = (128, 128)
+    elevations: tuple[float, float] = (-15.0, 50.0)
+    holdout: int = 8
+    noise_rot: float = 0.0
+    noise_trans: float = 0.0
+    noise_focal: float = 0.0
+    flip_frames: tuple[int, ...] = ()
+    lighting: str = "flat"
+    seed: int = 0
+    engine: str = "CYCLES"
+    samples: int = 16
+    fov: float = 40.0          # horizontal field of view (camera_angle_x) in degrees
+    fill: float = 0.85         # the object's bounding sphere spans this fraction of the narrower half-FOV
+    pixel_filter: float | None = None  # Cycles filter width in px; None = Blender's default 1.5
+
+    def validate(self) -> None:
+        """Raise ValueError naming the bad setting."""
+        if self.views < 2:
+            raise ValueError(f"--views must be at least 2, got {self.views}")
+        if self.holdout < 0:
+            raise ValueError(f"--holdout must be >= 0, got {self.holdout}")
+        w, h = self.size
+        if w < 8 or h < 8 or w > 8192 or h > 8192:
+            raise ValueError(f"--size must be between 8 and 8192 pixels, got {w}x{h}")
+        lo, hi = self.elevations
+        if not (-85.0 <= lo <= hi <= 85.0):
+            raise ValueError(f"--elevations must satisfy -85 <= LO <= HI <= 85 degrees, got {lo},{hi}")
+        if not (0.0 <= self.noise_rot <= 180.0):
+            raise ValueError(f"--noise-rot must be in [0, 180] degrees, got {self.noise_rot}")
+        if not (0.0 <= self.noise_trans < 0.9):
+            raise ValueError(f"--noise-trans must be in [0, 0.9) (fraction of the camera distance), "
+                             f"got {self.noise_trans}")
+        if not (0.0 <= self.noise_focal < 0.9):
+            raise ValueError(f"--noise-focal must be in [0, 0.9), got {self.noise_focal}")
+        bad = [i for i in self.flip_frames if not 0 <= i < self.views]
+        if bad:
+            raise ValueError(f"--flip-frames {bad} out of range: training frames are 0..{self.views - 1}")
+        if self.lighting not in render_views.LIGHTING_MODES:
+            raise ValueError(f"--lighting must be one of {render_views.LIGHTING_MODES}, got {self.lighting!r}")
+        if self.samples < 1:
+            raise ValueError(f"--samples must be >= 1, got {self.samples}")
+        if not (5.0 <= self.fov <= 120.0):
+            raise ValueError(f"fov must be in [5, 120] degrees, got {self.fov}")
+        if not (0.1 <= self.fill <= 1.0):
+            raise ValueError(f"fill must be in [0.1, 1], got {self.fill}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Camera layout (pure numpy; no Blender needed)
+# ---------------------------------------------------------------------------------------------
+
+def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV world-to-camera (R 3x3, t 3) of a camera at ``eye`` looking at ``target``, image up ~ ``up``."""
+    eye, target, up = (np.asarray(a, dtype=np.float64) for a in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    if np.linalg.norm(x) < 1e-9:
+        raise ValueError("look_at: viewing direction is parallel to the up axis")
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)  # image y points down
+    R = np.stack([x, y, z])
+    return R, -R @ eye
+
+
+def ring_layout(views: int, elevations: tuple[float, float]) -> list[tuple[float, float]]:
+    """(azimuth, elevation) in degrees of ``views`` cameras on rings between the two elevations.
+
+    Rings go from the lowest to the highest elevation, each a full turn of evenly spaced azimuths
+    (an ordered turntable sequence); successive rings are staggered so views interleave."""
+    lo, hi = elevations
+    rings = 1 if hi - lo < 1e-6 else int(min(views, max(2, round(math.sqrt(views / 2.5)))))
+    counts = [views // rings + (1 if i < views % rings else 0) for i in range(rings)]
+    out = []
+    for i, n in enumerate(counts):
+        elev = lo if rings == 1 else lo + (hi - lo) * i / (rings - 1)
+        for j in range(n):
+            az = -90.0 + 360.0 * (j + i / rings) / n
+            out.append((az % 360.0, elev))
+    return out
+
+
+def holdout_layout(count: int, elevations: tuple[float, float], train: list[tuple[float, float]]
+                   ) -> list[tuple[float, float]]:
+    """Held-out (azimuth, elevation) pairs: elevations at the midpoints of ``count`` equal slices of the
+    range, azimuths on a golden-ratio sequence, nudged away from any training camera's direction."""
+    lo, hi = elevations
+    train_dirs = np.array([_direction(a, e) for a, e in train])
+    out = []
+    for k in range(count):
+        elev = lo + (hi - lo) * (k + 0.5) / count
+        az = (-90.0 + 360.0 * ((k * 0.6180339887 + 0.31) % 1.0)) % 360.0
+        for _ in range(16):  # step along until no training camera looks from (nearly) the same direction
+            cos = train_dirs @ _direction(az, elev)
+            if np.degrees(np.arccos(np.clip(cos.max(), -1.0, 1.0))) > 3.0:
+                break
+            az = (az + 7.0) % 360.0
+        out.append((az, elev))
+    return out
+
+
+def _direction(az_deg: float, elev_deg: float) -> np.ndarray:
+    a, e = math.radians(az_deg), math.radians(elev_deg)
+    return np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+
+
+def framing(vertices: np.ndarray, spec: DatasetSpec) -> dict:
+    """Bounding-box centre, bounding-sphere radius about it, camera distance and intrinsics K (3x3)."""
+    lo, hi = vertices.min(0), vertices.max(0)
+    center = (lo + hi) / 2.0
+    radius = float(np.linalg.norm(vertices - center, axis=1).max())
+    if not radius > 0:
+        raise ValueError("the mesh has zero extent")
+    w, h = spec.size
+    fx = 0.5 * w / math.tan(math.radians(spec.fov) / 2.0)
+    half_narrow = math.atan(0.5 * min(w, h) / fx)  # square pixels: fy = fx
+    distance = radius / math.sin(half_narrow * spec.fill)
+    K = np.array([[fx, 0.0, w / 2.0], [0.0, fx, h / 2.0], [0.0, 0.0, 1.0]])
+    return {"center": center, "radius": radius, "distance": distance, "K": K,
+            "bbox_min": lo, "bbox_max": hi}
+
+
+def cameras_for(layout, center: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """R (N, 3, 3), t (N, 3) for (azimuth, elevation) pairs looking at ``center`` from ``distance``."""
+    Rs, ts = [], []
+    for az, elev in layout:
+        R, t = look_at(center + distance * _direction(az, elev), center)
+        Rs.append(R), ts.append(t)
+    return np.array(Rs), np.array(ts)
+
+
+def _axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation matrix (Rodrigues) about the unit ``axis`` by ``angle`` radians."""
+    x, y, z = axis
+    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)
+
+
+def _unit(rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=3)
+    return v / np.linalg.norm(v)
+
+
+def noisy_cameras(K: np.ndarray, R: np.ndarray, t: np.ndarray, center: np.ndarray, distance: float,
+                  spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+    """Perturbed copies of N cameras (see the module docstring): K (N,3,3), R, t and one record per frame."""
+    rng = np.random.default_rng(spec.seed)
+    Kn, Rn, tn, records = K.copy(), R.copy(), t.copy(), []
+    flips = set(int(i) for i in spec.flip_frames)
+    rz180 = np.diag([-1.0, -1.0, 1.0])  # 180 degrees about world z
+    for i in range(len(R)):
+        # Draw every random number for every frame, so one frame's noise does not depend on the others'
+        # settings (e.g. adding focal noise leaves the rotation noise of a seed unchanged).
+        rot_axis, trans_dir, focal_sign = _unit(rng), _unit(rng), (1.0 if rng.uniform() < 0.5 else -1.0)
+        dR = _axis_angle(rot_axis, math.radians(spec.noise_rot))
+        centre = -R[i].T @ t[i]
+        new_centre = centre + spec.noise_trans * distance * trans_dir
+        Ri = dR @ R[i]  # rotate about the camera's own centre
+        if i in flips:
+            Ri = Ri @ rz180.T
+            new_centre = rz180 @ (new_centre - center) + center
+        Rn[i], tn[i] = Ri, -Ri @ new_centre
+        scale = 1.0 + focal_sign * spec.noise_focal
+        Kn[i, 0, 0] *= scale
+        Kn[i, 1, 1] *= scale
+        records.append({"index": i, "rotation_axis_camera": rot_axis.tolist(), "rotation_deg": spec.noise_rot,
+                        "translation": (spec.noise_trans * distance * trans_dir).tolist(),
+                        "focal_scale": scale, "flipped": i in flips})
+    return Kn, Rn, tn, records
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole dataset
+# ---------------------------------------------------------------------------------------------
+
+def load_subject(mesh: str) -> "bpy.types.Object":  # noqa: F821
+    """Reset the scene and bring in the subject: the embedded example or a mesh file."""
+    render_views.reset_scene()
+    if str(mesh) == EXAMPLE:
+        from .example_object import build_example_object
+        return build_example_object()
+    return render_views.import_mesh(mesh)
+
+
+def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = False, command: list | None = None,
+                   log=print) -> Path:
+    """Render ``mesh`` (a file path or ``"example"``) into a new dataset folder ``out_dir``.
+
+    Refuses a non-empty ``out_dir`` unless ``overwrite``. Returns the folder. Raises ValueError /
+    FileNotFoundError on bad input (nothing written)."""
+    spec.validate()
+    out_dir = Path(out_dir).absolute()
+    _check_output(out_dir, overwrite)
+    if str(mesh) != EXAMPLE and not Path(mesh).is_file():
+        raise FileNotFoundError(f"mesh file not found: {mesh} (or use the word '{EXAMPLE}')")
+
+    t_start = time.perf_counter()
+    obj = load_subject(mesh)
+    scene = obj.users_scene[0]
+    vertices, faces = render_views.mesh_world_arrays(obj)
+    frame = framing(vertices, spec)
+    train_layout = ring_layout(spec.views, spec.elevations)
+    test_layout = holdout_layout(spec.holdout, spec.elevations, train_layout)
+    R, t = cameras_for(train_layout, frame["center"], frame["distance"])
+    K = np.repeat(frame["K"][None], len(R), axis=0)
+    Kn, Rn, tn, noise = noisy_cameras(K, R, t, frame["center"], frame["distance"], spec)
+    if test_layout:
+        R_test, t_test = cameras_for(test_layout, frame["center"], frame["distance"])
+    else:
+        R_test, t_test = np.zeros((0, 3, 3)), np.zeros((0, 3))
+    K_test = np.repeat(frame["K"][None], len(R_test), axis=0)
+    log(f"[render_dataset] {mesh}: {len(vertices)} vertices, {len(faces)} triangles; "
+        f"{spec.views} training + {len(R_test)} held-out views at {spec.size[0]}x{spec.size[1]}, "
+        f"{spec.lighting} lighting, {spec.engine} {spec.samples} samples")
+
+    w, h = spec.size
+    render_views.setup_render(scene, engine=spec.engine, samples=spec.samples, lighting=spec.lighting,
+                              width=w, height=h, pixel_filter=spec.pixel_filter, seed=spec.seed)
+    train_names = [f"images/train_{i:03d}.png" for i in range(len(R))]
+    test_names = [f"images/test_{i:03d}.png" for i in range(len(R_test))]
+    names = train_names + test_names
+
+    import texforge.atomic as atomic
+    with atomic.atomic_folder(out_dir, overwrite=overwrite) as tmp:  # Ctrl-C leaves no half-written dataset
+        (tmp / "images").mkdir()
+        import texforge.data.images as images_io
+        timer = {"last": time.perf_counter()}
+
+        def progress(done: int, total: int) -> None:
+            now = time.perf_counter()
+            log(f"[render_dataset] view {done}/{total} {names[done - 1]} ({now - timer['last']:.2f} s)")
+            timer["last"] = now
+
+        rgba = render_views.render_views(scene, np.concatenate([K, K_test]), np.concatenate([R, R_test]),
+                                         np.concatenate([t, t_test]), w, h, progress=progress)
+        for name, img in zip(names, rgba):
+            if img[..., 3].max() < 0.5:
+                raise RuntimeError(f"view {name} shows nothing of the object (check the mesh and framing)")
+            images_io.write_png(tmp / name, img)
+        _write_outputs(tmp, mesh, spec, frame, vertices, faces, (K, R, t), (Kn, Rn, tn), (K_test, R_test, t_test),
+                       train_names, test_names, noise, command)
+    log(f"[render_dataset] wrote {out_dir} ({len(names)} images, {time.perf_counter() - t_start:.1f} s)")
+    return out_dir
+
+
+def _check_output(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise ValueError(f"--out {out_dir} exists and is not a folder")
+        if any(out_dir.iterdir()) and not overwrite:
+            raise ValueError(f"--out {out_dir} is not empty; choose a new folder or pass --overwrite")
+    if not out_dir.parent.is_dir():
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vertices, faces, gt, noisy, test,
+                   train_names, test_names, noise, command) -> None:
+    import texforge.data.transforms_io as tio
+    w, h = spec.size
+    angle_x = {"camera_angle_x": 2.0 * math.atan(0.5 * w / frame["K"][0, 0])}  # of the exact cameras
+    tio.write_transforms(folder / "transforms.json", *noisy, w, h, train_names, extra=angle_x)
+    tio.write_transforms(folder / "transforms_gt.json", *gt, w, h, train_names, extra=angle_x)
+    if test_names:  # with --holdout 0 there is no test split (an empty frames list is not a dataset)
+        tio.write_transforms(folder / "transforms_test.json", *test, w, h, test_names, extra=angle_x)
+    from texforge.mesh.io import write_ply
+    write_ply(folder / "gt_mesh.ply", vertices, faces)
+    info = {
+        "version": DATASET_VERSION,
+        "generator": "texforge render_dataset",
+        "mesh": str(mesh) if str(mesh) == EXAMPLE else str(Path(mesh).absolute()),
+        "command": list(command) if command is not None else None,
+        "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()},
+        "seed": spec.seed,
+        "flipped_frames": [train_names[i] for i in sorted(set(spec.flip_frames))],
+        "flipped_indices": sorted(set(int(i) for i in spec.flip_frames)),
+        "noise": {"rotation_deg": spec.noise_rot, "translation_frac": spec.noise_trans,
+                  "focal_frac": spec.noise_focal, "per_frame": [{"name": train_names[r["index"]], **r}
+                                                                 for r in noise]},
+        "framing": {"center": frame["center"].tolist(), "radius": frame["radius"], "distance": frame["distance"],
+                    "bbox_min": frame["bbox_min"].tolist(), "bbox_max": frame["bbox_max"].tolist(),
+                    "fov_x_deg": spec.fov},
+        "files": {"train": "transforms.json", "train_gt": "transforms_gt.json",
+                  "test": "transforms_test.json" if test_names else None,
+                  "gt_mesh": "gt_mesh.ply"},
+        "blender": _blender_version(),
+    }
+    with open(folder / "dataset.json", "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+        f.write("\n")
+
+
+def _blender_version() -> str:
+    import bpy
+    return bpy.app.version_string
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line (scripts/render_dataset.py is a thin wrapper around main)
+# ---------------------------------------------------------------------------------------------
+
+def _pair(text: str, what: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{what} must be two numbers LO,HI, got {text!r}") from None
+    if len(vals) == 1:
+        vals = (vals[0], vals[0])
+    if len(vals) != 2:
+        raise ValueError(f"{what} must be two numbers LO,HI, got {text!r}")
+    return vals
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        if "x" in text.lower():
+            w, h = text.lower().split("x")
+            return int(w), int(h)
+        return int(text), int(text)
+    except ValueError:
+        raise ValueError(f"--size must be PX or WxH, got {text!r}") from None
+
+
+def _indices(text: str) -> tuple[int, ...]:
+    if not text.strip():
+        return ()
+    try:
+        return tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise ValueError(f"--flip-frames must be comma-separated frame indices, got {text!r}") from None
+
+
+def build_parser():
+    import argparse
+    p = argparse.ArgumentParser(
+        prog="render_dataset.py",
+        description="Render a mesh (OBJ / GLB / glTF / PLY / .blend, or the word 'example') from rings of cameras "
+                    "into a multi-view transforms.json dataset with noisy training cameras.")
+    d = DatasetSpec()
+    p.add_argument("mesh", help="mesh file, or 'example' for the embedded procedural example")
+    p.add_argument("--out", required=True, help="new (or empty) output folder")
+    p.add_argument("--views", type=int, default=d.views, help=f"training views (default {d.views})")
+    p.add_argument("--size", default=str(d.size[0]), help="image size PX or WxH (default %(default)s)")
+    p.add_argument("--elevations", default=f"{d.elevations[0]:g},{d.elevations[1]:g}",
+                   help="camera elevation range LO,HI in degrees (default %(default)s)")
+    p.add_argument("--holdout", type=int, default=d.holdout, help="held-out test views (default %(default)s)")
+    p.add_argument("--noise-rot", type=float, default=d.noise_rot, help="rotation noise in degrees")
+    p.add_argument("--noise-trans", type=float, default=d.noise_trans,
+                   help="translation noise as a fraction of the camera distance")
+    p.add_argument("--noise-focal", type=float, default=d.noise_focal, help="focal noise as a fraction")
+    p.add_argument("--flip-frames", default="", help="training frames I,J turned 180 degrees about the up axis")
+    p.add_argument("--lighting", choices=render_views.LIGHTING_MODES, default=d.lighting)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--engine", default=d.engine, choices=("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"),
+                   help="render engine (EEVEE / Workbench need OpenGL)")
+    p.add_argument("--samples", type=int, default=d.samples, help="samples per pixel (default %(default)s)")
+    p.add_argument("--fov", type=float, default=d.fov, help="horizontal field of view in degrees")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    return p
+
+
+def parse_command(argv: list[str]):
+    """Command-line arguments -> (argparse namespace, validated DatasetSpec); ValueError on bad values."""
+    argv = list(argv)
+    for i, a in enumerate(argv[:-1]):  # "--elevations -20,10" would read as an option: glue it on with "="
+        if a == "--elevations" and argv[i + 1].startswith("-"):
+            argv[i:i + 2] = [f"--elevations={argv[i + 1]}"]
+            break
+    args = build_parser().parse_args(argv)
+    spec = DatasetSpec(views=args.views, size=_size(args.size), elevations=_pair(args.elevations, "--elevations"),
+                       holdout=args.holdout, noise_rot=args.noise_rot, noise_trans=args.noise_trans,
+                       noise_focal=args.noise_focal, flip_frames=_indices(args.flip_frames),
+                       lighting=args.lighting, seed=args.seed, engine=args.engine, samples=args.samples,
+                       fov=args.fov)
+    spec.validate()
+    return args, spec
+
+
+def main(argv: list[str]) -> int:
+    """Command-line entry point; returns the process exit status (2 for bad input)."""
+    try:
+        args, spec = parse_command(argv)
+        render_dataset(args.mesh, args.out, spec, overwrite=args.overwrite, command=["render_dataset.py", *argv])
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"render_dataset: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except ImportError as exc:  # e.g. Blender's own Python without the backend's packages
+        print(f"render_dataset: error: {exc}. The backend needs numpy, torch and Pillow in this Python "
+              f"(run it with the project's .venv, or install them into Blender's Python)", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("render_dataset: interrupted; nothing was written", file=sys.stderr, flush=True)
+        return 130
+    return 0

@@ -1,0 +1,283 @@
+"""Load and write multi-view datasets in the NeRF ``transforms.json`` convention.
+
+Three dialects load unchanged:
+
+* NeRF-synthetic (Blender): global ``camera_angle_x``, ``file_path`` without extension ("./train/r_0"),
+  RGBA images; the training file is ``transforms_train.json``.
+* nerfstudio: global or per-frame ``fl_x, fl_y, cx, cy, w, h``, ``file_path`` with extension, optional
+  ``mask_path`` per frame.
+* instant-ngp: like nerfstudio (``camera_angle_x`` and/or ``fl_x``...); extra keys such as ``aabb_scale``,
+  ``scale``, ``offset`` are ignored: poses are used as written (Blender world, camera looks down -Z).
+
+Cameras go through :func:`texforge.render.camera.transforms_intrinsics` and
+:func:`texforge.render.camera.c2w_gl_to_rt`, the project's one conversion.
+
+Images of different sizes (same aspect ratio) are rescaled to the most common size (ties: the first
+frame's size) and their intrinsics scaled with them (``Cameras.resized`` semantics); images whose
+longest side exceeds ``max_size`` are downscaled. Masks come from the frame's ``mask_path`` when given
+(an explicit mask wins), else the alpha channel, else a background-colour model (with a warning in
+``dataset.warnings``). RGBA images are composited
+onto ``background`` (default black), which is recorded in ``dataset.background``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_text
+from ..pipelines.common import InputError
+from ..render.camera import c2w_gl_to_rt, cameras_from_arrays, transforms_frame_entry, transforms_intrinsics
+from .dataset import MultiViewDataset
+from .images import IMAGE_EXTENSIONS, image_size, read_image, resize_image, split_rgb_alpha
+from .masks import (
+    covers_whole_image,
+    estimate_background,
+    has_useful_alpha,
+    is_empty_mask,
+    mask_from_alpha,
+    mask_from_background,
+    read_mask,
+)
+
+SPLIT_FILES = {
+    "train": ("transforms.json", "transforms_train.json"),
+    "test": ("transforms_test.json",),
+    "gt": ("transforms_gt.json",),
+    "val": ("transforms_val.json",),
+}
+
+
+def resolve_transforms_path(path, split: str = "train") -> Path:
+    """A dataset folder or a json file -> the json file of ``split``. Raises InputError if missing."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise InputError(f"dataset not found: {path}")
+    if split not in SPLIT_FILES:
+        raise InputError(f"unknown split {split!r}; expected one of {sorted(SPLIT_FILES)}")
+    for name in SPLIT_FILES[split]:
+        if (path / name).is_file():
+            return path / name
+    raise InputError(f"{path}: no {' or '.join(SPLIT_FILES[split])} in this folder (split {split!r})")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a readable JSON file ({e})") from e
+    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
+        raise InputError(f"{path}: expected a JSON object with a 'frames' list")
+    return meta
+
+
+def _resolve_file(base: Path, file_path: str, name: str, what: str = "image") -> Path:
+    """Frame path as written -> existing file. NeRF-synthetic paths have no extension: try the usual ones."""
+    p = Path(str(file_path).replace("\\", "/"))  # paths written on Windows
+    p = p if p.is_absolute() else base / p
+    if p.is_file():
+        return p
+    for ext in IMAGE_EXTENSIONS:
+        q = p.with_name(p.name + ext)
+        if q.is_file():
+            return q
+    raise InputError(f"frame {name}: {what} file not found: {p}")
+
+
+def _transform_matrix(frame: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if "transform_matrix" not in frame:
+        raise InputError(f"frame {name}: no transform_matrix")
+    try:
+        m = np.asarray(frame["transform_matrix"], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"frame {name}: transform_matrix is not a 4x4 matrix of numbers") from e
+    if m.shape == (3, 4):
+        m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
+    if m.shape != (4, 4):
+        raise InputError(f"frame {name}: transform_matrix must be 4x4, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise InputError(f"frame {name}: transform_matrix contains NaN or inf")
+    try:
+        return c2w_gl_to_rt(m)
+    except ValueError as e:
+        raise InputError(f"frame {name}: {e}") from e
+
+
+def _common_size(sizes: list[tuple[int, int]], names: list[str]) -> tuple[int, int]:
+    """The most common (W, H) (ties: the first one seen); all sizes must share its aspect ratio."""
+    counts = Counter(sizes)
+    best = max(counts.values())
+    target = next(s for s in sizes if counts[s] == best)
+    for s, n in zip(sizes, names):
+        if abs(s[0] / s[1] - target[0] / target[1]) > 0.01 * target[0] / target[1]:
+            raise InputError(
+                f"frame {n}: image is {s[0]}x{s[1]} but most images are {target[0]}x{target[1]}; mixed aspect "
+                f"ratios are not supported (crop the images to one aspect ratio)")
+    return target
+
+
+def _scale_K(K: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:
+    """Intrinsics for an image rescaled from src (W, H) to dst (W, H) (as Cameras.resized)."""
+    sx, sy = dst[0] / src[0], dst[1] / src[1]
+    return np.diag([sx, sy, 1.0]) @ K
+
+
+def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
+                 background=(0.0, 0.0, 0.0)) -> MultiViewDataset:
+    """Load a transforms.json dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
+
+    ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
+    transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
+    after loading (downscaled if larger). ``background``: RGB that RGBA images are composited onto.
+    Bad input raises :class:`InputError` naming the frame."""
+    json_path = resolve_transforms_path(path, split)
+    meta = _read_json(json_path)
+    base = json_path.parent
+    frames = meta["frames"]
+    if len(frames) == 0:
+        raise InputError(f"{json_path}: no frames")
+    if split == "train" and len(frames) < 2:
+        raise InputError(f"{json_path}: only one frame; one image is not a multi-view set "
+                         f"(use the single-image pipeline)")
+    warnings: list[str] = []
+
+    # Pass 1: headers only -- names, files, sizes, cameras (fail fast before decoding any pixels).
+    names, files, mask_files, sizes, Ks, Rs, ts = [], [], [], [], [], [], []
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, dict) or "file_path" not in frame:
+            raise InputError(f"{json_path}: frame {i} has no file_path")
+        name = str(frame["file_path"])
+        names.append(name)
+        f = _resolve_file(base, name, name)
+        files.append(f)
+        mask_files.append(_resolve_file(base, str(frame["mask_path"]), name, "mask")
+                          if frame.get("mask_path") else None)
+        try:
+            wh = image_size(f)
+        except InputError as e:
+            raise InputError(f"frame {name}: {e}") from e
+        sizes.append(wh)
+        try:
+            K, w, h = transforms_intrinsics(meta, frame, wh)
+        except ValueError as e:
+            raise InputError(f"frame {name}: {e}") from e
+        if (w, h) != wh:
+            # The json describes another resolution of the same photo (e.g. nerfstudio's images_2).
+            if abs(w / h - wh[0] / wh[1]) > 0.01 * w / h:
+                raise InputError(f"frame {name}: transforms.json says {w}x{h} but the image is {wh[0]}x{wh[1]} "
+                                 f"(a different aspect ratio)")
+            K = _scale_K(K, (w, h), wh)
+        R, t = _transform_matrix(frame, name)
+        Ks.append(K), Rs.append(R), ts.append(t)
+        model = str(frame.get("camera_model", meta.get("camera_model", "OPENCV")))
+        dist = [float(frame.get(k, meta.get(k, 0.0)) or 0.0) for k in ("k1", "k2", "k3", "k4", "p1", "p2")]
+        if "FISHEYE" in model.upper() or any(abs(d) > 1e-6 for d in dist):
+            msg = f"lens distortion ({model}) is ignored; undistort the images for best results"
+            if msg not in warnings:
+                warnings.append(msg)
+
+    target = _common_size(sizes, names)
+    if max_size is not None and max(target) > int(max_size):
+        s = int(max_size) / max(target)
+        target = (max(1, int(round(target[0] * s))), max(1, int(round(target[1] * s))))
+    if any(s != target for s in sizes):
+        warnings.append(f"images rescaled to {target[0]}x{target[1]}")
+
+    # Pass 2: pixels and masks at the working size.
+    bg = np.asarray(background, dtype=np.float32).reshape(3)
+    images = np.empty((len(frames), target[1], target[0], 3), dtype=np.float32)
+    masks = np.empty((len(frames), target[1], target[0]), dtype=np.float32)
+    estimated_bgs = []
+    used_colour_model = False
+    for i, name in enumerate(names):
+        try:
+            arr = read_image(files[i])
+        except InputError as e:
+            raise InputError(f"frame {name}: {e}") from e
+        rgb, alpha = split_rgb_alpha(arr)
+        if mask_files[i] is not None:
+            try:
+                mask = read_mask(mask_files[i])
+            except InputError as e:
+                raise InputError(f"frame {name}: {e}") from e
+            if mask.shape != rgb.shape[:2]:
+                mask = resize_image(mask, rgb.shape[1], rgb.shape[0])
+            if has_useful_alpha(alpha):
+                rgb = rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
+            else:
+                outside = mask < 0.5
+                if outside.sum() > 0:
+                    estimated_bgs.append(np.median(rgb[outside], axis=0))
+        elif has_useful_alpha(alpha):
+            mask = mask_from_alpha(alpha)
+            rgb = rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
+        else:
+            model = estimate_background(rgb)
+            mask = mask_from_background(rgb, model)
+            estimated_bgs.append(model.color)
+            used_colour_model = True
+            if model.uniform_fraction < 0.8:
+                warnings.append(f"frame {name}: the image border is not a plain backdrop "
+                                f"({model.uniform_fraction:.0%} of it matches one colour); its mask may be poor")
+        if (rgb.shape[1], rgb.shape[0]) != target:
+            rgb = resize_image(rgb, *target)
+            mask = resize_image(mask, *target)
+            Ks[i] = _scale_K(Ks[i], sizes[i], target)
+        if is_empty_mask(mask):
+            raise InputError(f"frame {name}: no foreground (the mask is empty)")
+        if covers_whole_image(mask):
+            warnings.append(f"frame {name}: the mask covers the whole image")
+        images[i] = np.clip(rgb, 0.0, 1.0)
+        masks[i] = np.clip(mask, 0.0, 1.0)
+
+    if used_colour_model:
+        warnings.insert(0, "no alpha channel or mask_path: masks were estimated from a background-colour model "
+                           "(plain backdrop assumed)")
+    background_out = (np.median(np.stack(estimated_bgs), axis=0).astype(np.float32)
+                      if estimated_bgs else bg.copy())
+    cameras = cameras_from_arrays(np.stack(Ks), np.stack(Rs), np.stack(ts), target[0], target[1], device=device)
+    return MultiViewDataset(images, masks, cameras, names, background_out, warnings)
+
+
+def _as_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def write_transforms(path, K, R, t, width: int, height: int, file_paths, extra: dict | None = None) -> Path:
+    """Write cameras as a transforms.json (atomic: temp file + os.replace).
+
+    K (N, 3, 3), R (N, 3, 3), t (N, 3) OpenCV world-to-camera (numpy or torch); ``file_paths`` one per
+    camera. Each frame gets fl_x/fl_y/cx/cy/w/h and transform_matrix; the top level also gets
+    camera_angle_x of the first camera (for readers that only know the NeRF-synthetic form) and w/h.
+    ``extra`` keys are added at the top level. ``path`` may be a folder (-> path/transforms.json)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "transforms.json"
+    K, R, t = _as_numpy(K), _as_numpy(R), _as_numpy(t)
+    file_paths = [str(p) for p in file_paths]
+    n = len(file_paths)
+    if K.shape != (n, 3, 3) or R.shape != (n, 3, 3) or t.shape != (n, 3):
+        raise ValueError(f"write_transforms: expected K (N,3,3), R (N,3,3), t (N,3) for N={n} file paths, "
+                         f"got {K.shape}, {R.shape}, {t.shape}")
+    if not (np.all(np.isfinite(K)) and np.all(np.isfinite(R)) and np.all(np.isfinite(t))):
+        raise ValueError("write_transforms: cameras contain NaN or inf")
+    meta: dict = {
+        "camera_angle_x": 2.0 * math.atan(0.5 * int(width) / float(K[0, 0, 0])),
+        "w": int(width),
+        "h": int(height),
+    }
+    if extra:
+        meta.update(extra)
+    meta["frames"] = [{"file_path": fp, **transforms_frame_entry(K[i], R[i], t[i], width, height)}
+                      for i, fp in enumerate(file_paths)]
+    write_text(path, json.dumps(meta, indent=2) + "\n")
+    return path

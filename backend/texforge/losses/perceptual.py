@@ -1,0 +1,75 @@
+"""Perceptual loss on frozen ImageNet EfficientNet-Lite0 features (LPIPS-style, without learned weights).
+
+For each chosen stage the features of prediction and target are normalised to unit length over channels
+(as LPIPS does, so every stage contributes on the same scale), their squared difference is summed over
+channels and averaged over pixels (inside the mask when one is given), and the stages are combined with
+``weights``. The network is shared and cached per device (:meth:`EffNetLite0Features.get`); it is not a
+submodule, so it never lands in a pipeline's state dict or optimiser.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..nets.effnet import DEFAULT_STAGES, EffNetLite0Features
+
+MIN_SIZE = 64  # below this the deepest stages are 1-2 px: upsample small images first
+
+
+def _to_min_size(x: torch.Tensor, min_size: int, mode: str = "bilinear") -> torch.Tensor:
+    h, w = x.shape[-2:]
+    if min(h, w) >= min_size:
+        return x
+    s = min_size / min(h, w)
+    size = (max(min_size, round(h * s)), max(min_size, round(w * s)))
+    if mode == "bilinear":
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return F.interpolate(x, size=size, mode=mode)
+
+
+class PerceptualLoss(nn.Module):
+    """``loss(pred, target, mask=None)`` -> scalar tensor.
+
+    pred, target (N, 3, H, W) RGB in [0, 1]; mask (N, 1, H, W) or (N, H, W) in [0, 1] weights pixels
+    (None: all). Images smaller than 64 px on their short side are upsampled (bilinear) first.
+    ``layers`` are EfficientNet-Lite0 stage names (``texforge.nets.effnet.STAGES``); ``weights`` one per
+    layer (default: equal, summing to 1). Identical inputs give exactly 0; the loss is differentiable
+    with respect to both inputs."""
+
+    def __init__(self, layers=DEFAULT_STAGES, weights=None, min_size: int = MIN_SIZE, eps: float = 1e-10):
+        super().__init__()
+        self.layers = tuple(layers)
+        if weights is None:
+            weights = [1.0 / len(self.layers)] * len(self.layers)
+        if len(weights) != len(self.layers):
+            raise ValueError(f"PerceptualLoss: {len(self.layers)} layers but {len(weights)} weights")
+        self.weights = [float(w) for w in weights]
+        self.min_size = int(min_size)
+        self.eps = eps
+
+    def extractor(self, device) -> EffNetLite0Features:
+        return EffNetLite0Features.get(device, self.layers)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
+            raise ValueError(f"PerceptualLoss expects pred and target (N, 3, H, W) of one shape, "
+                             f"got {tuple(pred.shape)} and {tuple(target.shape)}")
+        n = pred.shape[0]
+        x = _to_min_size(torch.cat([pred, target], dim=0), self.min_size)
+        net = self.extractor(x.device)
+        feats, _ = net(x.to(net.mean.dtype))
+        if mask is not None:
+            mask = mask.reshape(n, 1, *mask.shape[-2:]).to(x.dtype)
+            mask = _to_min_size(mask, self.min_size)
+        total = pred.new_zeros(())
+        for f, w in zip(feats, self.weights):
+            f = f / (f.norm(dim=1, keepdim=True) + self.eps)
+            d = (f[:n] - f[n:]).pow(2).sum(dim=1, keepdim=True)  # (N, 1, h, w)
+            if mask is None:
+                total = total + w * d.mean()
+            else:
+                m = F.interpolate(mask, size=d.shape[-2:], mode="area")  # fraction of each cell covered
+                total = total + w * (d * m).sum() / m.sum().clamp_min(1e-6)
+        return total

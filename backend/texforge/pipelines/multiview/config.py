@@ -1,0 +1,122 @@
+"""Configuration of the multi-view reconstruction pipeline, with the presets tiny / small / full."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StageConfig:
+    """One coarse-to-fine stage of the joint fit.
+
+    ``subdivide``: midpoint-subdivide the mesh before the stage. ``resolution``: longest image side the
+    stage renders at (images/masks are area-downsampled). ``band_px``: soft-silhouette half-width in
+    pixels at the start and end of the stage (sigmainv is derived from it per resolution and annealed
+    geometrically from wide to sharp). ``views_per_iter``: minibatch of views (0 = all).
+    ``cameras``: refine camera corrections in this stage. ``image_weight``: weight of the masked L1
+    image loss (0 = silhouette only). ``texture_size``: (H, W) of the texture learned by gradient in
+    this stage (only used for the image loss; the final texture is extracted by projection).
+    """
+
+    iterations: int = 100
+    resolution: int = 64
+    subdivide: bool = False
+    band_px: tuple[float, float] = (2.0, 0.5)
+    views_per_iter: int = 0
+    cameras: bool = True
+    image_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    perceptual_views: int = 2      # views per iteration that get the perceptual term
+    chamfer: float = 0.0           # mask-Chamfer weight (global pull towards the silhouettes)
+    texture_size: tuple[int, int] = (64, 128)
+    lr_vertices: float = 0.004     # relative to the object radius (0: offsets frozen)
+    lr_affine: float = 0.01        # global shift (relative to the radius) and per-axis log-scale
+    lr_cam_rot: float = 0.003      # radians
+    # relative to the mean camera distance; slower than rotation so that image shifts are first
+    # explained by rotations (a shift costs the same rotation angle as relative translation)
+    lr_cam_pos: float = 0.001
+    laplacian: float = 2.0
+    normal: float = 0.02
+    edge: float = 0.02
+    camera_prior_pos: float | None = None   # this stage's centre-shift prior (None: the config's)
+
+
+@dataclass
+class MultiviewConfig:
+    """Everything that controls :func:`texforge.pipelines.multiview.run_multiview`."""
+
+    preset_name: str = "small"   # (the classmethod preset() builds a config by name)
+    seed: int = 0
+    template_segments: int = 32
+    template_rings: int = 16
+    stages: list[StageConfig] = field(default_factory=list)
+    # refinement after pruning (the last stage config is reused with these many iterations)
+    refine_iterations: int = 60
+    # camera gauge: remove the mean rotation / centre shift / scale change of the corrections
+    camera_prior: float = 1e-3     # weak L2 prior on rotation corrections (rad^2)
+    camera_prior_pos: float = 1.0  # firm L2 prior on centre corrections (relative distance^2)
+    # pruning
+    prune: bool = True
+    prune_iou_ratio_coarse: float = 0.6   # IoU below this x median after the first stage -> pruned ...
+    prune_iou_ratio: float = 0.8    # ... after the coarse stages (cameras refined) ...
+    prune_iou_mad: float = 6.0      # ... and below median - k * MAD
+    prune_neighbour_factor: float = 1.5   # ordered sequences: direction error > max(60 deg, k x median step)
+    prune_photo_factor: float = 3.0       # photometric error above k x median -> pruned
+    max_prune_fraction: float = 0.34
+    # after the fit: search (lo, hi, steps) pixels of offset along the normals for the best hard-mask
+    # IoU of the training views (steps 0: off); see _Run.inflate
+    inflate_search_px: tuple[float, float, int] = (-0.5, 1.5, 9)
+    # final texture
+    texture_size: tuple[int, int] = (512, 1024)   # (H, W): the sphere's UV chart is twice as wide as tall
+    texture_cos_power: float = 3.0
+    texture_border_px: float = 2.0    # weight ramps up over this many pixels inside the silhouette
+    texture_erode_px: int = 1
+    symmetry: str | None = None       # None or "x" | "y" | "z": mirror plane through the object centre
+    eval_views_batch: int = 8
+
+    # -- presets -------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides) -> MultiviewConfig:
+        # Stage 1 is an ellipsoid fit (offsets frozen) with the cameras, pulled globally by the mask
+        # Chamfer term; later stages free the vertices, add the image loss and go finer.
+        ellipsoid = dict(lr_vertices=0.0, lr_affine=0.03, chamfer=1.0, image_weight=0.0, band_px=(0.7, 0.5),
+                         cameras=False)
+        if name == "tiny":
+            cfg = cls(preset_name="tiny", refine_iterations=20, texture_size=(128, 256), stages=[
+                StageConfig(iterations=25, resolution=32, **ellipsoid),
+                StageConfig(iterations=50, resolution=48, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(32, 64)),
+                StageConfig(iterations=30, resolution=64, subdivide=True, band_px=(0.6, 0.4), views_per_iter=5,
+                            texture_size=(64, 128), laplacian=1.0, normal=0.01),
+            ])
+        elif name == "small":
+            cfg = cls(preset_name="small", texture_size=(512, 1024), refine_iterations=150, stages=[
+                StageConfig(iterations=80, resolution=32, **ellipsoid),
+                StageConfig(iterations=400, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
+                StageConfig(iterations=400, resolution=128, subdivide=True, band_px=(0.6, 0.35),
+                            views_per_iter=12, texture_size=(128, 256), laplacian=1.0, normal=0.01,
+                            perceptual_weight=0.1),
+                # one more subdivision with a weaker Laplacian: thin parts (ears, legs) and a
+                # better-conditioned camera fit (spot24: rotation ratio 0.37 -> 0.26, Chamfer 0.69 -> 0.39 %)
+                StageConfig(iterations=200, resolution=128, subdivide=True, band_px=(0.45, 0.35),
+                            views_per_iter=12, texture_size=(128, 256), laplacian=0.3, normal=0.005,
+                            lr_vertices=0.002),
+            ])
+        elif name == "full":
+            cfg = cls(preset_name="full", texture_size=(1024, 2048), refine_iterations=300, stages=[
+                StageConfig(iterations=150, resolution=32, **ellipsoid),
+                StageConfig(iterations=300, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
+                StageConfig(iterations=300, resolution=128, band_px=(0.7, 0.5), texture_size=(128, 256)),
+                StageConfig(iterations=400, resolution=256, subdivide=True, band_px=(0.7, 0.4),
+                            views_per_iter=16, texture_size=(256, 512), laplacian=1.0, normal=0.01,
+                            perceptual_weight=0.1),
+                StageConfig(iterations=400, resolution=512, subdivide=True, band_px=(0.7, 0.4),
+                            views_per_iter=8, texture_size=(512, 1024), laplacian=0.5, normal=0.005,
+                            perceptual_weight=0.1),
+            ])
+        else:
+            raise ValueError(f"unknown multi-view preset {name!r}; expected 'tiny', 'small' or 'full'")
+        return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
