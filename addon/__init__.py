@@ -1,6 +1,8 @@
 """TexForge Blender extension: photographs to textured, UV-mapped 3D assets.
 
-Everything here imports bpy; the backend (torch) is imported lazily through ``backend_link`` inside
+Layout by role: ``ui/`` (panels, preferences, scene properties), ``operators/`` (one module per user
+action), ``convert/`` (Blender data <-> the library's arrays), ``runtime/`` (worker-thread jobs, the
+PyTorch check). Everything here imports bpy; the library ``texforge`` (torch) is imported inside
 operators, never at registration, so the extension enables even where PyTorch is missing.
 Each module in ``_MODULES`` has its own register() / unregister().
 """
@@ -8,16 +10,16 @@ Each module in ``_MODULES`` has its own register() / unregister().
 import importlib
 
 _MODULE_NAMES = (
-    "properties",
-    "preferences",
-    "panels",
-    "ops_install_torch",
+    "ui.properties",
+    "ui.preferences",
+    "ui.panels",
+    "operators.install_torch",
     # multi-view workflow
-    "ops_reconstruct",
-    "ops_turntable",
-    "ops_transforms",
-    "ops_export",
-    "panels_workflow",
+    "operators.reconstruct",
+    "operators.turntable",
+    "operators.transforms",
+    "operators.export",
+    "ui.panels_workflow",
 )
 
 _modules = []

@@ -7,7 +7,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import addon  # noqa: E402
-from addon import ops_export, results_import  # noqa: E402
+from addon.convert import results_import
+from addon.operators import export as ops_export  # noqa: E402
 from texforge.mesh.template import uv_sphere  # noqa: E402
 from gltf_validation import validate_glb  # noqa: E402
 

@@ -14,7 +14,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import addon  # noqa: E402
-from addon import ops_export, ops_reconstruct, scene_inputs
+from addon.convert import scene_inputs
+from addon.operators import export as ops_export, reconstruct as ops_reconstruct
 from texforge.blender import dataset_render, render_views  # noqa: E402
 from texforge.blender import camera as blender_camera  # noqa: E402
 
@@ -210,7 +211,7 @@ def test_cancel_leaves_the_scene_unchanged(photo_scene):
     assert job.finished - stop["t"] < 5.0, "the pipeline must notice a cancel within seconds"
     assert _counts() == before
     assert len(photo_scene.texforge.views) == 0 and photo_scene.texforge.result_object is None
-    from addon import job as job_mod
+    from addon.runtime import job as job_mod
     assert job_mod.active_job() is None
 
 
@@ -243,7 +244,7 @@ def test_cancel_early_stops_within_seconds(photo_scene):
 def test_cuda_memory_released_after_a_job():
     import torch
 
-    from addon import job as job_mod
+    from addon.runtime import job as job_mod
 
     def work(progress, should_stop):
         x = torch.ones(64, 1024, 1024, device="cuda")  # 256 MiB

@@ -239,7 +239,7 @@ def test_install_without_torch_shows_missing_state(extension_zip, tmp_path):
 
 def test_installer_packages_match_the_backend_dependencies():
     """The in-Blender installer must install what pyproject.toml says the backend needs."""
-    from addon import torch_status
+    from addon.runtime import torch_status
 
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     wanted = {d for d in deps if not d.startswith("torch")}

@@ -92,13 +92,15 @@ def test_backend_imports_without_blender(tmp_path):
 
 
 def test_addon_modules_never_import_torch_at_import_or_register(tmp_path):
-    expected = {f"addon.{p.stem}" for p in (ROOT / "addon").glob("*.py") if p.name != "__init__.py"}
+    expected = {"addon." + p.relative_to(ROOT / "addon").with_suffix("").as_posix().replace("/", ".")
+                for p in (ROOT / "addon").rglob("*.py") if p.name != "__init__.py" and "__pycache__" not in p.parts}
     r = run_script("addon_no_torch.py", str(ROOT), tmp_path=tmp_path)
     assert r["errors"] == [], "\n".join(r["errors"])
     assert r["failed"] == {}, r["failed"]
     assert expected <= set(r["imported"]), expected - set(r["imported"])
     assert r["attempts_at_import"] == [] and r["attempts"] == [] and r["torch_modules"] == []
-    assert {"addon.properties", "addon.preferences", "addon.panels", "addon.ops_install_torch"} <= set(r["registered"])
+    assert {"addon.ui.properties", "addon.ui.preferences", "addon.ui.panels",
+            "addon.operators.install_torch"} <= set(r["registered"])
     assert r["panel"] is True and r["panel_after_unregister"] is False
     assert "no_such_module" in r["failed_register"]
     assert r["after_failed_register"] == {"scene_prop": False, "modules": 0}

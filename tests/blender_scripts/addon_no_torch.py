@@ -21,8 +21,8 @@ import bpy  # noqa: E402,F401
 R = {"failed": {}, "imported": [], "errors": []}
 import addon  # noqa: E402
 
-for info in pkgutil.iter_modules(addon.__path__):
-    name = f"addon.{info.name}"
+for info in pkgutil.walk_packages(addon.__path__, "addon."):
+    name = info.name
     try:
         importlib.import_module(name)
         R["imported"].append(name)
@@ -39,7 +39,7 @@ except Exception:  # noqa: BLE001
     R["errors"].append(traceback.format_exc())
 # a module that fails during register() must leave nothing half-registered
 names = addon._MODULE_NAMES
-addon._MODULE_NAMES = ("properties", "preferences", "no_such_module")
+addon._MODULE_NAMES = ("ui.properties", "ui.preferences", "no_such_module")
 try:
     addon.register()
     R["failed_register"] = "no error"

@@ -87,9 +87,9 @@ def backend_checks() -> None:
 
 
 def status_checks() -> None:
-    ts = importlib.import_module(f"{PKG}.torch_status")
-    prefs_mod = importlib.import_module(f"{PKG}.preferences")
-    panels = importlib.import_module(f"{PKG}.panels")
+    ts = importlib.import_module(f"{PKG}.runtime.torch_status")
+    prefs_mod = importlib.import_module(f"{PKG}.ui.preferences")
+    panels = importlib.import_module(f"{PKG}.ui.panels")
     R["quick_status"] = ts.quick_status().lines()
     R["torch_before_draw"] = "torch" in sys.modules
     panel_layout = _common.RecordingLayout()
@@ -116,7 +116,7 @@ def status_checks() -> None:
 
 
 def device_checks() -> None:
-    prefs_mod = importlib.import_module(f"{PKG}.preferences")
+    prefs_mod = importlib.import_module(f"{PKG}.ui.preferences")
     prefs = bpy.context.preferences.addons[PKG].preferences
     scene = bpy.context.scene
     out = {}
@@ -146,7 +146,7 @@ def poll_checks() -> None:
     system.use_online_access = True
     R["online_on"] = {"online_access": bpy.app.online_access, "poll": op.poll()}
     system.use_online_access = False
-    mod = importlib.import_module(f"{PKG}.ops_install_torch")
+    mod = importlib.import_module(f"{PKG}.operators.install_torch")
     R["pip_cpu"] = mod.pip_command("CPU", "/target")[1:]
     R["pip_cuda"] = mod.pip_command("CUDA", "/target")[1:]
     # the worker's pip runner, with harmless commands instead of a download

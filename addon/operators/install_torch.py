@@ -19,11 +19,11 @@ import threading
 import bpy
 from bpy.props import EnumProperty
 
-from . import torch_status
+from ..runtime import torch_status
 
 CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
 
-_ADDON = __package__
+_ADDON = __package__.rpartition(".")[0]  # the add-on package (this module sits in its operators/)
 
 
 def site_packages_dir(create: bool = False) -> str:
@@ -150,7 +150,7 @@ class TEXFORGE_OT_install_torch(bpy.types.Operator):
             self.report({"ERROR"}, "PyTorch can only be installed by the installed TexForge extension; in a "
                                    "development checkout install it into the Python environment instead")
             return {"CANCELLED"}
-        from .preferences import get_preferences  # noqa: PLC0415
+        from ..ui.preferences import get_preferences  # noqa: PLC0415
 
         cmd = pip_command(self.variant, target, get_preferences(context).torch_index_url.strip())
         JOB.reset()

@@ -14,7 +14,7 @@ import bpy
 from bpy.app.handlers import persistent
 from bpy.props import EnumProperty, StringProperty
 
-from . import torch_status
+from ..runtime import torch_status
 from .properties import PRESET_ITEMS
 
 DEVICE_ITEMS = (
@@ -23,7 +23,7 @@ DEVICE_ITEMS = (
     ("CPU", "CPU", "Always the CPU"),
 )
 
-_ADDON = __package__  # "addon" in a checkout, "bl_ext.<repository>.texforge" in the installed extension
+_ADDON = __package__.rpartition(".")[0]  # "addon" in a checkout, "bl_ext.<repository>.texforge" installed
 
 
 def get_preferences(context=None) -> "TexForgePreferences":
@@ -80,7 +80,7 @@ class TexForgePreferences(bpy.types.AddonPreferences):
 
 def draw_torch_status(layout, prefs=None) -> None:
     """PyTorch's state (version, devices, or why it is missing) and the install buttons, into ``layout``."""
-    from . import ops_install_torch  # noqa: PLC0415 (sibling module, no torch)
+    from ..operators import install_torch as ops_install_torch  # noqa: PLC0415 (no torch)
 
     status = torch_status.probe()  # the real import happens here, once, and is cached
     head = layout.row()

@@ -22,15 +22,15 @@ import time
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import job as job_mod
-from . import results_import, scene_inputs
+from ..runtime import job as job_mod
+from ..convert import results_import, scene_inputs
 
 _TIMER_STEP = 0.25  # seconds between progress polls
 
 
 def _device(context) -> str:
     """'cuda' / 'cpu' from the scene override or preferences (RuntimeError when torch is missing)."""
-    from . import preferences
+    from ..ui import preferences
     try:
         return preferences.resolve_device(context)
     except KeyError:  # add-on registered without the preferences entry (tests that call register())

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import job as job_mod
-from . import scene_inputs
+from ..runtime import job as job_mod
+from ..convert import scene_inputs
 from .panels import SidebarPanel
 
 

@@ -18,7 +18,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from texforge.blender import camera as blender_camera
 
-from . import results_import, scene_inputs
+from ..convert import results_import, scene_inputs
 
 
 # ---------------------------------------------------------------------------------------------

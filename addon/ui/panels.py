@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import torch_status
+from ..runtime import torch_status
 
 
 class SidebarPanel:
@@ -46,7 +46,8 @@ def draw_torch_warning(layout) -> None:
     box.label(text="PyTorch is missing", icon="ERROR")
     box.label(text=status.error)
     box.label(text="Install it in the add-on preferences")
-    box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = __package__
+    addon_package = __package__.rpartition(".")[0]
+    box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = addon_package
 
 
 CLASSES = (TEXFORGE_PT_main,)

@@ -1,0 +1,1 @@
+"""What the user sees: the sidebar panels, the add-on preferences and the scene's properties."""
