@@ -92,7 +92,7 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     from texforge.eval.html import write_report_html
     from texforge.eval.report import FEATURES_NAME, REPORT_VERSION, validate_report, write_json_atomic
     from texforge.mesh.io import load_mesh
-    from texforge.pipelines.common import InputError
+    from texforge.runtime.errors import InputError
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
     if argv is None:  # inside Blender the script's own arguments follow "--"
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     args = parse_args(argv)
-    from texforge.pipelines.common import InputError
+    from texforge.runtime.errors import InputError
     try:
         report = evaluate(args.result, args.dataset, args.out, gt_mesh=args.gt_mesh, engine=args.engine,
                           samples=args.samples, lighting=args.lighting, seed=args.seed,

@@ -67,7 +67,7 @@ def main(argv=None, should_stop=None) -> int:
     import torch
 
     from texforge.data.transforms_io import load_dataset
-    from texforge.pipelines.common import Cancelled, InputError
+    from texforge.runtime.errors import Cancelled, InputError
     from texforge.pipelines.multiview import MultiviewConfig, run_multiview
     from texforge.pipelines.multiview.result_io import check_out_dir, write_result
 

@@ -11,7 +11,7 @@ from PIL import Image
 from texforge.data.images import read_image, resize_image, split_rgb_alpha, write_png
 from texforge.data.masks import estimate_background, fill_small_holes, mask_from_background, read_mask
 from texforge.data.transforms_io import load_dataset, write_transforms
-from texforge.pipelines.common import InputError
+from texforge.runtime.errors import InputError
 from texforge.render.camera import rt_to_c2w_gl, transforms_intrinsics
 
 

@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from texforge.mesh.io import load_mesh, write_glb, write_obj
 from texforge.mesh.types import TexturedMesh
-from texforge.pipelines.common import InputError
+from texforge.runtime.errors import InputError
 from gltf_validation import validate_glb
 
 ROOT = Path(__file__).resolve().parent.parent

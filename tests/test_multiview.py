@@ -21,7 +21,7 @@ import reconstruct
 
 import texforge.render.pose as backend_pose
 from texforge.data.transforms_io import load_dataset
-from texforge.pipelines.common import Cancelled, InputError
+from texforge.runtime.errors import Cancelled, InputError
 from texforge.pipelines.multiview import MultiviewConfig, run_multiview
 from texforge.pipelines.multiview.cameras import CameraRig, place_object
 from texforge.pipelines.multiview.prune import neighbour_outliers

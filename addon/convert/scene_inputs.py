@@ -25,7 +25,7 @@ _ASPECT_TOLERANCE = 0.01  # relative; photos and the render frame must agree to 
 
 
 def _input_error(message: str) -> Exception:
-    from texforge.pipelines.common import InputError
+    from texforge.runtime.errors import InputError
     return InputError(message)
 
 

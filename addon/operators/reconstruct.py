@@ -42,7 +42,7 @@ def _device(context) -> str:
 
 
 def _error_text(exc: BaseException) -> str:
-    import texforge.pipelines.common as common
+    import texforge.runtime.errors as common
     if isinstance(exc, common.InputError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -69,7 +69,7 @@ class ReconstructionRun:
         result = multiview.run_multiview(self.dataset, self.config, progress=progress, should_stop=should_stop,
                                          device=self.device)
         if self.out_dir:
-            from texforge.pipelines.common import check_stop
+            from texforge.runtime.progress import check_stop
             check_stop(should_stop)
             try:
                 import texforge.pipelines.multiview.result_io as result_io
@@ -176,7 +176,7 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     cameras = scene_inputs.selected_cameras(context) if cameras is None else list(cameras)
     problem = scene_inputs.cameras_problem(scene, cameras)
     if problem:
-        from texforge.pipelines.common import InputError
+        from texforge.runtime.errors import InputError
         raise InputError(problem)
     max_size = max_image_size or props.max_image_size
     dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)

@@ -1,7 +1,7 @@
 """Worker-thread jobs: run a backend pipeline off Blender's main thread, with progress and cancel.
 
 A ``Job`` wraps one callable ``work(progress, should_stop) -> result`` (the pipeline signature in
-backend/texforge/pipelines/common.py). The worker thread never touches ``bpy``: the main thread gathers plain
+texforge.runtime.progress). The worker thread never touches ``bpy``: the main thread gathers plain
 arrays before the job starts and builds Blender data from the result after it ends (see
 ops_reconstruct). The main thread polls ``job.done`` from a modal operator's timer; in background
 mode (``blender -b``, the bpy module) timers never fire, so ``run_sync()`` runs the same work on the

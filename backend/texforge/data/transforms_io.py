@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_text
-from ..pipelines.common import InputError
+from ..runtime.errors import InputError
 from ..render.camera import c2w_gl_to_rt, cameras_from_arrays, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
 from .images import IMAGE_EXTENSIONS, image_size, read_image, resize_image, split_rgb_alpha

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_bytes
-from ..pipelines.common import InputError
+from ..runtime.errors import InputError
 from .types import TexturedMesh
 
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from ...render.camera import Cameras
 from ...render.pose import axis_angle_to_matrix
-from ..common import InputError
+from ...runtime.errors import InputError
 
 
 def mask_centroids(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

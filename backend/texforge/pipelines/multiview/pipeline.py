@@ -28,14 +28,8 @@ from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
 from ...mesh.template import uv_sphere
 from ...mesh.types import TexturedMesh
 from ...render.camera import Cameras
-from ..common import (
-    InputError,
-    ProgressFn,
-    ShouldStopFn,
-    check_stop,
-    never_stop,
-    no_progress,
-)
+from ...runtime.errors import InputError
+from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
 from . import prune as prune_mod
 from .cameras import CameraRig, place_object
 from .config import MultiviewConfig, StageConfig

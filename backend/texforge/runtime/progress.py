@@ -1,19 +1,13 @@
-"""What every pipeline shares: progress / cancellation callbacks and the cancellation error."""
+"""Progress and cancellation callbacks shared by every long job (pipelines, training, rendering)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+from .errors import Cancelled
+
 ProgressFn = Callable[[float, str], None]   # fraction in [0, 1], human-readable stage message
 ShouldStopFn = Callable[[], bool]           # polled between iterations; True -> raise Cancelled
-
-
-class Cancelled(Exception):
-    """Raised inside a pipeline when ``should_stop()`` returned True; nothing has been written."""
-
-
-class InputError(ValueError):
-    """Bad user input. The message names the frame, file or setting at fault and what to do."""
 
 
 def no_progress(fraction: float, message: str) -> None:
