@@ -1,7 +1,8 @@
 """Blender camera objects <-> the backend's camera parameters (plain dicts and arrays).
 
-The math lives in backend/texforge/render/camera.py; this module only reads values off Blender objects and
-writes them back. Only the main thread may call it.
+The math lives in texforge.cameras.convert (numpy only, so Import/Export transforms work in a Blender
+without PyTorch); this module only reads values off Blender objects and writes them back. Only the
+main thread may call it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..cameras import convert as cam
 
 
 def camera_params(scene: bpy.types.Scene, cam_obj: bpy.types.Object) -> dict:
@@ -33,7 +35,6 @@ def camera_params(scene: bpy.types.Scene, cam_obj: bpy.types.Object) -> dict:
 
 def camera_krt(scene: bpy.types.Scene, cam_obj: bpy.types.Object):
     """(K 3x3, R 3x3, t 3, W, H) of a Blender camera in the backend's OpenCV convention."""
-    import texforge.render.camera as cam
     p = camera_params(scene, cam_obj)
     K, w, h = cam.blender_intrinsics(p)
     R, t = cam.c2w_gl_to_rt(p["matrix_world"])
@@ -46,7 +47,6 @@ def apply_krt(scene: bpy.types.Scene, cam_obj: bpy.types.Object, K, R, t, width:
 
     The render resolution and pixel aspect are scene settings, so they are only written when
     ``set_render_size`` is true (the caller owns the scene)."""
-    import texforge.render.camera as cam
     p = cam.blender_params_from_intrinsics(K, width, height, sensor_width=cam_obj.data.sensor_width)
     data = cam_obj.data
     data.type = "PERSP"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..render.camera import Cameras
+if TYPE_CHECKING:  # torch only where a dataset is built, so transforms.json I/O works without it
+    from ..render.camera import Cameras
 
 
 @dataclass
