@@ -1,8 +1,8 @@
 """TexForge Blender extension: photographs to textured, UV-mapped 3D assets.
 
 Layout by role: ``ui/`` (panels, preferences, scene properties), ``operators/`` (one module per user
-action), ``convert/`` (Blender data <-> the library's arrays), ``runtime/`` (worker-thread jobs, the
-PyTorch check). Everything here imports bpy; the library ``texforge`` (torch) is imported inside
+action), ``convert/`` (Blender data <-> the library's arrays), ``runtime/`` (worker-thread jobs and the modal
+operator base every long operator uses, the PyTorch check and install). Everything here imports bpy; the library ``texforge`` (torch) is imported inside
 operators, never at registration, so the extension enables even where PyTorch is missing.
 Each module in ``_MODULES`` has its own register() / unregister().
 """
@@ -13,6 +13,7 @@ _MODULE_NAMES = (
     "ui.properties",
     "ui.preferences",
     "ui.panels",
+    "runtime.job_operator",
     "operators.install_torch",
     # multi-view workflow
     "operators.reconstruct",

@@ -12,6 +12,8 @@ import numpy as np
 
 from texforge.blender import camera as blender_camera
 
+from . import roles
+
 
 def unique_name(base: str, existing) -> str:
     """``base``, or ``base.001``-style variants not in ``existing`` (a bpy collection or a set)."""
@@ -119,18 +121,25 @@ def mesh_object(name: str, mesh, collection: bpy.types.Collection, material: bpy
 
 
 def copy_background(src_cam: bpy.types.Object | None, dst_cam: bpy.types.Object) -> None:
-    """Show the source camera's photo behind the new camera too (the image is shared, not copied)."""
+    """Show the source camera's photo behind the new camera too, with its mask image when it has one
+    (the images are shared, not copied), so that a run from corrected cameras sees the same inputs."""
     if src_cam is None or src_cam.type != "CAMERA":
         return
+    photo_done = mask_done = False
     for bg in src_cam.data.background_images:
-        if bg.source == "IMAGE" and bg.image is not None:
-            new = dst_cam.data.background_images.new()
-            new.image = bg.image
-            new.alpha = bg.alpha
-            new.frame_method = bg.frame_method
-            new.use_flip_x, new.use_flip_y = bg.use_flip_x, bg.use_flip_y
-            dst_cam.data.show_background_images = True
-            return
+        if bg.source != "IMAGE" or bg.image is None:
+            continue
+        is_mask = roles.role(bg.image) == roles.MASK
+        if (mask_done if is_mask else photo_done):
+            continue
+        new = dst_cam.data.background_images.new()
+        new.image = bg.image
+        new.alpha = bg.alpha
+        new.frame_method = bg.frame_method
+        new.use_flip_x, new.use_flip_y = bg.use_flip_x, bg.use_flip_y
+        new.show_background_image = bg.show_background_image
+        dst_cam.data.show_background_images = True
+        mask_done, photo_done = mask_done or is_mask, photo_done or not is_mask
 
 
 def scale_intrinsics(K, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
@@ -169,6 +178,7 @@ def import_textured_result(scene: bpy.types.Scene, mesh, cameras=None, camera_na
                 obj = blender_camera.new_camera(scene, unique_name(f"{label} (corrected)", bpy.data.objects),
                                                 scale_intrinsics(K[i], size, dst), R[i], t[i], dst[0], dst[1],
                                                 collection=cam_coll, set_render_size=False)
+                roles.tag(obj, roles.CORRECTED)  # the next run over "all cameras" leaves it out
                 made["cameras"].append((label, obj))
                 src = (source_cameras or {}).get(label)
                 if src is not None:

@@ -3,9 +3,9 @@
 The run has three parts, and only the middle one leaves the main thread:
 1. ``prepare_run`` (main thread): read cameras and pixels into a ``MultiViewDataset``, pick the
    preset and device. Errors here are reported before anything starts.
-2. the pipeline (``run_multiview``) on a ``job.Job`` worker thread, polled by the modal operator's
-   timer; Esc or the panel's Cancel button stops it within one iteration. In background mode
-   (``blender -b``, the bpy module) timers never fire, so the same job runs synchronously.
+2. the pipeline (``run_multiview``) as a ``job.Job``, run by the ``JobOperator`` base: on a worker
+   thread polled by a timer, Esc or the panel's Cancel button stopping it within one iteration; in
+   background mode (``blender -b``, the bpy module) synchronously, with progress lines on stdout.
 3. ``ReconstructionRun.finish`` (main thread): build the new collection (mesh, material, packed
    texture, corrected cameras) and the per-view figures, or report the error / cancellation.
    Nothing in ``bpy.data`` changes before this point, so a cancelled or failed run leaves the scene
@@ -23,9 +23,8 @@ import bpy
 from bpy.props import IntProperty, StringProperty
 
 from ..runtime import job as job_mod
+from ..runtime.job_operator import JobOperator
 from ..convert import results_import, scene_inputs
-
-_TIMER_STEP = 0.25  # seconds between progress polls
 
 
 def _device(context) -> str:
@@ -80,8 +79,8 @@ class ReconstructionRun:
                 self.write_error = f"{type(exc).__name__}: {exc}"
         return result
 
-    def make_job(self, extra_stop=None) -> job_mod.Job:
-        self.job = job_mod.Job("reconstruct", self._work, extra_stop=extra_stop)
+    def make_job(self, extra_stop=None, echo=None) -> job_mod.Job:
+        self.job = job_mod.Job("reconstruct", self._work, extra_stop=extra_stop, echo=echo)
         return self.job
 
     def finish(self, context) -> tuple[set, str]:
@@ -186,7 +185,7 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     return ReconstructionRun(scene, cameras, dataset, config, device)
 
 
-class TEXFORGE_OT_reconstruct(bpy.types.Operator):
+class TEXFORGE_OT_reconstruct(JobOperator, bpy.types.Operator):
     """Reconstruct a textured mesh from the selected cameras' background photos (and correct the cameras)"""
 
     bl_idname = "texforge.reconstruct"
@@ -198,14 +197,9 @@ class TEXFORGE_OT_reconstruct(bpy.types.Operator):
     max_image_size: IntProperty(name="Max Image Size", default=0, min=0, options={"SKIP_SAVE", "HIDDEN"},
                                 description="Override the scene's working image size (0: the scene's)")
 
-    _run: ReconstructionRun | None = None
-    _timer = None
-
     @classmethod
     def poll(cls, context):
-        active = job_mod.active_job()
-        if active is not None and not active.done:
-            cls.poll_message_set(f"A TexForge job is running ({active.label})")
+        if not super().poll(context):
             return False
         problem = scene_inputs.selection_problem(context)
         if problem:
@@ -213,96 +207,16 @@ class TEXFORGE_OT_reconstruct(bpy.types.Operator):
             return False
         return True
 
-    def _prepare(self, context) -> bool:
+    def prepare_job(self, context) -> ReconstructionRun | None:
         try:
-            self._run = prepare_run(context, preset=self.preset, max_image_size=self.max_image_size)
+            run = prepare_run(context, preset=self.preset, max_image_size=self.max_image_size)
         except (ValueError, RuntimeError, ImportError, AttributeError) as exc:
             self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
-            return False
-        for w in self._run.dataset.warnings:
+            return None
+        skipped = scene_inputs.skipped_cameras_warning(scene_inputs.skipped_corrected_cameras(context))
+        for w in ([skipped] if skipped else []) + list(run.dataset.warnings):
             self.report({"WARNING"}, f"TexForge: {w}")
-        return True
-
-    def execute(self, context):
-        """Synchronous run (background mode, scripts)."""
-        if not self._prepare(context):
-            return {"CANCELLED"}
-        run = self._run
-        run.make_job().run_sync()
-        level, message = run.finish(context)
-        self.report(level, message)
-        return {"FINISHED"} if "INFO" in level else {"CANCELLED"}
-
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        if not self._prepare(context):
-            return {"CANCELLED"}
-        try:
-            self._run.make_job().start()
-        except RuntimeError as exc:
-            self.report({"ERROR"}, f"TexForge: {exc}")
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(_TIMER_STEP, window=context.window)
-        wm.modal_handler_add(self)
-        _redraw(context)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        job = self._run.job
-        if event.type == "ESC" and event.value == "PRESS" and not job.done:
-            job.cancel()
-            _redraw(context)
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":  # any timer tick is a fine moment to poll (and cheap)
-            return {"PASS_THROUGH"}  # the UI stays usable while the job runs
-        _redraw(context)
-        if not job.done:
-            return {"PASS_THROUGH"}  # never swallow a timer event another tool may be waiting for
-        context.window_manager.event_timer_remove(self._timer)
-        self._timer = None
-        level, message = self._run.finish(context)
-        self.report(level, message)
-        _redraw(context)
-        return {"FINISHED"} if "INFO" in level else {"CANCELLED"}
-
-    def cancel(self, context):
-        """Blender ends the operator (file load, window closed): stop the worker and clean up."""
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            self._timer = None
-        if self._run is not None and self._run.job is not None:
-            self._run.job.cancel()
-            self._run.job.wait(10.0)
-            self._run.job.release()
-
-
-def _redraw(context) -> None:
-    screen = getattr(context, "screen", None) or (context.window.screen if context.window else None)
-    if screen is None:
-        return
-    for area in screen.areas:
-        if area.type == "VIEW_3D":
-            area.tag_redraw()
-
-
-class TEXFORGE_OT_cancel_job(bpy.types.Operator):
-    """Stop the running TexForge job (the scene stays as it was)"""
-
-    bl_idname = "texforge.cancel_job"
-    bl_label = "Cancel"
-    bl_options = {"INTERNAL"}
-
-    @classmethod
-    def poll(cls, context):
-        active = job_mod.active_job()
-        return active is not None and not active.done
-
-    def execute(self, context):
-        job_mod.active_job().cancel()
-        _redraw(context)
-        return {"FINISHED"}
+        return run
 
 
 class TEXFORGE_OT_apply_corrected_cameras(bpy.types.Operator):
@@ -344,17 +258,5 @@ class TEXFORGE_OT_apply_corrected_cameras(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (TEXFORGE_OT_reconstruct, TEXFORGE_OT_cancel_job, TEXFORGE_OT_apply_corrected_cameras)
-_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
-
-
-def register():
-    _register_classes()
-
-
-def unregister():
-    active = job_mod.active_job()
-    if active is not None and not active.done:
-        active.cancel()
-        active.wait(10.0)
-    _unregister_classes()
+CLASSES = (TEXFORGE_OT_reconstruct, TEXFORGE_OT_apply_corrected_cameras)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -3,9 +3,10 @@
 A ``Job`` wraps one callable ``work(progress, should_stop) -> result`` (the pipeline signature in
 texforge.runtime.progress). The worker thread never touches ``bpy``: the main thread gathers plain
 arrays before the job starts and builds Blender data from the result after it ends (see
-ops_reconstruct). The main thread polls ``job.done`` from a modal operator's timer; in background
+operators/reconstruct.py). The main thread polls ``job.done`` from a modal operator's timer; in background
 mode (``blender -b``, the bpy module) timers never fire, so ``run_sync()`` runs the same work on the
-calling thread.
+calling thread, and ``ProgressEcho`` prints throttled progress lines to stdout instead of a progress bar.
+``job_operator.JobOperator`` is the modal operator base built on this.
 
 Only one job runs at a time per Blender session (``active_job()``), which keeps GPU memory and the
 2-core machines sane and gives the panel one progress bar to draw.
@@ -38,10 +39,11 @@ class Job:
     """
 
     def __init__(self, label: str, work: Callable[[Callable, Callable], Any],
-                 extra_stop: Callable[[], bool] | None = None):
+                 extra_stop: Callable[[], bool] | None = None, echo: Callable[["Job"], None] | None = None):
         self.label = label
         self._work = work
         self._extra_stop = extra_stop
+        self._echo = echo  # called after every progress update (ProgressEcho in background mode)
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self.fraction = 0.0
@@ -61,6 +63,8 @@ class Job:
         self.fraction = min(max(float(fraction), 0.0), 1.0)
         self.message = str(message)
         self.progress_calls += 1
+        if self._echo is not None:
+            self._echo(self)
 
     def _should_stop(self) -> bool:
         if self._cancel.is_set():
@@ -87,11 +91,17 @@ class Job:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def eta_seconds(self) -> float | None:
+    def elapsed_seconds(self, now: float | None = None) -> float:
+        if not self.started:
+            return 0.0
+        end = self.finished or (time.monotonic() if now is None else now)
+        return max(end - self.started, 0.0)
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
         """Time left, extrapolated linearly from the progress so far (None until it means something)."""
         if not self.started or self.fraction < 0.02:
             return None
-        elapsed = time.monotonic() - self.started
+        elapsed = self.elapsed_seconds(now)
         return max(elapsed * (1.0 - self.fraction) / self.fraction, 0.0)
 
     def status_text(self) -> str:
@@ -107,7 +117,7 @@ class Job:
         try:
             self.result = self._work(self._progress, self._should_stop)
         except BaseException as exc:  # noqa: BLE001 - carried to the main thread and reported there
-            if type(exc).__name__ == "Cancelled" or (self.cancel_requested and isinstance(exc, KeyboardInterrupt)):
+            if _is_cancel(exc) or (self.cancel_requested and isinstance(exc, KeyboardInterrupt)):
                 self.cancelled = True
             else:
                 self.error = exc
@@ -155,6 +165,63 @@ class Job:
         self._work = None
         self.result = None
         self._extra_stop = None
+        self._echo = None
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    """Whether ``exc`` is the library's Cancelled. Imported here, not at module level: the add-on
+    registers (and draws its panels) where the library's dependencies are missing."""
+    try:
+        from texforge.runtime.errors import Cancelled
+    except ImportError:
+        return False
+    return isinstance(exc, Cancelled)
+
+
+class ProgressEcho:
+    """Progress as lines on stdout, for background mode (``blender -b``, the bpy module, scripts),
+    where no progress bar is drawn and minutes of silence look like a hang.
+
+    A line names the job, the stage, the percentage, the time elapsed and the time left. It is
+    printed at the first update, at the last, and otherwise when the progress advanced by
+    ``min_step`` or ``heartbeat_s`` passed, but never more often than every ``min_interval_s``
+    (the pipeline reports every iteration). ``clock`` and ``write`` are there for tests."""
+
+    def __init__(self, write: Callable[[str], None] | None = None, min_interval_s: float = 2.0,
+                 min_step: float = 0.05, heartbeat_s: float = 15.0, clock: Callable[[], float] = time.monotonic):
+        self._write = write or _print_line
+        self.min_interval_s = min_interval_s
+        self.min_step = min_step
+        self.heartbeat_s = heartbeat_s
+        self._clock = clock
+        self._last_time: float | None = None
+        self._last_fraction = 0.0
+        self.lines = 0
+
+    def __call__(self, job: "Job") -> None:
+        now = self._clock()
+        final = job.fraction >= 1.0 and self._last_fraction < 1.0
+        if self._last_time is not None and not final:
+            since = now - self._last_time
+            if since < self.min_interval_s:
+                return
+            if job.fraction - self._last_fraction < self.min_step and since < self.heartbeat_s:
+                return
+        self._last_time, self._last_fraction = now, job.fraction
+        self.lines += 1
+        self._write(progress_line(job, now))
+
+
+def progress_line(job: "Job", now: float | None = None) -> str:
+    """``[TexForge] reconstruct: fitting the shape 45% | 12 s elapsed | about 15 s left``."""
+    eta = job.eta_seconds(now)
+    left = "estimating time left" if eta is None else f"about {_format_seconds(eta)} left"
+    return (f"[TexForge] {job.label}: {job.message} {job.fraction * 100:.0f}% | "
+            f"{_format_seconds(job.elapsed_seconds(now))} elapsed | {left}")
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
 
 
 def _format_seconds(seconds: float) -> str:
