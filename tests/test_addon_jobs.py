@@ -120,8 +120,9 @@ def spot_scene(small_spot):
     addon.unregister()
 
 
-def test_reconstruct_prints_progress_and_a_rerun_skips_its_own_cameras(spot_scene, capfd):
+def test_reconstruct_prints_progress_and_a_rerun_skips_its_own_cameras(spot_scene, capfd, tmp_path):
     assert bpy.app.background
+    spot_scene.texforge.output_dir = str(tmp_path / "results")
     originals = sorted(c.name for c in scene_inputs.selected_cameras(bpy.context))
     assert len(originals) == VIEWS
     capfd.readouterr()

@@ -20,6 +20,8 @@ import numpy as np
 
 from texforge.blender import camera as blender_camera
 
+from . import roles
+
 MIN_VIEWS = 3
 _ASPECT_TOLERANCE = 0.01  # relative; photos and the render frame must agree to 1 %
 
@@ -33,14 +35,17 @@ def _input_error(message: str) -> Exception:
 # Cheap queries (safe in poll / draw)
 # ---------------------------------------------------------------------------------------------
 
-def camera_background(cam_obj: bpy.types.Object):
-    """The first background-image slot of a camera that holds an image, or None."""
+def _image_slots(cam_obj: bpy.types.Object, want_mask: bool):
     if cam_obj is None or cam_obj.type != "CAMERA":
-        return None
+        return
     for bg in cam_obj.data.background_images:
-        if bg.source == "IMAGE" and bg.image is not None:
-            return bg
-    return None
+        if bg.source == "IMAGE" and bg.image is not None and (roles.role(bg.image) == roles.MASK) == want_mask:
+            yield bg
+
+
+def camera_background(cam_obj: bpy.types.Object):
+    """The first background-image slot of a camera that holds a photo (not a mask image), or None."""
+    return next(_image_slots(cam_obj, want_mask=False), None)
 
 
 def camera_image(cam_obj: bpy.types.Object) -> bpy.types.Image | None:
@@ -48,10 +53,41 @@ def camera_image(cam_obj: bpy.types.Object) -> bpy.types.Image | None:
     return bg.image if bg is not None else None
 
 
-def selected_cameras(context) -> list[bpy.types.Object]:
-    """Selected camera objects, in name order (stable, and the order of the views)."""
+def camera_mask_image(cam_obj: bpy.types.Object) -> bpy.types.Image | None:
+    """The frame's mask image (a background slot whose image is tagged roles.MASK), or None."""
+    bg = next(_image_slots(cam_obj, want_mask=True), None)
+    return bg.image if bg is not None else None
+
+
+def _selected_camera_objects(context) -> list[bpy.types.Object]:
     objs = getattr(context, "selected_objects", None) or []
     return sorted((o for o in objs if o.type == "CAMERA"), key=lambda o: o.name)
+
+
+def selected_cameras(context) -> list[bpy.types.Object]:
+    """Selected camera objects, in name order (stable, and the order of the views).
+
+    Cameras an earlier reconstruction created (tagged roles.CORRECTED) show the same photos as their
+    originals, so they are left out when other cameras are selected too; selecting only corrected
+    cameras uses them on purpose."""
+    cams = _selected_camera_objects(context)
+    own = [c for c in cams if roles.role(c) != roles.CORRECTED]
+    return own or cams
+
+
+def skipped_corrected_cameras(context) -> list[str]:
+    """Names of the selected corrected cameras that ``selected_cameras`` leaves out (for a warning)."""
+    kept = {c.name for c in selected_cameras(context)}
+    return [c.name for c in _selected_camera_objects(context) if c.name not in kept]
+
+
+def skipped_cameras_warning(names: list[str]) -> str:
+    """The warning for ``skipped_corrected_cameras`` ('' when none)."""
+    if not names:
+        return ""
+    more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+    return (f"left out '{names[0]}'{more}: cameras created by an earlier reconstruction (their photos are "
+            f"the originals'); select only them to reconstruct from them")
 
 
 def render_size(scene: bpy.types.Scene) -> tuple[int, int]:
@@ -156,9 +192,19 @@ def image_pixels(img: bpy.types.Image) -> np.ndarray:
     return np.ascontiguousarray(buf.reshape(h, w, c)[::-1])
 
 
-def _mask_for(rgb: np.ndarray, alpha: np.ndarray | None, source: str, label: str):
-    """(mask (H, W), background colour (3,) or None) for one view."""
+def _mask_for(rgb: np.ndarray, alpha: np.ndarray | None, source: str, label: str, mask_image=None):
+    """(mask (H, W), background colour (3,) or None) for one view. A mask image (transforms.json
+    ``mask_path``) wins over alpha and the colour model, as in ``load_dataset``."""
     import texforge.data.masks as masks
+    if mask_image is not None:
+        import texforge.data.images as images_mod
+        mask = masks.mask_from_image(image_pixels(mask_image))
+        if mask.shape != rgb.shape[:2]:
+            mask = images_mod.resize_image(mask, rgb.shape[1], rgb.shape[0])
+        outside = mask < 0.5
+        if masks.has_useful_alpha(alpha) or not outside.any():
+            return mask, None
+        return mask, np.median(rgb[outside], axis=0)
     if source == "ALPHA" or (source == "AUTO" and masks.has_useful_alpha(alpha)):
         if not masks.has_useful_alpha(alpha):
             raise _input_error(f"{label} has no transparent pixels, so its alpha channel cannot be the mask; "
@@ -210,7 +256,7 @@ def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask
         rgb, alpha = images_mod.split_rgb_alpha(arr)
         if not np.all(np.isfinite(rgb)):
             raise _input_error(f"{label}: the image holds NaN or infinite values")
-        mask, bg_color = _mask_for(rgb, alpha, mask_source, label)
+        mask, bg_color = _mask_for(rgb, alpha, mask_source, label, camera_mask_image(cam))
         if bg_color is not None:
             bgs.append(bg_color)
         elif alpha is not None:

@@ -44,7 +44,12 @@ def read_mask(path) -> np.ndarray:
     """A mask image file -> (H, W) float32 in [0, 1]. Grey files are used as is; RGBA files use their
     alpha when it is not all opaque, otherwise the mean of the colour channels (so both nerfstudio's
     black/white masks and transparent PNG masks work)."""
-    arr = read_image(path)
+    return mask_from_image(read_image(path))
+
+
+def mask_from_image(arr: np.ndarray) -> np.ndarray:
+    """The pixels of a mask image (H, W, C) -> (H, W) float32 in [0, 1], by :func:`read_mask`'s rule
+    (Blender hands over mask images as pixels, not files)."""
     rgb, alpha = split_rgb_alpha(arr)
     if has_useful_alpha(alpha):
         return mask_from_alpha(alpha)
