@@ -3,7 +3,7 @@
 texforge.export_transforms writes the selected cameras (with per-frame intrinsics) and their photos'
 paths as a NeRF-style transforms.json through ``texforge.data.transforms_io.write_transforms``;
 texforge.import_transforms creates one new camera per frame, photo attached as background image, in
-a new collection. Camera math goes through ``addon.blender_camera`` (the one conversion).
+a new collection. Camera math goes through ``texforge.blender.camera`` (the one conversion, torch-free).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from texforge.blender import camera as blender_camera
 
-from ..convert import results_import, scene_inputs
+from ..convert import results_import, roles, scene_inputs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,18 +62,21 @@ def export_cameras(scene: bpy.types.Scene, cameras: list, filepath: str, overwri
     frame = scene_inputs.render_size(scene)
     sizes = {tuple(scene_inputs.camera_image(c).size) for c in cameras}
     size = sizes.pop() if len(sizes) == 1 else frame
-    Ks, Rs, ts, files, written = [], [], [], [], []
+    Ks, Rs, ts, files, mask_files, written = [], [], [], [], [], []
     try:
         for cam in cameras:
             K, R, t, w, h = blender_camera.camera_krt(scene, cam)
             Ks.append(results_import.scale_intrinsics(K, (w, h), size))
             Rs.append(R), ts.append(t)
-            files.append(_image_file_for_export(scene_inputs.camera_image(cam), out_dir, f"camera '{cam.name}'",
-                                                written))
+            label = f"camera '{cam.name}'"
+            files.append(_image_file_for_export(scene_inputs.camera_image(cam), out_dir, label, written))
+            mask = scene_inputs.camera_mask_image(cam)
+            mask_files.append(_image_file_for_export(mask, out_dir, f"{label} (mask)", written)
+                              if mask is not None else None)
         names = {"texforge_camera_names": [c.name for c in cameras]}
         from texforge.data.transforms_io import write_transforms
-        write_transforms(filepath, np.stack(Ks), np.stack(Rs), np.stack(ts),
-                                                               size[0], size[1], files, extra=names)
+        write_transforms(filepath, np.stack(Ks), np.stack(Rs), np.stack(ts), size[0], size[1], files,
+                         extra=names, mask_paths=mask_files)
     except BaseException:
         for p in written:  # leave no half-written export behind
             if os.path.exists(p):
@@ -124,8 +127,8 @@ class TEXFORGE_OT_export_transforms(bpy.types.Operator, ExportHelper):
 # Import
 # ---------------------------------------------------------------------------------------------
 
-def _resolve_image(base: str, file_path: str) -> str:
-    """A frame's file_path -> an existing file (NeRF-synthetic paths omit the extension)."""
+def _resolve_image(base: str, file_path: str, label: str = "", what: str = "image") -> str:
+    """A frame's file_path (or mask_path) -> an existing file (NeRF-synthetic paths omit the extension)."""
     p = file_path if os.path.isabs(file_path) else os.path.join(base, file_path)
     if os.path.isfile(p):
         return os.path.normpath(p)
@@ -133,15 +136,16 @@ def _resolve_image(base: str, file_path: str) -> str:
     for ext in IMAGE_EXTENSIONS:
         if os.path.isfile(p + ext):
             return os.path.normpath(p + ext)
-    raise ValueError(f"frame {file_path}: image file not found: {p}")
+    raise ValueError(f"frame {label or file_path}: {what} file not found: {p}")
 
 
 def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
-    """Parse a transforms.json -> (frames [{name, label, path, K, R, t, w, h}], warnings); changes no Blender data.
+    """Parse a transforms.json -> (frames [{name, label, path, mask, K, R, t, w, h}], warnings); changes no
+    Blender data. ``mask`` is the frame's mask file (``mask_path``) or None.
 
     ``label`` is the frame's file_path as written (used in messages), ``name`` the camera name to create."""
     import texforge.data.transforms_io as tio
-    import texforge.render.camera as cam
+    import texforge.cameras.convert as cam
     import texforge.data.images as images
     json_path = str(tio.resolve_transforms_path(filepath))
     try:
@@ -159,6 +163,7 @@ def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
             raise ValueError(f"'{json_path}': frame {i} has no file_path")
         label = str(fr["file_path"])
         path = _resolve_image(base, label)
+        mask = _resolve_image(base, str(fr["mask_path"]), label, "mask") if fr.get("mask_path") else None
         try:
             K, w, h = cam.transforms_intrinsics(meta, fr, images.image_size(path))
             m = np.asarray(fr["transform_matrix"], dtype=np.float64)
@@ -169,7 +174,8 @@ def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
             raise ValueError(f"frame {label}: {exc}") from exc
         name = (str(names[i]) if isinstance(names, list) and i < len(names)
                 else os.path.splitext(os.path.basename(path))[0])
-        frames.append({"name": name, "label": label, "path": path, "K": K, "R": R, "t": t, "w": w, "h": h})
+        frames.append({"name": name, "label": label, "path": path, "mask": mask, "K": K, "R": R, "t": t,
+                       "w": w, "h": h})
     return frames, []
 
 
@@ -190,18 +196,19 @@ def import_frames(context, frames: list[dict], resolution: str, name: str):
             raise ValueError(f"frame {fr['label']}: {fr['w']}x{fr['h']} does not have the aspect ratio of {what} "
                              f"({frame[0]}x{frame[1]})")
     before = set(bpy.data.images)
-    loaded = []
+    loaded, masks = [], []
     try:
         for fr in frames:
             loaded.append(bpy.data.images.load(fr["path"], check_existing=True))
+            masks.append(_load_mask(fr["mask"]) if fr["mask"] else None)
     except RuntimeError as exc:
-        for img in loaded:
-            if img not in before:
+        for img in loaded + masks:
+            if img is not None and img not in before and img.name in bpy.data.images:
                 bpy.data.images.remove(img)
         raise ValueError(f"cannot load image: {exc}") from exc
     coll = results_import.new_collection(scene, name)
     cams = []
-    for i, (fr, img) in enumerate(zip(frames, loaded)):
+    for i, (fr, img, mask) in enumerate(zip(frames, loaded, masks)):
         K = results_import.scale_intrinsics(fr["K"], (fr["w"], fr["h"]), frame)
         obj = blender_camera.new_camera(scene, results_import.unique_name(fr["name"], bpy.data.objects), K,
                                         fr["R"], fr["t"], frame[0], frame[1], collection=coll,
@@ -209,10 +216,25 @@ def import_frames(context, frames: list[dict], resolution: str, name: str):
         bg = obj.data.background_images.new()
         bg.image = img
         bg.alpha = 0.8
+        if mask is not None:
+            # a second, hidden slot: the mask travels with its photo (Reconstruct and Export transforms
+            # read it) without covering the photo in the viewport; tick it to check the mask
+            slot = obj.data.background_images.new()
+            slot.image = mask
+            slot.alpha = 0.5
+            slot.show_background_image = False
         obj.data.show_background_images = True
         cams.append(obj)
     results_import.select_only(context.view_layer, cams)
     return coll, cams, set_size
+
+
+def _load_mask(path: str) -> bpy.types.Image:
+    """A frame's mask file as an image datablock tagged roles.MASK (values are data, not colour)."""
+    img = bpy.data.images.load(path, check_existing=True)
+    img.colorspace_settings.is_data = True
+    roles.tag(img, roles.MASK)
+    return img
 
 
 class TEXFORGE_OT_import_transforms(bpy.types.Operator, ImportHelper):

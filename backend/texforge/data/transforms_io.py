@@ -31,7 +31,7 @@ import numpy as np
 
 from ..atomic import write_text
 from ..runtime.errors import InputError
-from ..render.camera import c2w_gl_to_rt, cameras_from_arrays, transforms_frame_entry, transforms_intrinsics
+from ..cameras.convert import c2w_gl_to_rt, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
 from .images import IMAGE_EXTENSIONS, image_size, read_image, resize_image, split_rgb_alpha
 from .masks import (
@@ -242,6 +242,7 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
                            "(plain backdrop assumed)")
     background_out = (np.median(np.stack(estimated_bgs), axis=0).astype(np.float32)
                       if estimated_bgs else bg.copy())
+    from ..render.camera import cameras_from_arrays  # torch: only when a dataset is built
     cameras = cameras_from_arrays(np.stack(Ks), np.stack(Rs), np.stack(ts), target[0], target[1], device=device)
     return MultiViewDataset(images, masks, cameras, names, background_out, warnings)
 
@@ -252,13 +253,15 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def write_transforms(path, K, R, t, width: int, height: int, file_paths, extra: dict | None = None) -> Path:
+def write_transforms(path, K, R, t, width: int, height: int, file_paths, extra: dict | None = None,
+                     mask_paths=None) -> Path:
     """Write cameras as a transforms.json (atomic: temp file + os.replace).
 
     K (N, 3, 3), R (N, 3, 3), t (N, 3) OpenCV world-to-camera (numpy or torch); ``file_paths`` one per
     camera. Each frame gets fl_x/fl_y/cx/cy/w/h and transform_matrix; the top level also gets
     camera_angle_x of the first camera (for readers that only know the NeRF-synthetic form) and w/h.
-    ``extra`` keys are added at the top level. ``path`` may be a folder (-> path/transforms.json)."""
+    ``extra`` keys are added at the top level. ``mask_paths`` (optional, one per camera, None for none)
+    become the frames' ``mask_path``. ``path`` may be a folder (-> path/transforms.json)."""
     path = Path(path)
     if path.is_dir():
         path = path / "transforms.json"
@@ -279,5 +282,8 @@ def write_transforms(path, K, R, t, width: int, height: int, file_paths, extra: 
         meta.update(extra)
     meta["frames"] = [{"file_path": fp, **transforms_frame_entry(K[i], R[i], t[i], width, height)}
                       for i, fp in enumerate(file_paths)]
+    for frame, mask in zip(meta["frames"], mask_paths or ()):
+        if mask:
+            frame["mask_path"] = str(mask)
     write_text(path, json.dumps(meta, indent=2) + "\n")
     return path
