@@ -6,13 +6,11 @@ pip runs in a subprocess (``sys.executable -m pip install --target <user folder>
 worker thread; a timer on the main thread watches it and redraws the preferences, so the UI never
 blocks. In background mode (``blender -b``, the bpy module) timers never fire, so it runs synchronously.
 The user folder is appended (not prepended) to sys.path at register, so Blender's own modules win.
+The folder, the pip command and the job's state are in runtime/torch_install.py.
 """
 
 from __future__ import annotations
 
-import collections
-import os
-import subprocess
 import sys
 import threading
 
@@ -20,83 +18,8 @@ import bpy
 from bpy.props import EnumProperty
 
 from ..runtime import torch_status
-
-CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
-
-_ADDON = __package__.rpartition(".")[0]  # the add-on package (this module sits in its operators/)
-
-
-def site_packages_dir(create: bool = False) -> str:
-    """The extension's private site-packages folder (ValueError in a checkout that is not an extension)."""
-    return bpy.utils.extension_path_user(_ADDON, path="site-packages", create=create)
-
-
-def add_site_dir() -> str | None:
-    """Append the private site-packages to sys.path when it exists; returns it (None when absent)."""
-    try:
-        path = site_packages_dir(create=False)
-    except ValueError:
-        return None
-    if os.path.isdir(path) and path not in sys.path:
-        sys.path.append(path)
-    return path if os.path.isdir(path) else None
-
-
-def pip_command(variant: str, target: str, index_url: str = "") -> list[str]:
-    """The pip command line for the CPU or CUDA build of the pinned torch and the backend's other
-    packages, installed into ``target``. The CPU wheel index is an *extra* index so the other packages
-    still come from PyPI (the CPU build's local version, +cpu, wins over PyPI's for the same pin)."""
-    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-           "--upgrade", "--target", target, torch_status.TORCH_PIN, *torch_status.RUNTIME_PACKAGES]
-    if variant == "CPU":
-        cmd += ["--extra-index-url", CPU_INDEX_URL]
-    elif index_url:
-        cmd += ["--extra-index-url", index_url]
-    return cmd
-
-
-class InstallJob:
-    """State of the (single) background install, read by the preferences' draw()."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self) -> None:
-        self.state = "idle"  # idle | running | done | failed
-        self.variant = ""
-        self.returncode: int | None = None
-        self.log: collections.deque[str] = collections.deque(maxlen=200)
-        self.process: subprocess.Popen | None = None
-        self.thread: threading.Thread | None = None
-
-    def summary(self) -> str:
-        return {"running": f"Installing PyTorch ({self.variant}) ...",
-                "done": f"PyTorch ({self.variant}) installed",
-                "failed": f"PyTorch install failed (exit code {self.returncode})"}.get(self.state, "")
-
-    def tail(self, n: int) -> list[str]:
-        return [line[:200] for line in list(self.log)[-n:]]
-
-    def run(self, cmd: list[str]) -> None:
-        """Run pip to the end (worker thread, or the main thread in background mode). Touches no bpy data."""
-        self.log.append(" ".join(cmd))
-        try:
-            self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            text=True, errors="replace")
-            for line in self.process.stdout:
-                self.log.append(line.rstrip())
-            self.returncode = self.process.wait()
-        except Exception as exc:  # noqa: BLE001 - on a worker thread: record it, the timer shows it
-            self.log.append(f"could not run pip: {type(exc).__name__}: {exc}")
-            self.returncode = -1
-        self.state = "done" if self.returncode == 0 else "failed"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-
-
-JOB = InstallJob()
+from ..runtime.torch_install import JOB, InstallJob, add_site_dir, pip_command, site_packages_dir  # noqa: F401
+from ..ui.preferences import get_preferences
 
 
 def _finish() -> None:
@@ -150,8 +73,6 @@ class TEXFORGE_OT_install_torch(bpy.types.Operator):
             self.report({"ERROR"}, "PyTorch can only be installed by the installed TexForge extension; in a "
                                    "development checkout install it into the Python environment instead")
             return {"CANCELLED"}
-        from ..ui.preferences import get_preferences  # noqa: PLC0415
-
         cmd = pip_command(self.variant, target, get_preferences(context).torch_index_url.strip())
         JOB.reset()
         JOB.state, JOB.variant = "running", self.variant

@@ -14,7 +14,7 @@ import bpy
 from bpy.app.handlers import persistent
 from bpy.props import EnumProperty, StringProperty
 
-from ..runtime import torch_status
+from ..runtime import torch_install, torch_status
 from .properties import PRESET_ITEMS
 
 DEVICE_ITEMS = (
@@ -80,8 +80,6 @@ class TexForgePreferences(bpy.types.AddonPreferences):
 
 def draw_torch_status(layout, prefs=None) -> None:
     """PyTorch's state (version, devices, or why it is missing) and the install buttons, into ``layout``."""
-    from ..operators import install_torch as ops_install_torch  # noqa: PLC0415 (no torch)
-
     status = torch_status.probe()  # the real import happens here, once, and is cached
     head = layout.row()
     head.label(text="PyTorch", icon="CHECKMARK" if status.available else "ERROR")
@@ -101,7 +99,7 @@ def draw_torch_status(layout, prefs=None) -> None:
         op.variant = "CUDA"
         if prefs is not None:
             layout.prop(prefs, "torch_index_url")
-    job = ops_install_torch.JOB
+    job = torch_install.JOB
     if job.state != "idle":
         col = layout.column(align=True)
         col.label(text=job.summary(), icon="TIME" if job.state == "running" else "INFO")
