@@ -20,6 +20,7 @@ _MODULE_NAMES = (
     "operators.turntable",
     "operators.transforms",
     "operators.export",
+    "operators.preview",
     "ui.panels_workflow",
 )
 

@@ -1,7 +1,8 @@
 """Sidebar sub-panels of the multi-view workflow (children of TEXFORGE_PT_main).
 
 Inputs (cameras with photos, turntable rig, transforms.json), Reconstruct (button or progress bar with
-stage and time left, plus Cancel), Result (per-view figures, pruned frames, apply cameras, export).
+stage and time left, plus Cancel), Result (per-view figures, pruned frames, the baked-lighting note with
+an unlit preview, apply cameras, export).
 Drawing reads only cheap state: no pixels, no torch.
 """
 
@@ -71,6 +72,10 @@ class TEXFORGE_PT_reconstruct(SidebarPanel, bpy.types.Panel):
             row.operator("texforge.cancel_job", text="Cancel (Esc)", icon="CANCEL")
             return
         layout.operator("texforge.reconstruct", icon="MESH_ICOSPHERE")
+        skipped = scene_inputs.skipped_corrected_cameras(context)
+        if skipped:
+            layout.label(text=f"{len(skipped)} corrected cameras of an earlier run are left out", icon="INFO")
+        layout.label(text=SHOOTING_NOTE, icon="LIGHT_SUN")
 
 
 class TEXFORGE_PT_results(SidebarPanel, bpy.types.Panel):
@@ -90,9 +95,26 @@ class TEXFORGE_PT_results(SidebarPanel, bpy.types.Panel):
         if props.result_summary:
             layout.label(text=props.result_summary)
         layout.template_list("TEXFORGE_UL_views", "", props, "views", props, "views_index", rows=4)
+        draw_baked_lighting_note(layout.box())
         col = layout.column(align=True)
         col.operator("texforge.apply_corrected_cameras", icon="CON_CAMERASOLVER")
         col.operator("texforge.export_game_asset", icon="EXPORT")
+
+
+# The texture is made from the photos, so their lighting is in it; artists who light the result again
+# see it dark where the scene's light is dim (from behind) and take it for a failed reconstruction.
+SHOOTING_NOTE = "Light evenly when shooting: the photos' light ends up in the texture"
+BAKED_LIGHTING_NOTE = (
+    "Lighting is baked in: the texture holds the photos' light and shade",
+    "Dark under dim scene light? Preview unlit, or light the scene evenly",
+)
+
+
+def draw_baked_lighting_note(layout) -> None:
+    col = layout.column(align=True)
+    col.label(text=BAKED_LIGHTING_NOTE[0], icon="INFO")
+    col.label(text=BAKED_LIGHTING_NOTE[1])
+    col.operator("texforge.flat_preview", icon="SHADING_SOLID")
 
 
 CLASSES = (TEXFORGE_UL_views, TEXFORGE_PT_inputs, TEXFORGE_PT_reconstruct, TEXFORGE_PT_results)

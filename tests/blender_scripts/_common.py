@@ -85,6 +85,14 @@ class RecordingLayout:
     def separator(self, **kwargs):
         pass
 
+    def progress(self, factor=0.0, type="BAR", text="", **kwargs):
+        self.items.append(("progress", text, factor))
+
+    def template_list(self, listtype_name, list_id, dataptr, propname, *args, **kwargs):
+        if propname not in dataptr.bl_rna.properties:
+            raise AttributeError(f"{dataptr!r} has no property {propname!r}")
+        self.items.append(("template_list", listtype_name))
+
     def prop(self, data, name, **kwargs):
         if name not in data.bl_rna.properties:
             raise AttributeError(f"{data!r} has no property {name!r}")
