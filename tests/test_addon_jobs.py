@@ -3,6 +3,8 @@ progress lines in background mode, cancellation recognised by class, and a re-ru
 "all cameras" that leaves out the cameras an earlier run created."""
 
 import re
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ bpy = pytest.importorskip("bpy")
 import addon  # noqa: E402
 from addon.convert import roles, scene_inputs  # noqa: E402
 from addon.runtime import job as job_mod  # noqa: E402
+from addon.runtime import job_operator  # noqa: E402
 from addon.runtime.job_operator import JobOperator  # noqa: E402
 from texforge.blender import dataset_render  # noqa: E402
 from texforge.runtime.errors import Cancelled  # noqa: E402
@@ -85,6 +88,71 @@ def test_job_recognises_the_library_cancel_by_class_not_by_name():
     job = job_mod.Job("b", raising(impostor("boom"))).run_sync()
     assert not job.cancelled and isinstance(job.error, impostor)
     job.release()
+
+
+class _FakeRun:
+    """What a JobOperator's prepare_job returns: a job that loops until stopped, and a finish() that
+    records how it ended."""
+
+    def __init__(self):
+        self.job = None
+        self.finished_with = None
+
+    def make_job(self, extra_stop=None, echo=None):
+        def work(progress, should_stop):
+            while not should_stop():
+                progress(0.5, "working")
+                time.sleep(0.005)
+            raise Cancelled("stopped")
+        self.job = job_mod.Job("fake", work, extra_stop=extra_stop, echo=echo)
+        return self.job
+
+    def finish(self, context):
+        self.finished_with = "cancelled" if self.job.cancelled else "done"
+        self.job.release()
+        return ({"WARNING"}, "cancelled") if self.job.cancelled else ({"INFO"}, "done")
+
+
+class _FakeWindowManager:
+    def __init__(self):
+        self.timers = []
+
+    def event_timer_add(self, step, window=None):
+        self.timers.append(step)
+        return step
+
+    def event_timer_remove(self, timer):
+        self.timers.remove(timer)
+
+
+class _Operator(JobOperator):
+    """The base without Blender's operator machinery: reports are collected."""
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, level, message):
+        self.reports.append((set(level), message))
+
+    def prepare_job(self, context):
+        return _FakeRun()
+
+
+def test_the_base_runs_a_modal_job_and_esc_cancels_it():
+    op = _Operator()
+    wm = _FakeWindowManager()
+    context = SimpleNamespace(window_manager=wm, window=None, screen=None)
+    op._job_run = op.prepare_job(context)
+    op._job_run.make_job().start()
+    op._timer = wm.event_timer_add(0.25)
+    timer, esc = SimpleNamespace(type="TIMER", value="NOTHING"), SimpleNamespace(type="ESC", value="PRESS")
+    assert op.modal(context, timer) == {"PASS_THROUGH"}  # still running: the UI stays usable
+    assert job_operator.running_job_message() == "A TexForge job is running (fake)"  # poll greys others out
+    assert op.modal(context, esc) == {"RUNNING_MODAL"} and op._job_run.job.cancel_requested
+    assert op._job_run.job.wait(10)
+    assert op.modal(context, timer) == {"CANCELLED"}
+    assert op._job_run.finished_with == "cancelled" and op.reports == [({"WARNING"}, "cancelled")]
+    assert wm.timers == [] and job_mod.active_job() is None
 
 
 def test_every_long_operator_uses_the_one_base():
