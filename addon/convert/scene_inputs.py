@@ -87,7 +87,7 @@ def skipped_cameras_warning(names: list[str]) -> str:
         return ""
     more = f" and {len(names) - 1} more" if len(names) > 1 else ""
     return (f"left out '{names[0]}'{more}: cameras created by an earlier reconstruction (their photos are "
-            f"the originals'); select only them to reconstruct from them")
+            f"the originals'); select only corrected cameras to use them")
 
 
 def render_size(scene: bpy.types.Scene) -> tuple[int, int]:

@@ -119,6 +119,9 @@ class TEXFORGE_OT_export_transforms(bpy.types.Operator, ExportHelper):
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, f"TexForge: {exc}")
             return {"CANCELLED"}
+        skipped = scene_inputs.skipped_cameras_warning(scene_inputs.skipped_corrected_cameras(context))
+        if skipped:
+            self.report({"WARNING"}, f"TexForge: {skipped}")
         self.report({"INFO"}, f"TexForge: wrote {len(cams)} cameras to '{path}'")
         return {"FINISHED"}
 
