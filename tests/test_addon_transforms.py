@@ -96,6 +96,7 @@ def test_imported_mask_files_are_the_masks_reconstruct_uses(masked_scene, masked
     dataset = ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=SIZE).dataset
     for name, mask in zip(dataset.names, dataset.masks):
         np.testing.assert_allclose(mask, photo_alpha(name), atol=1.5 / 255)
+    assert not [w for w in dataset.warnings if "background-colour" in w], dataset.warnings
 
     # the same photos without their mask slots: the colour model cannot separate spot from the clutter
     for cam in cams:

@@ -237,6 +237,7 @@ def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask
     images = np.empty((n, target[1], target[0], 3), dtype=np.float32)
     masks = np.empty((n, target[1], target[0]), dtype=np.float32)
     Ks, Rs, ts, names, bgs, warnings = [], [], [], [], [], []
+    colour_model = False
     for i, cam in enumerate(cameras):
         bg_slot = camera_background(cam)
         img = bg_slot.image
@@ -256,7 +257,9 @@ def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask
         rgb, alpha = images_mod.split_rgb_alpha(arr)
         if not np.all(np.isfinite(rgb)):
             raise _input_error(f"{label}: the image holds NaN or infinite values")
-        mask, bg_color = _mask_for(rgb, alpha, mask_source, label, camera_mask_image(cam))
+        mask_image = camera_mask_image(cam)
+        mask, bg_color = _mask_for(rgb, alpha, mask_source, label, mask_image)
+        colour_model = colour_model or (bg_color is not None and mask_image is None)
         if bg_color is not None:
             bgs.append(bg_color)
         elif alpha is not None:
@@ -275,7 +278,7 @@ def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask
         Ks.append(K), Rs.append(R), ts.append(t), names.append(cam.name)
     background = (np.median(np.stack(bgs), axis=0).astype(np.float32) if len(bgs) == n
                   else np.zeros(3, dtype=np.float32))
-    if bgs:
+    if colour_model:
         warnings.append("masks of some views were estimated from a background-colour model")
     cams = cam_mod.cameras_from_arrays(np.stack(Ks), np.stack(Rs), np.stack(ts), target[0], target[1], device=device)
     from texforge.data.dataset import MultiViewDataset as dataset_cls
