@@ -1,5 +1,10 @@
 """Game-asset GLB export with real bpy: Khronos gltf-validator, Blender's importer, power-of-two texture
-on a copy, decimation to a budget, Draco, never overwriting; and the result import it starts from."""
+on a copy (resized or not: the texture is in the file either way), decimation to a budget, Draco, never
+overwriting, ordinary file permissions; the result import it starts from; and the whole path as an artist
+takes it: photos on cameras -> Reconstruct with each preset -> Export Game Asset with default settings."""
+
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -10,16 +15,26 @@ import addon  # noqa: E402
 from addon.convert import results_import
 from addon.operators import export as ops_export  # noqa: E402
 from texforge.mesh.template import uv_sphere  # noqa: E402
-from gltf_validation import validate_glb  # noqa: E402
+import gltf_validation  # noqa: E402
+from gltf_validation import validate_glb, validation_report  # noqa: E402
 
 
 @pytest.fixture
-def result_object():
-    """A reconstruction-like result: textured UV sphere (non-power-of-two texture), moved and scaled."""
+def umask_022():
+    """The usual umask, so that 'ordinary permissions' means 0644 whatever the test runner's umask is."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _textured_sphere(w: int, h: int):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon.register()
     mesh = uv_sphere(32, 16, radius=0.5)
-    h, w = 300, 600
     yy, xx = np.mgrid[0:h, 0:w]
     mesh.texture = np.stack([xx / w, yy / h, 0.5 + 0.5 * np.sin(xx / 20.0)], axis=-1).astype(np.float32)
     made = results_import.import_textured_result(bpy.context.scene, mesh, name="Asset")
@@ -28,8 +43,30 @@ def result_object():
     obj.scale = (2.0, 2.0, 2.0)
     bpy.context.view_layer.objects.active = obj
     obj.select_set(True)
-    yield obj, mesh
+    return obj, mesh
+
+
+@pytest.fixture
+def result_object():
+    """A reconstruction-like result: textured UV sphere (non-power-of-two texture), moved and scaled."""
+    yield _textured_sphere(600, 300)
     addon.unregister()
+
+
+@pytest.fixture
+def pow2_result_object():
+    """The same with a texture the presets make: power-of-two sides, exported without resizing."""
+    yield _textured_sphere(512, 256)
+    addon.unregister()
+
+
+def _imported_base_color_images(path) -> list:
+    """Base Color images of the materials Blender's glTF importer builds from ``path``, in a fresh scene."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert bpy.ops.import_scene.gltf(filepath=str(path)) == {"FINISHED"}
+    meshes = [o for o in bpy.context.scene.objects if o.type == "MESH"]
+    assert len(meshes) == 1
+    return [ops_export.base_color_image(meshes[0])[2]]
 
 
 def test_result_import_builds_mesh_uvs_and_packed_texture(result_object):
@@ -56,7 +93,7 @@ def test_result_import_builds_mesh_uvs_and_packed_texture(result_object):
     np.testing.assert_allclose(px.reshape(300, 600, 4)[::-1, :, :3], mesh.texture, atol=1 / 255 + 1e-6)
 
 
-def test_export_game_asset_glb(result_object, tmp_path):
+def test_export_game_asset_glb(result_object, tmp_path, umask_022):
     obj, mesh = result_object
     user_image = ops_export.base_color_image(obj)[2]
     counts = (len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.images), len(bpy.data.materials))
@@ -67,8 +104,10 @@ def test_export_game_asset_glb(result_object, tmp_path):
     assert tuple(user_image.size) == (600, 300) and not user_image.is_dirty
     assert tuple(obj.location) == (1.0, 2.0, 0.0) and obj.select_get() and obj.name == "Asset Mesh"
 
-    issues = validate_glb(out)
-    assert issues["numErrors"] == 0, issues["messages"]
+    report = validation_report(out)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"]
+    assert report["info"]["hasTextures"], report["info"]
+    assert _mode(out) == 0o644 and os.listdir(tmp_path) == ["asset.glb"]
 
     # never overwrite without the user's say
     stamp = out.stat().st_mtime_ns
@@ -114,6 +153,34 @@ def test_export_decimated_draco_and_summary(result_object, tmp_path):
     assert len(imp.data.loop_triangles) == info["triangles"]
     with pytest.raises(ValueError, match=r"\.glb"):
         ops_export.export_game_asset(bpy.context, imp, str(tmp_path / "x.gltf"))
+
+
+def test_power_of_two_texture_is_exported_without_resizing(pow2_result_object, tmp_path, umask_022):
+    """The presets' textures need no resizing; that path must embed the texture just the same."""
+    obj, mesh = pow2_result_object
+    out = tmp_path / "pow2.glb"
+    info = ops_export.export_game_asset(bpy.context, obj, str(out))
+    assert info["texture_size"] == (512, 256)
+    report = validation_report(out)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"]
+    assert report["info"]["hasTextures"], report["info"]
+    unused = [m["pointer"] for m in report["issues"]["messages"] if m["code"] == "UNUSED_OBJECT"]
+    assert not any("TEXCOORD_0" in p for p in unused), unused  # the UVs feed a texture
+    assert _mode(out) == 0o644
+    images = _imported_base_color_images(out)
+    assert images[0] is not None and tuple(images[0].size) == (512, 256)
+    # not resized, so the pixels come back as they were (8-bit PNG round trip)
+    px = np.empty(512 * 256 * 4, np.float32)
+    images[0].pixels.foreach_get(px)
+    np.testing.assert_allclose(px.reshape(256, 512, 4)[::-1, :, :3], mesh.texture, atol=1 / 255 + 1e-6)
+
+
+def test_missing_validator_fails_with_install_hint(tmp_path, monkeypatch):
+    """A GLB check that cannot run must fail, not skip, and say how to get the validator."""
+    monkeypatch.setattr(gltf_validation, "ROOT", tmp_path)
+    monkeypatch.setenv("TEXFORGE_GLTF_VALIDATOR", str(tmp_path / "nowhere"))
+    with pytest.raises(pytest.fail.Exception, match="npm install --prefix .venv/node gltf-validator"):
+        validate_glb(tmp_path / "any.glb")
 
 
 def test_pow2_sizes():
