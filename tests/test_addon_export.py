@@ -175,6 +175,33 @@ def test_power_of_two_texture_is_exported_without_resizing(pow2_result_object, t
     np.testing.assert_allclose(px.reshape(256, 512, 4)[::-1, :, :3], mesh.texture, atol=1 / 255 + 1e-6)
 
 
+@pytest.mark.parametrize("source", ["file on disk", "float buffer"])
+def test_texture_from_any_image_source_takes_the_same_path(pow2_result_object, tmp_path, source):
+    """An artist's material may use an image file on disk or a generated float image instead of the
+    result's packed PNG; each reaches the GLB as an 8-bit sRGB texture (float: linear values encoded)."""
+    obj, mesh = pow2_result_object
+    node = ops_export.base_color_image(obj)[1]
+    rgba = np.concatenate([mesh.texture[::-1], np.ones((256, 512, 1), np.float32)], axis=-1)
+    if source == "file on disk":
+        node.image.save(filepath=str(tmp_path / "texture.png"))
+        image = bpy.data.images.load(str(tmp_path / "texture.png"))
+        expected = mesh.texture
+    else:
+        image = bpy.data.images.new("linear", 512, 256, float_buffer=True)
+        image.pixels.foreach_set(rgba.ravel())
+        expected = ops_export.linear_to_srgb(mesh.texture)
+    node.image = image
+    out = tmp_path / "asset.glb"
+    ops_export.export_game_asset(bpy.context, obj, str(out))
+    report = validation_report(out)
+    assert report["issues"]["numErrors"] == 0 and report["info"]["hasTextures"], report
+    (back,) = _imported_base_color_images(out)
+    assert tuple(back.size) == (512, 256)
+    px = np.empty(512 * 256 * 4, np.float32)
+    back.pixels.foreach_get(px)
+    np.testing.assert_allclose(px.reshape(256, 512, 4)[::-1, :, :3], expected, atol=1 / 255 + 1e-6)
+
+
 def test_missing_validator_fails_with_install_hint(tmp_path, monkeypatch):
     """A GLB check that cannot run must fail, not skip, and say how to get the validator."""
     monkeypatch.setattr(gltf_validation, "ROOT", tmp_path)
@@ -188,3 +215,61 @@ def test_pow2_sizes():
     assert ops_export.pow2_size(1024, 512, None) == (1024, 512)
     assert ops_export.pow2_size(800, 400, None) == (1024, 512)
     assert ops_export.pow2_size(1000, 500, 2048) == (2048, 1024)
+
+
+# -- the artist's path, end to end -----------------------------------------------------------------------
+# Photos rendered by Blender (texforge.blender.dataset_render) at the smallest size and view count the
+# presets still fit, imported with texforge.import_transforms (cameras with background photos), then
+# texforge.reconstruct with each preset and texforge.export_game_asset with its default settings.
+E2E_VIEWS, E2E_SIZE = 8, 48
+
+
+@pytest.fixture(scope="module")
+def photo_dataset(tmp_path_factory, test_data):
+    from texforge.blender import dataset_render
+    folder = tmp_path_factory.mktemp("export_e2e") / "spot"
+    spec = dataset_render.DatasetSpec(views=E2E_VIEWS, size=(E2E_SIZE, E2E_SIZE), holdout=0, seed=1, samples=4)
+    dataset_render.render_dataset(str(test_data / "spot" / "spot.obj"), folder, spec, log=lambda *a: None)
+    return folder
+
+
+@pytest.mark.parametrize("preset", [
+    "tiny",
+    pytest.param("small", marks=pytest.mark.slow),
+    pytest.param("full", marks=pytest.mark.slow),
+])
+def test_operators_reconstruct_then_export_with_default_settings(preset, photo_dataset, tmp_path, umask_022):
+    from texforge.pipelines.multiview import MultiviewConfig
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon.register()
+    try:
+        assert bpy.ops.texforge.import_transforms(filepath=str(photo_dataset / "transforms.json")) == {"FINISHED"}
+        scene = bpy.context.scene
+        scene.texforge.output_dir = str(tmp_path / "results")
+        assert bpy.ops.texforge.reconstruct(preset=preset, max_image_size=E2E_SIZE) == {"FINISHED"}
+        obj = scene.texforge.result_object
+        assert obj is not None
+        texture = ops_export.base_color_image(obj)[2]
+        tex_h, tex_w = MultiviewConfig.preset(preset).texture_size
+        assert tuple(texture.size) == (tex_w, tex_h)  # a power of two: exported without resizing
+
+        # the run's result folder and its files are readable by others, like any new file
+        (folder,) = (tmp_path / "results").iterdir()
+        assert _mode(folder) == 0o755
+        assert all(_mode(p) == 0o644 for p in folder.rglob("*") if p.is_file())
+
+        for o in bpy.context.view_layer.objects:
+            o.select_set(False)
+        obj.select_set(True)
+        bpy.context.view_layer.objects.active = obj
+        out = tmp_path / "asset.glb"
+        assert bpy.ops.texforge.export_game_asset(filepath=str(out)) == {"FINISHED"}
+    finally:
+        addon.unregister()
+
+    assert _mode(out) == 0o644
+    report = validation_report(out)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"]
+    assert report["info"]["hasTextures"], report["info"]
+    images = _imported_base_color_images(out)
+    assert images[0] is not None and tuple(images[0].size) == (tex_w, tex_h)

@@ -76,6 +76,12 @@ def triangle_count(obj: bpy.types.Object) -> int:
         eval_obj.to_mesh_clear()
 
 
+def linear_to_srgb(rgb: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function (IEC 61966-2-1) on linear Rec.709 values, clipped to [0, 1]."""
+    rgb = np.clip(rgb, 0.0, 1.0)
+    return np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055).astype(np.float32)
+
+
 def export_texture(image: bpy.types.Image, size: tuple[int, int]) -> bpy.types.Image:
     """A new packed PNG image of ``size`` (W, H) with the pixels of ``image``, for the exporter.
 
@@ -94,10 +100,15 @@ def export_texture(image: bpy.types.Image, size: tuple[int, int]) -> bpy.types.I
         px = np.concatenate([np.repeat(px[..., :1], 3, axis=-1), px[..., 1:]], axis=-1)
     alpha = px.shape[-1] == 4
     rgba = px if alpha else np.concatenate([px, np.ones((h, w, 1), np.float32)], axis=-1)
+    if image.is_float:
+        # Float buffers hold scene-linear values and would be packed as EXR, which the exporter re-encodes
+        # through the scene's view transform; a glTF base colour is an 8-bit sRGB image, so encode it here.
+        rgba = np.concatenate([linear_to_srgb(rgba[..., :3]), rgba[..., 3:]], axis=-1)
     img = bpy.data.images.new(f"{image.name} {size[0]}x{size[1]}", width=w, height=h, alpha=alpha,
-                              float_buffer=image.is_float)
+                              float_buffer=False)
     try:
-        img.colorspace_settings.name = image.colorspace_settings.name
+        if not image.is_float:
+            img.colorspace_settings.name = image.colorspace_settings.name
         img.pixels.foreach_set(rgba.ravel())
         if (w, h) != tuple(size):
             img.scale(*size)
