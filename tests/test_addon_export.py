@@ -202,6 +202,21 @@ def test_texture_from_any_image_source_takes_the_same_path(pow2_result_object, t
     np.testing.assert_allclose(px.reshape(256, 512, 4)[::-1, :, :3], expected, atol=1 / 255 + 1e-6)
 
 
+def test_missing_texture_file_is_a_clear_error_that_changes_nothing(pow2_result_object, tmp_path):
+    obj, _ = pow2_result_object
+    node = ops_export.base_color_image(obj)[1]
+    gone = bpy.data.images.new("gone", 4, 4)
+    gone.source = "FILE"
+    gone.filepath = str(tmp_path / "moved_away.png")
+    gone.reload()
+    node.image = gone
+    counts = (len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.images), len(bpy.data.materials))
+    with pytest.raises(ValueError, match="'gone' has no pixels"):
+        ops_export.export_game_asset(bpy.context, obj, str(tmp_path / "asset.glb"))
+    assert counts == (len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.images), len(bpy.data.materials))
+    assert obj.name == "Asset Mesh" and os.listdir(tmp_path) == []
+
+
 def test_missing_validator_fails_with_install_hint(tmp_path, monkeypatch):
     """A GLB check that cannot run must fail, not skip, and say how to get the validator."""
     monkeypatch.setattr(gltf_validation, "ROOT", tmp_path)

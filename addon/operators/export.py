@@ -82,8 +82,9 @@ def linear_to_srgb(rgb: np.ndarray) -> np.ndarray:
     return np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055).astype(np.float32)
 
 
-def export_texture(image: bpy.types.Image, size: tuple[int, int]) -> bpy.types.Image:
-    """A new packed PNG image of ``size`` (W, H) with the pixels of ``image``, for the exporter.
+def export_texture(image: bpy.types.Image, longest: int | None = None) -> bpy.types.Image:
+    """A new packed PNG image with the pixels of ``image`` at power-of-two sides (see pow2_size), for
+    the exporter.
 
     Every texture takes this one path, resized or not: the pixels are read from the user's image
     (packed, on disk or generated alike) into a new image that owns its buffer. A copy of a packed
@@ -92,6 +93,7 @@ def export_texture(image: bpy.types.Image, size: tuple[int, int]) -> bpy.types.I
     w, h = image.size
     if w == 0 or h == 0:
         raise ValueError(f"texture '{image.name}' has no pixels (missing file?)")
+    size = pow2_size(w, h, longest)
     ch = image.channels
     px = np.empty(w * h * ch, np.float32)
     image.pixels.foreach_get(px)
@@ -167,8 +169,8 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
         tex_size = None
         mat, node, image = base_color_image(obj)
         if image is not None:
-            tex_size = pow2_size(image.size[0], image.size[1], None if texture_size == "AUTO" else int(texture_size))
-            img = temp["image"] = export_texture(image, tex_size)
+            img = temp["image"] = export_texture(image, None if texture_size == "AUTO" else int(texture_size))
+            tex_size = tuple(img.size)
             new_mat = temp["material"] = mat.copy()
             new_mat.node_tree.nodes[node.name].image = img
             for slot in copy.material_slots:
