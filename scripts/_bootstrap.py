@@ -80,7 +80,7 @@ def ensure_environment(extras: str = "blender,dev") -> None:
 
 def ensure_node_package(package: str) -> Path | None:
     """Install an npm package into .venv/node once and return its folder; None when npm is missing
-    or the install failed (tests that need it then skip with that reason)."""
+    or the install failed (tests that need it then fail, saying how to install it)."""
     folder = NODE_TOOLS / "node_modules" / package
     if (folder / "package.json").is_file():
         return folder

@@ -5,8 +5,10 @@
 The zip root is the add-on's package: the files of addon/ at the root, the library ``texforge`` (from
 backend/) as a pure-Python wheel under ``wheels/`` that the manifest lists (Blender installs it into its
 extensions' site-packages, so inside Blender the library is imported as ``texforge``, as everywhere
-else), blender_manifest.toml and LICENSE. Caches, tests and virtual environments are left out. Blender's extension tool (``blender_ext.py``, shipped inside the bpy
-wheel) builds the zip from a staging folder and then validates the zip; no Blender binary is needed.
+else), blender_manifest.toml and LICENSE: the list in README's "Installing the extension", which
+tests/test_extension.py holds the zip to. Caches, tests and virtual environments are left out.
+Blender's extension tool (``blender_ext.py``, shipped inside the bpy wheel) builds the zip from a
+staging folder and then validates the zip; no Blender binary is needed.
 Set TEXFORGE_BLENDER_EXT to use another blender_ext.py (e.g. one from a Blender install).
 """
 
@@ -20,6 +22,7 @@ if sys.version_info < (3, 11):
 import argparse
 import ast
 import importlib.util
+import io
 import os
 import shutil
 import subprocess
@@ -161,15 +164,21 @@ def _run_tool(tool: Path, *args: str) -> str:
 
 
 def check_zip(zip_path: Path, version: str) -> list[str]:
-    """The zip's file names, after checking its layout (package at the root, the library wheel, no caches)."""
+    """The zip's file names, after checking its layout (package at the root, the library wheel holding
+    only the library, no caches, nothing of the repository's tests, scripts or docs)."""
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
+        wheel = f"wheels/{wheel_name(version)}"
+        in_wheel = zipfile.ZipFile(io.BytesIO(zf.read(wheel))).namelist() if wheel in names else []
+    stray = [n for n in in_wheel if not n.startswith(("texforge/", f"texforge-{version}.dist-info/"))]
+    if stray:
+        raise BuildError(f"{wheel} holds files outside the library: {stray[:10]}")
     required = ["__init__.py", MANIFEST, f"wheels/{wheel_name(version)}"]
     missing = [n for n in required if n not in names]
     if missing:
         raise BuildError(f"{zip_path.name} lacks {missing}; found {sorted(names)[:20]}")
     bad = [n for n in names if set(Path(n).parts) & EXCLUDED_DIRS or n.endswith(EXCLUDED_SUFFIXES)
-           or n.startswith(("addon/", "backend/"))]
+           or n.startswith(("addon/", "backend/", "scripts/", "docs/"))]
     if bad:
         raise BuildError(f"{zip_path.name} contains files that must not ship: {bad[:10]}")
     return names

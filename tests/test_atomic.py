@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from texforge.atomic import atomic_file, atomic_folder, write_text
+from texforge.atomic import atomic_file, atomic_folder, atomic_path, write_text
 
 
 def _mode(p):
@@ -53,3 +53,34 @@ def test_folder_refuses_a_non_empty_destination_unless_overwriting(tmp_path):
     with atomic_folder(out, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert sorted(os.listdir(out)) == ["new.txt"]
+
+
+def test_path_for_a_named_writer_gets_ordinary_permissions(tmp_path):
+    """Exporters write to a file name they are given: the temp name (mkstemp, 0600) must not leak its mode."""
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "asset.glb", suffix=".glb") as tmp:
+            assert tmp.name.endswith(".glb") and tmp.parent == tmp_path
+            tmp.write_bytes(b"glTF")
+        with atomic_folder(tmp_path / "result") as folder:
+            (folder / "mesh.glb").write_bytes(b"x")
+    finally:
+        os.umask(umask)
+    assert _mode(tmp_path / "asset.glb") == 0o644 and _mode(tmp_path / "result") == 0o755
+    assert _mode(tmp_path / "result" / "mesh.glb") == 0o644
+    assert sorted(os.listdir(tmp_path)) == ["asset.glb", "result"]
+
+
+def test_path_never_replaces_a_file_that_appears_meanwhile(tmp_path):
+    out = tmp_path / "asset.glb"
+    with pytest.raises(FileExistsError, match="asset.glb"):
+        with atomic_path(out, overwrite=False) as tmp:
+            tmp.write_bytes(b"ours")
+            out.write_bytes(b"theirs")  # e.g. the user saved a file of that name while we exported
+    assert out.read_bytes() == b"theirs" and os.listdir(tmp_path) == ["asset.glb"]
+    with pytest.raises(FileExistsError):
+        with atomic_path(out, overwrite=False):
+            pytest.fail("the block must not run when the destination exists")
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(b"ours")
+    assert out.read_bytes() == b"ours" and os.listdir(tmp_path) == ["asset.glb"]

@@ -74,26 +74,44 @@ def test_manifest_fields_and_versions_agree():
     assert "GPL-3.0-or-later" in (ROOT / "LICENSE").read_text()
 
 
-def test_zip_layout_is_the_addon_with_the_library_wheel(extension_zip):
+def readme_zip_contents() -> set[str]:
+    """The zip's entries as README's "Installing the extension" section lists them, folder by folder."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    marker = text.index("<!-- zip-contents")
+    block = text[text.index("```text\n", marker) + len("```text\n"):]
+    block = block[:block.index("```")]
+    names = set()
+    for line in block.splitlines():
+        folder, *files = line.split()
+        prefix = "" if folder == "(root)" else folder
+        assert folder == "(root)" or folder.endswith("/"), f"README zip list: bad folder {folder!r}"
+        names |= {prefix + f for f in files}
+    return names
+
+
+def test_zip_holds_exactly_what_readme_lists(extension_zip):
+    """Nothing more (no tests, scripts, docs, caches, headless tools outside the wheel), nothing less."""
     assert extension_zip.name == "texforge-0.1.0.zip"
-    names = set(zipfile.ZipFile(extension_zip).namelist())
-    assert {"__init__.py", "blender_manifest.toml", "LICENSE", "wheels/texforge-0.1.0-py3-none-any.whl"} <= names
-    for path in (ROOT / "addon").rglob("*.py"):
-        if "__pycache__" not in path.parts:
-            rel = path.relative_to(ROOT / "addon").as_posix()
-            assert rel in names, f"addon/{rel} missing at the zip root"
+    names = {n for n in zipfile.ZipFile(extension_zip).namelist() if not n.endswith("/")}
+    listed = readme_zip_contents()
+    assert names == listed, (f"in the zip but not in README: {sorted(names - listed)}; "
+                             f"in README but not in the zip: {sorted(listed - names)}")
+    # the list itself is the add-on: every module of addon/ ships (and the README must say so)
+    addon_files = {p.relative_to(ROOT / "addon").as_posix() for p in (ROOT / "addon").rglob("*.py")
+                   if "__pycache__" not in p.parts}
+    assert addon_files <= listed, sorted(addon_files - listed)
+
+
+def test_wheel_holds_only_the_library(extension_zip):
     with zipfile.ZipFile(extension_zip) as zf, \
             zipfile.ZipFile(io.BytesIO(zf.read("wheels/texforge-0.1.0-py3-none-any.whl"))) as whl:
         in_wheel = set(whl.namelist())
-    for path in (ROOT / "backend").rglob("*.py"):
-        if "__pycache__" not in path.parts:
-            rel = path.relative_to(ROOT / "backend").as_posix()
-            assert rel in in_wheel, f"{rel} missing from the wheel"
-    assert not any(n.startswith("backend/") for n in names)
-    for name in names:
-        parts = Path(name).parts
-        assert not {"__pycache__", "tests", ".venv", "addon"} & set(parts[:-1]) and parts[0] != "addon", name
-        assert not name.endswith(".pyc"), name
+    library = {p.relative_to(ROOT / "backend").as_posix() for p in (ROOT / "backend" / "texforge").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert library <= in_wheel, sorted(library - in_wheel)
+    extra = {n for n in in_wheel - library if not n.startswith("texforge-0.1.0.dist-info/")}
+    assert extra == set(), sorted(extra)
+    assert "texforge/blender/dataset_render.py" in in_wheel  # the headless tools live in the library
 
 
 def test_blender_validator_accepts_the_zip(extension_zip):

@@ -10,12 +10,14 @@ Decimate modifier lives on the copied object and is applied by the exporter.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import bpy
+import numpy as np
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 from mathutils import Matrix
+
+from texforge.atomic import atomic_path
 
 TEXTURE_SIZE_ITEMS = (
     ("AUTO", "Nearest Power of Two", "Each side rounded to the nearest power of two (at most 8192)"),
@@ -74,12 +76,62 @@ def triangle_count(obj: bpy.types.Object) -> int:
         eval_obj.to_mesh_clear()
 
 
+def linear_to_srgb(rgb: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function (IEC 61966-2-1) on linear Rec.709 values, clipped to [0, 1]."""
+    rgb = np.clip(rgb, 0.0, 1.0)
+    return np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def export_texture(image: bpy.types.Image, longest: int | None = None) -> bpy.types.Image:
+    """A new packed PNG image with the pixels of ``image`` at power-of-two sides (see pow2_size), for
+    the exporter.
+
+    Every texture takes this one path, resized or not: the pixels are read from the user's image
+    (packed, on disk or generated alike) into a new image that owns its buffer. A copy of a packed
+    image is not enough: packing a copy that has no modified buffer and no file drops its data, and
+    Blender's glTF exporter then silently leaves the texture out."""
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise ValueError(f"texture '{image.name}' has no pixels (missing file?)")
+    size = pow2_size(w, h, longest)
+    ch = image.channels
+    px = np.empty(w * h * ch, np.float32)
+    image.pixels.foreach_get(px)
+    px = px.reshape(h, w, ch)
+    if ch < 3:  # grey (+ alpha) -> RGB(A)
+        px = np.concatenate([np.repeat(px[..., :1], 3, axis=-1), px[..., 1:]], axis=-1)
+    alpha = px.shape[-1] == 4
+    rgba = px if alpha else np.concatenate([px, np.ones((h, w, 1), np.float32)], axis=-1)
+    if image.is_float:
+        # Float buffers hold scene-linear values and would be packed as EXR, which the exporter re-encodes
+        # through the scene's view transform; a glTF base colour is an 8-bit sRGB image, so encode it here.
+        rgba = np.concatenate([linear_to_srgb(rgba[..., :3]), rgba[..., 3:]], axis=-1)
+    img = bpy.data.images.new(f"{image.name} {size[0]}x{size[1]}", width=w, height=h, alpha=alpha,
+                              float_buffer=False)
+    try:
+        if not image.is_float:
+            img.colorspace_settings.name = image.colorspace_settings.name
+        img.pixels.foreach_set(rgba.ravel())
+        if (w, h) != tuple(size):
+            img.scale(*size)
+        img.file_format = "PNG"
+        img.pack()
+    except BaseException:
+        bpy.data.images.remove(img)
+        raise
+    if img.packed_file is None:
+        bpy.data.images.remove(img)
+        raise RuntimeError(f"texture '{image.name}' could not be packed for export")
+    return img
+
+
 def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_budget: int = 0,
                       texture_size: str = "AUTO", draco: bool = False, overwrite: bool = False) -> dict:
     """Export ``obj`` to ``filepath`` (.glb); returns {path, triangles, texture_size (W, H) or None, bytes}.
 
     Never overwrites an existing file unless ``overwrite``; the file appears atomically (written to a
-    temporary name, then renamed). Raises ValueError / FileExistsError with the reason."""
+    temporary name, then renamed) with ordinary permissions. Raises ValueError / FileExistsError with
+    the reason."""
     if obj is None or obj.type != "MESH":
         raise ValueError("select the mesh object to export (a mesh, e.g. a TexForge result)")
     if len(obj.data.polygons) == 0:
@@ -87,17 +139,15 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
     filepath = os.path.abspath(filepath)
     if not filepath.lower().endswith(".glb"):
         raise ValueError(f"'{filepath}': the file name must end in .glb")
+    exists = f"'{filepath}' already exists (enable Overwrite to replace it)"
     if os.path.exists(filepath) and not overwrite:
-        raise FileExistsError(f"'{filepath}' already exists (enable Overwrite to replace it)")
-    os.makedirs(os.path.dirname(filepath), exist_ok=True)
+        raise FileExistsError(exists)
     scene = context.scene
     view_layer = context.view_layer
     temp = {"collection": None, "object": None, "mesh": None, "material": None, "image": None}
     view_layer.update()  # objects in new collections join view_layer.objects only after a sync
     selected = [o for o in view_layer.objects if o is not None and o.select_get()]
     active = view_layer.objects.active
-    fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(filepath), prefix=".texforge-", suffix=".glb")
-    os.close(fd)
     try:
         coll = temp["collection"] = bpy.data.collections.new("TexForge Export (temporary)")
         scene.collection.children.link(coll)
@@ -119,22 +169,13 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
         tex_size = None
         mat, node, image = base_color_image(obj)
         if image is not None:
-            if image.size[0] == 0 or image.size[1] == 0:
-                raise ValueError(f"texture '{image.name}' of '{obj.name}' has no pixels (missing file?)")
-            w2, h2 = pow2_size(image.size[0], image.size[1], None if texture_size == "AUTO" else int(texture_size))
-            img = temp["image"] = image.copy()
-            img.name = f"{image.name} {w2}x{h2}"
-            if (w2, h2) != tuple(image.size):
-                img.scale(w2, h2)
-            img.file_format = "PNG"
-            img.pack()
+            img = temp["image"] = export_texture(image, None if texture_size == "AUTO" else int(texture_size))
+            tex_size = tuple(img.size)
             new_mat = temp["material"] = mat.copy()
-            new_node = new_mat.node_tree.nodes[node.name]
-            new_node.image = img
+            new_mat.node_tree.nodes[node.name].image = img
             for slot in copy.material_slots:
                 if slot.material == mat:
                     slot.material = new_mat
-            tex_size = (w2, h2)
         tris = triangle_count(copy)
         if triangle_budget and tris > triangle_budget:
             mod = copy.modifiers.new("TexForge Decimate", "DECIMATE")
@@ -147,20 +188,19 @@ def export_game_asset(context, obj: bpy.types.Object, filepath: str, triangle_bu
             o.select_set(False)
         copy.select_set(True)
         view_layer.objects.active = copy
-        result = bpy.ops.export_scene.gltf(
-            filepath=tmp_path, check_existing=False, export_format="GLB", use_selection=True, export_yup=True,
-            export_apply=True, export_materials="EXPORT", export_image_format="AUTO",
-            export_draco_mesh_compression_enable=draco, export_cameras=False, export_lights=False,
-            export_animations=False, export_extras=False)
-        if "FINISHED" not in result:
-            raise RuntimeError(f"Blender's glTF exporter returned {sorted(result)}")
-        if os.path.exists(filepath) and not overwrite:  # appeared while exporting
-            raise FileExistsError(f"'{filepath}' already exists (enable Overwrite to replace it)")
-        os.replace(tmp_path, filepath)
+        try:
+            with atomic_path(filepath, overwrite=overwrite, suffix=".glb") as tmp_path:
+                result = bpy.ops.export_scene.gltf(
+                    filepath=str(tmp_path), check_existing=False, export_format="GLB", use_selection=True,
+                    export_yup=True, export_apply=True, export_materials="EXPORT", export_image_format="AUTO",
+                    export_draco_mesh_compression_enable=draco, export_cameras=False, export_lights=False,
+                    export_animations=False, export_extras=False)
+                if "FINISHED" not in result:
+                    raise RuntimeError(f"Blender's glTF exporter returned {sorted(result)}")
+        except FileExistsError:  # appeared while exporting
+            raise FileExistsError(exists) from None
         return {"path": filepath, "triangles": tris, "texture_size": tex_size, "bytes": os.path.getsize(filepath)}
     finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
         if temp["object"] is not None:
             bpy.data.objects.remove(temp["object"], do_unlink=True)
         if temp.get("name"):
