@@ -38,7 +38,9 @@ DATASET_ARGS = ["example", "--views", "24", "--size", "128", "--holdout", "8",
 
 # Seconds each step takes on an idle 2-core CPU machine (docs/BENCHMARKS.md, demo section): the
 # estimate scales them by how much slower this run has been so far.
-REFERENCE_S = {"render": 15.0, "reconstruct": 190.0, "evaluate": 33.0}
+REFERENCE_S = {"render": 10.0, "reconstruct": 220.0, "evaluate": 5.0}
+# Below this fraction a step's own progress says too little (first-view kernel loading, set-up).
+MIN_FRACTION = 0.05
 # Where a step's own progress lines carry a fraction done: "view 3/32" (renders), " 45.0% " (reconstruct).
 _FRACTION_PATTERNS = (re.compile(r"view (\d+)/(\d+)"), re.compile(r"\]\s+(\d+(?:\.\d+)?)% "))
 HEARTBEAT_S = 30.0
@@ -79,6 +81,7 @@ class DemoClock:
     def finish(self, step: str) -> None:
         self.done_s[step] = self.now() - self.step_start
         self.todo.remove(step)
+        self.step_start, self.fraction = self.now(), None
 
     def elapsed(self) -> float:
         return self.now() - self.start
@@ -90,14 +93,14 @@ class DemoClock:
         in_step = self.now() - self.step_start
         spent = sum(self.done_s.values())
         expected = sum(REFERENCE_S[k] for k in self.done_s)
-        if current is not None and self.fraction is not None and self.fraction > 0.02:
+        if current is not None and self.fraction is not None and self.fraction >= MIN_FRACTION:
             spent += in_step
             expected += REFERENCE_S[current] * self.fraction
         slowdown = spent / expected if expected > 0 else 1.0
         later = sum(REFERENCE_S[k] for k in self.todo[1:]) * slowdown
         if current is None:
             return 0.0
-        if self.fraction is not None and self.fraction > 0.02:
+        if self.fraction is not None and self.fraction >= MIN_FRACTION:
             return later + in_step * (1.0 - self.fraction) / self.fraction
         return later + max(REFERENCE_S[current] * slowdown - in_step, 0.0)
 
