@@ -366,6 +366,7 @@ def test_kaolin_switch_decides_by_import_and_device(fake_kaolin, monkeypatch):
 
     from texforge.render import kaolin_switch as ks
 
+    fake = sys.modules["kaolin"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert ks.use_kaolin("cuda") and ks.use_kaolin(torch.device("cuda", 0))
     assert not ks.use_kaolin("cpu")  # kaolin's kernels are CUDA-only: the CPU path stays ours
@@ -376,6 +377,10 @@ def test_kaolin_switch_decides_by_import_and_device(fake_kaolin, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setitem(sys.modules, "kaolin", None)  # `import kaolin` fails
     assert not ks.use_kaolin("cuda")
+    ks.kaolin_available.cache_clear()
+    monkeypatch.setitem(sys.modules, "kaolin", fake)
+    monkeypatch.setattr(ks, "ENABLED", False)  # what the benchmark's "ours" column sets
+    assert ks.kaolin_available() and not ks.use_kaolin("cuda")
 
 
 def test_render_mesh_takes_kaolins_soft_mask_when_switched(fake_kaolin, monkeypatch):

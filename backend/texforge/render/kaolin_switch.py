@@ -15,6 +15,9 @@ import torch
 
 from .soft_mask import dibr_soft_mask as project_soft_mask
 
+# False forces the project's kernels everywhere (benchmarks that compare the two implementations).
+ENABLED = True
+
 # NDC position for faces kaolin must ignore: its grown bounding box then contains no pixel centre
 # (pixel centres lie in [-1, 1]; boxlen is a small NDC margin).
 _FAR_NDC = 100.0
@@ -32,7 +35,7 @@ def kaolin_available() -> bool:
 
 def use_kaolin(device) -> bool:
     """Whether tensors on ``device`` get kaolin's kernel: CUDA devices, when kaolin is available."""
-    return torch.device(device).type == "cuda" and kaolin_available()
+    return ENABLED and torch.device(device).type == "cuda" and kaolin_available()
 
 
 def dibr_soft_mask(face_vertices_image: torch.Tensor, selected_face_idx: torch.Tensor, sigmainv: float,
