@@ -78,8 +78,9 @@ def make_scene(faces: int, size: int, batch: int, device, dtype=None):
 
 def step_ours(scene, sigmainv, boxlen):
 
-    from texforge.render import mask_iou, render_mesh
+    from texforge.render import kaolin_switch, mask_iou, render_mesh
 
+    kaolin_switch.ENABLED = False  # this column measures the project's kernels, kaolin has its own
     verts, faces, uvs, texture, cams, tmask, trgb = scene
     v = verts.clone().requires_grad_(True)
     tex = texture.clone().requires_grad_(True)

@@ -240,19 +240,39 @@ def test_cancel_early_stops_within_seconds(photo_scene):
     assert latency < 5.0, f"the job took {latency:.1f} s to stop after Cancel"
 
 
+def test_job_end_releases_the_cached_networks(monkeypatch):
+    """release_device_memory (called by the operators when a job ends) empties the EfficientNet cache
+    on any device; the gpu test below checks that this frees the GPU memory."""
+    from addon.runtime import job as job_mod
+    from texforge.nets.effnet import EffNetLite0Features
+
+    monkeypatch.setattr(EffNetLite0Features, "_cache", {})
+    EffNetLite0Features.get("cpu", ("block1",))
+    job_mod.release_device_memory("cpu")
+    assert EffNetLite0Features._cache == {}
+
+
 @pytest.mark.gpu
 def test_cuda_memory_released_after_a_job():
+    """What a real job leaves on the GPU: a big tensor plus the cached EfficientNet of the perceptual
+    loss. After the job ends nothing stays allocated or reserved."""
     import torch
 
     from addon.runtime import job as job_mod
+    from texforge.losses.perceptual import PerceptualLoss
+    from texforge.nets.effnet import EffNetLite0Features
 
     def work(progress, should_stop):
         x = torch.ones(64, 1024, 1024, device="cuda")  # 256 MiB
+        img = torch.rand(2, 3, 64, 64, device="cuda")
+        loss = PerceptualLoss()(img, img.flip(0))
         progress(1.0, "allocated")
-        return float(x.sum())
+        return float(x.sum()), float(loss)
 
     job = job_mod.Job("gpu", work).run_sync()
-    assert job.result == 64 * 1024 * 1024
+    assert job.result[0] == 64 * 1024 * 1024 and job.result[1] > 0
+    assert any(key[0].startswith("cuda") for key in EffNetLite0Features._cache)
     job.release()
     job_mod.release_device_memory("cuda")
+    assert not EffNetLite0Features._cache
     assert torch.cuda.memory_allocated() == 0 and torch.cuda.memory_reserved() == 0

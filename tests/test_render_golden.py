@@ -1,4 +1,4 @@
-"""Conformance with kaolin's own DIB-R golden tensors (../shared/data/kaolin_dibr_golden, tol 1e-5)."""
+"""Conformance with kaolin's own DIB-R golden tensors (tests/data/kaolin_dibr_golden, tol 1e-5)."""
 
 import pytest
 import torch

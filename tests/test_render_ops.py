@@ -333,3 +333,84 @@ def test_mask_iou_per_view_is_the_unreduced_kaolin_loss():
     assert torch.allclose(mask_iou(b, b, reduction="none"), torch.zeros(3))
     with pytest.raises(ValueError, match="reduction"):
         mask_iou(a, b, reduction="sum")
+
+
+@pytest.fixture
+def fake_kaolin(monkeypatch):
+    """kaolin is never installed here: a stand-in module, in sys.modules only for this test, whose
+    soft mask is the project's without the per-face validity (kaolin's own signature) and records calls."""
+    import sys
+    import types
+
+    from texforge.render import kaolin_switch
+
+    calls = []
+
+    def soft_mask(face_vertices_image, selected_face_idx, sigmainv=7000, boxlen=0.02, knum=30, multiplier=1000.):
+        calls.append(face_vertices_image.detach().clone())
+        return dibr_soft_mask(face_vertices_image, selected_face_idx, sigmainv, boxlen, knum, multiplier)
+
+    mesh = types.SimpleNamespace(dibr_soft_mask=soft_mask)
+    kaolin = types.ModuleType("kaolin")
+    kaolin.render = types.SimpleNamespace(mesh=mesh)
+    monkeypatch.setitem(sys.modules, "kaolin", kaolin)
+    monkeypatch.setitem(sys.modules, "kaolin.render", kaolin.render)
+    monkeypatch.setitem(sys.modules, "kaolin.render.mesh", mesh)
+    kaolin_switch.kaolin_available.cache_clear()
+    yield calls
+    kaolin_switch.kaolin_available.cache_clear()
+
+
+def test_kaolin_switch_decides_by_import_and_device(fake_kaolin, monkeypatch):
+    import sys
+
+    from texforge.render import kaolin_switch as ks
+
+    fake = sys.modules["kaolin"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert ks.use_kaolin("cuda") and ks.use_kaolin(torch.device("cuda", 0))
+    assert not ks.use_kaolin("cpu")  # kaolin's kernels are CUDA-only: the CPU path stays ours
+    ks.kaolin_available.cache_clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not ks.use_kaolin("cuda")
+    ks.kaolin_available.cache_clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "kaolin", None)  # `import kaolin` fails
+    assert not ks.use_kaolin("cuda")
+    ks.kaolin_available.cache_clear()
+    monkeypatch.setitem(sys.modules, "kaolin", fake)
+    monkeypatch.setattr(ks, "ENABLED", False)  # what the benchmark's "ours" column sets
+    assert ks.kaolin_available() and not ks.use_kaolin("cuda")
+
+
+def test_render_mesh_takes_kaolins_soft_mask_when_switched(fake_kaolin, monkeypatch):
+    """With the switch on, render_mesh's soft mask comes from kaolin's function, and a face behind the
+    camera (which kaolin cannot be told to ignore) still counts for nothing: same mask, same gradient."""
+    from texforge.render import kaolin_switch
+
+    K = torch.tensor([[[40.0, 0, 24], [0, 40.0, 24], [0, 0, 1]]], dtype=torch.float64)
+    cams = Cameras(K, torch.eye(3, dtype=torch.float64)[None], torch.zeros(1, 3, dtype=torch.float64), 48, 48)
+    v0 = torch.tensor([[-0.6, -0.3, 2.0], [-0.1, -0.3, 2.0], [-0.35, 0.3, 2.0],    # in front, left
+                       [-0.1, -0.3, -2.0], [-0.6, -0.3, -2.0], [-0.35, 0.3, -2.0]],  # behind, projects right
+                      dtype=torch.float64)
+    f = torch.tensor([[0, 2, 1], [3, 5, 4]])
+
+    def soft_and_grad():
+        v = v0.clone().requires_grad_(True)
+        soft = render_mesh(v, f, cams, sigmainv=3000.0, boxlen=0.2).soft_mask
+        soft.sum().backward()
+        return soft.detach(), v.grad
+
+    ours, ours_grad = soft_and_grad()
+    assert not fake_kaolin
+    monkeypatch.setattr(kaolin_switch, "use_kaolin", lambda device: True)
+    switched, switched_grad = soft_and_grad()
+    assert len(fake_kaolin) == 1 and fake_kaolin[0].shape == (1, 2, 3, 2)
+    torch.testing.assert_close(switched, ours, atol=1e-12, rtol=0)
+    torch.testing.assert_close(switched_grad, ours_grad, atol=1e-12, rtol=0)
+    assert ours[0, :, 24:].max() < 1e-6 < ours[0, :, :24].max()  # the behind face added nothing
+    # Without moving the behind face away, kaolin's mask would show it (what the test guards against).
+    assert (fake_kaolin[0][0, 1].abs() > 1.5).all()  # the behind face was handed over outside the image
+    raw = cams.project_ndc(v0)[0][:, f]
+    unmasked = dibr_soft_mask(raw, torch.full((1, 48, 48), -1), 3000.0, 0.2, 30)
+    assert unmasked[0, :, 24:].max() > 0.1

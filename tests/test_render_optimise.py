@@ -1,26 +1,17 @@
 """Silhouette fitting through the renderer: a sphere's vertices are optimised to match a target's masks."""
 
-import time
-
+import numpy as np
 import torch
 from test_render_ops import icosphere, look_at_cameras, one_thread  # noqa: F401 (autouse fixture)
 
+from texforge.mesh.regularizers import MeshTopology, laplacian_loss
+from texforge.metrics.image import mask_iou_hard
 from texforge.render import mask_iou, render_mesh
 
 
 def hard_iou(a, b):
-    inter = (a & b).sum((1, 2)).double()
-    union = (a | b).sum((1, 2)).double()
-    return (inter / union).mean().item()
-
-
-def laplacian(v, f):
-    """Uniform Laplacian: each vertex minus the mean of its neighbours, (V, 3)."""
-    e = torch.cat([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
-    e = torch.cat([e, e.flip(1)])
-    nsum = torch.zeros_like(v).index_add_(0, e[:, 0], v[e[:, 1]])
-    deg = torch.zeros(v.shape[0], dtype=v.dtype).index_add_(0, e[:, 0], torch.ones(e.shape[0], dtype=v.dtype))
-    return v - nsum / deg.unsqueeze(1)
+    """Mean over views of the library's hard IoU (the figure the pipelines report)."""
+    return float(np.mean([mask_iou_hard(x, y) for x, y in zip(a, b)]))
 
 
 def test_sphere_fits_target_silhouettes():
@@ -40,21 +31,18 @@ def test_sphere_fits_target_silhouettes():
 
     offset = torch.zeros_like(v0, requires_grad=True)
     opt = torch.optim.Adam([offset], lr=0.02)
-    start = time.time()
+    topo = MeshTopology(f, len(v0))
     for it in range(120):
         # a wide band first (gradients from far), then a sharp one (the hard silhouette decides)
         sigmainv = 1000.0 if it < 60 else 10000.0
         v = v0 + offset
         out = render_mesh(v, f, cams, sigmainv=sigmainv, boxlen=0.05)
-        loss = mask_iou(out.soft_mask, target.float()) + 0.5 * laplacian(v, f).square().sum(1).mean()
+        loss = mask_iou(out.soft_mask, target.float()) + 0.5 * laplacian_loss(v, topo)
         opt.zero_grad()
         loss.backward()
         assert torch.isfinite(offset.grad).all()
         opt.step()
-    elapsed = time.time() - start
     with torch.no_grad():
         final = render_mesh(v0 + offset, f, cams, soft_mask=False).hard_mask
     iou1 = hard_iou(final, target)
-    print(f"IoU {iou0:.3f} -> {iou1:.3f} in {elapsed:.1f} s")
-    assert iou1 > 0.95
-    assert elapsed < 20.0
+    assert iou1 > 0.95, f"IoU {iou0:.3f} -> {iou1:.3f}"

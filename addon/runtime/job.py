@@ -241,6 +241,9 @@ def release_device_memory(device: str | None) -> None:
     Imports torch only when it is already loaded: a job that never used torch must not pay for it."""
     import gc
     import sys
+    effnet = sys.modules.get("texforge.nets.effnet")
+    if effnet is not None:  # its per-device cache would otherwise hold the weights on the GPU for good
+        effnet.release_cached_networks()
     gc.collect()
     torch = sys.modules.get("torch")
     if torch is None:

@@ -59,7 +59,7 @@ class PerceptualLoss(nn.Module):
         n = pred.shape[0]
         x = _to_min_size(torch.cat([pred, target], dim=0), self.min_size)
         net = self.extractor(x.device)
-        feats, _ = net(x.to(net.mean.dtype))
+        feats = net.features(x.to(net.mean.dtype))
         if mask is not None:
             mask = mask.reshape(n, 1, *mask.shape[-2:]).to(x.dtype)
             mask = _to_min_size(mask, self.min_size)

@@ -10,6 +10,7 @@ Input: (N, 3, H, W) RGB in [0, 1]; the ImageNet normalisation happens inside. Ou
 :class:`EffNetLite0Features`: ``(features, embedding)`` with ``features`` a list of (N, C_i, H_i, W_i) maps
 at the requested stages and ``embedding`` (N, 1280) the globally pooled head activation (the input of
 the classifier, used for KID / FID-style statistics: report them as "EffNet-Lite0 features").
+:meth:`EffNetLite0Features.features` returns the maps alone and skips everything after the last stage.
 """
 
 from __future__ import annotations
@@ -96,18 +97,22 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
         self._fc = nn.Linear(1280, num_classes)
 
-    def forward_stages(self, x: torch.Tensor, stages) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """x (N, 3, H, W) normalised -> ([stage maps], head activation (N, 1280, h, w)).
-        Stops early when no head activation is needed (``stages`` only)."""
+    def forward_stages(self, x: torch.Tensor, stages, head: bool = True
+                       ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """x (N, 3, H, W) normalised -> ([stage maps], head activation (N, 1280, h, w) or None).
+
+        With ``head=False`` the network stops after the last requested stage: the blocks beyond it and
+        the 1280-channel head never run, which is all a perceptual loss inside a fitting loop needs."""
         wanted = {self.group_ends[int(name[len("block"):]) - 1]: name for name in stages}
+        last = len(self._blocks) - 1 if head else max(wanted, default=-1)
         out = {}
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for i, block in enumerate(self._blocks):
+        for i, block in enumerate(self._blocks[:last + 1]):
             x = block(x)
             if i in wanted:
                 out[wanted[i]] = x
-        head = F.relu6(self._bn1(self._conv_head(x)))
-        return [out[name] for name in stages], head
+        maps = [out[name] for name in stages]
+        return maps, (F.relu6(self._bn1(self._conv_head(x))) if head else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, 1000) of a normalised batch."""
@@ -149,7 +154,8 @@ class EffNetLite0Features(nn.Module):
     smaller images) -> ``(features, embedding)``: features is a list of (N, C_i, H/s_i, W/s_i) maps for
     ``stages`` (see ``STAGES``: channels 24 / 40 / 112 / 320 at strides 4 / 8 / 16 / 32 for the default),
     embedding (N, 1280). Gradients flow to the images (for perceptual losses), never to the weights.
-    Use :meth:`get` for a cached instance per device.
+    Use :meth:`get` for a cached instance per device, and :func:`release_cached_networks` when a job
+    ends, so that the cached weights do not keep GPU memory.
     """
 
     _cache: dict = {}
@@ -196,6 +202,21 @@ class EffNetLite0Features(nn.Module):
         feats, head = self.net.forward_stages(self.normalize(images), self.stages)
         return feats, head.mean(dim=(2, 3))
 
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The stage maps only: stops after the last of ``stages``, without the head (see forward)."""
+        return self.net.forward_stages(self.normalize(images), self.stages, head=False)[0]
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """ImageNet class logits (N, 1000) of images in [0, 1] (a sanity check of the weights)."""
         return self.net(self.normalize(images))
+
+
+def release_cached_networks() -> int:
+    """Drop every cached :class:`EffNetLite0Features` (all devices); returns how many were dropped.
+
+    The cache is what keeps the network's weights (and so GPU memory) alive between calls: once it is
+    cleared and the caller holds no reference, ``torch.cuda.empty_cache()`` can give the memory back."""
+    with EffNetLite0Features._lock:
+        count = len(EffNetLite0Features._cache)
+        EffNetLite0Features._cache.clear()
+    return count

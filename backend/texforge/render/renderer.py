@@ -2,7 +2,8 @@
 
 Every pipeline renders through this function: it projects a mesh with :class:`~.camera.Cameras`
 (or :class:`~.weak_perspective.WeakPerspectiveCameras`), rasterizes it with kaolin's DIB-R semantics
-(:mod:`.rasterize`, :mod:`.soft_mask`) and samples a texture (:mod:`.texture`).
+(:mod:`.rasterize`, :mod:`.soft_mask`) and samples a texture (:mod:`.texture`). On a CUDA device with
+kaolin importable, the soft mask comes from kaolin's kernel (:mod:`.kaolin_switch`).
 
 Choices made here (the kaolin-compatible functions stay kaolin's):
 
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import kaolin_switch
 from .rasterize import barycentric_at_pixels, interpolate_corners, rasterize_face_index
-from .soft_mask import dibr_soft_mask
 from .texture import texture_mapping
 
 
@@ -184,7 +185,7 @@ def render_mesh(vertices: torch.Tensor, faces: torch.Tensor, cameras, uvs: torch
         rgb = torch.where(hard_mask.unsqueeze(-1), rgb, bg.expand_as(rgb) if bg.dim() == 4 else bg)
 
     if soft_mask and F:
-        soft = dibr_soft_mask(face_xy, face_idx, sigmainv, boxlen, knum, valid_faces=in_front)
+        soft = kaolin_switch.dibr_soft_mask(face_xy, face_idx, sigmainv, boxlen, knum, valid_faces=in_front)
     else:
         soft = hard_mask.to(dtype)
     if vertices.requires_grad:

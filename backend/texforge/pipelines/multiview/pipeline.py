@@ -44,7 +44,16 @@ from .texture_extract import (
 
 @dataclass
 class MultiviewResult:
-    """What :func:`run_multiview` returns (see PREAMBLE contract)."""
+    """What :func:`run_multiview` returns; nothing is written to disk (``result_io`` does that).
+
+    mesh: the fitted mesh with UVs and the projected texture; cameras: the corrected cameras of every
+    input frame (pruned ones included), input_cameras: the cameras as given; names: frame names in
+    input order; pruned: ``{"name", "index", "reason"}`` per dropped frame; per_view: ``{"name", "iou",
+    "psnr", "pruned"}`` per frame (training views, against the input images); timings: seconds per
+    stage and ``total``; config: the :class:`MultiviewConfig` as a dict; image_size: (width, height) of
+    the working images; metrics: summary figures (train IoU / PSNR means over the kept views, counts);
+    visibility: the texel visibility returned by the texture extraction (kept views only).
+    """
 
     mesh: TexturedMesh
     cameras: Cameras
