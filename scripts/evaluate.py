@@ -83,7 +83,7 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     import numpy as np
 
     from texforge.blender import evaluate_render
-    from texforge.blender.dataset_render import cameras_for
+    from texforge.cameras.layouts import cameras_for
     from texforge.data.images import write_png
     from texforge.data.transforms_io import load_dataset
     from texforge.eval import cameras as cam_err
