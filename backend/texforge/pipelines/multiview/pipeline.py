@@ -15,7 +15,6 @@ Steps (fractions of the progress bar in brackets):
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,28 +22,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...cameras.placement import place_object
+from ...cameras.rig import CameraRig
 from ...data.dataset import MultiViewDataset
 from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
+from ...mesh.model import MeshModel
 from ...mesh.template import uv_sphere
 from ...mesh.types import TexturedMesh
 from ...render.camera import Cameras
+from ...runtime.determinism import deterministic
 from ...runtime.errors import InputError
-from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
-from . import prune as prune_mod
-from .cameras import CameraRig, place_object
-from .config import MultiviewConfig, StageConfig
-from .fit import MeshModel, render, resample_views, view_ious
-from .texture_extract import (
-    extract_texture,
-    project_colors,
-    push_pull_fill,
-    uv_rasterize,
+from ...runtime.progress import (
+    ProgressFn,
+    ProgressThrottle,
+    ShouldStopFn,
+    check_stop,
+    never_stop,
+    no_progress,
 )
+from ...texture import extract_texture, project_colors, push_pull_fill, uv_rasterize
+from ...training.loop import TrainLoop
+from . import prune as prune_mod
+from .config import MultiviewConfig, StageConfig
+from .fit import render, resample_views, view_ious
 
 
 @dataclass
 class MultiviewResult:
-    """What :func:`run_multiview` returns (see PREAMBLE contract)."""
+    """What :func:`run_multiview` returns."""
 
     mesh: TexturedMesh
     cameras: Cameras
@@ -85,16 +90,6 @@ def validate_dataset(ds: MultiViewDataset) -> None:
             raise InputError(f"frame {name}: camera rotation is not a proper rotation")
 
 
-class _Progress:
-    def __init__(self, fn: ProgressFn):
-        self.fn, self.last = fn, -1.0
-
-    def __call__(self, frac: float, msg: str, force: bool = False):
-        if force or frac - self.last >= 0.01:
-            self.last = frac
-            self.fn(float(min(max(frac, 0.0), 1.0)), msg)
-
-
 class _Run:
     """State of one reconstruction (kept in one object so the stages stay small functions)."""
 
@@ -102,7 +97,7 @@ class _Run:
                  should_stop: ShouldStopFn, device):
         self.ds, self.cfg = ds, cfg
         self.device = torch.device(device)
-        self.progress = _Progress(progress)
+        self.progress = ProgressThrottle(progress)
         self.should_stop = should_stop
         self.images = torch.as_tensor(ds.images, dtype=torch.float32, device=self.device)
         self.masks = torch.as_tensor(ds.masks, dtype=torch.float32, device=self.device)
@@ -188,16 +183,15 @@ class _Run:
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
         active = torch.as_tensor(self.active, device=self.device)
         batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
-        order = torch.randperm(len(active), generator=self.gen)
-        pos = 0
-        for it in range(iterations):
-            self.check()
+        order = {"perm": torch.randperm(len(active), generator=self.gen), "pos": 0}
+
+        def step(it: int):
             frac = it / max(1, iterations - 1)
             band = st.band_px[0] * (st.band_px[1] / st.band_px[0]) ** frac
-            if pos + batch > len(active):
-                order, pos = torch.randperm(len(active), generator=self.gen), 0
-            idx = active[order[pos:pos + batch].to(self.device)]
-            pos += batch
+            if order["pos"] + batch > len(active):
+                order["perm"], order["pos"] = torch.randperm(len(active), generator=self.gen), 0
+            idx = active[order["perm"][order["pos"]:order["pos"] + batch].to(self.device)]
+            order["pos"] += batch
             cams = self.rig(idx, size)
             if not st.cameras:
                 cams = cams.detach()
@@ -220,19 +214,22 @@ class _Run:
             if st.cameras:
                 prior_pos = self.cfg.camera_prior_pos if st.camera_prior_pos is None else st.camera_prior_pos
                 loss = loss + self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{label}: the loss became {float(loss)} at iteration {it}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if st.cameras:
-                self.rig.fix_gauge()
-            if use_image:
-                with torch.no_grad():
-                    self.texture_param.clamp_(0, 1)
-            self.progress(frac0 + (frac1 - frac0) * (it + 1) / iterations,
-                          f"{label}: iteration {it + 1}/{iterations}, silhouette IoU {1 - float(sil.detach()):.3f}")
+            return loss, {"silhouette": sil}
+
+        hooks = []
+        if st.cameras:
+            hooks.append(lambda it: self.rig.fix_gauge())
+        if use_image:
+            hooks.append(self._clamp_texture)
+        TrainLoop(opt, should_stop=self.should_stop, progress=self.progress, progress_range=(frac0, frac1),
+                  describe=lambda it, info: f"{label}: iteration {it + 1}/{iterations}, "
+                                            f"silhouette IoU {1 - float(info['silhouette'].detach()):.3f}",
+                  post_step=hooks, label=label).run(step, iterations)
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
+
+    @torch.no_grad()
+    def _clamp_texture(self, it: int):
+        self.texture_param.clamp_(0, 1)
 
     def chamfer(self, resolution: int) -> MaskChamfer:
         key = ("chamfer", resolution)
@@ -392,19 +389,8 @@ def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = No
     returns True; nothing is written by this function. The same seed gives the same result on
     CPU: deterministic algorithms are switched on for the run only and the caller's setting is
     restored afterwards (the pipeline also runs inside Blender's process)."""
-    with _deterministic():
+    with deterministic():
         return _run_multiview(dataset, config, progress, should_stop, device)
-
-
-@contextmanager
-def _deterministic():
-    """Scope ``torch.use_deterministic_algorithms(True, warn_only=True)`` to a block."""
-    was_on, was_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
 
 
 def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewResult:
