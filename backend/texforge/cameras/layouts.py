@@ -43,6 +43,12 @@ def ring_layout(views: int, elevations: tuple[float, float]) -> list[tuple[float
     return out
 
 
+def turntable_layout(azimuths: int, elevations) -> list[tuple[float, float]]:
+    """(azimuth, elevation) degrees, ring by ring, ``azimuths`` evenly spaced views per elevation
+    starting at azimuth 0 (a turntable video's frames)."""
+    return [(360.0 * k / azimuths, float(e)) for e in elevations for k in range(azimuths)]
+
+
 def holdout_layout(count: int, elevations: tuple[float, float], train: list[tuple[float, float]]
                    ) -> list[tuple[float, float]]:
     """Held-out (azimuth, elevation) pairs: elevations at the midpoints of ``count`` equal slices of the
