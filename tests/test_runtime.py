@@ -78,3 +78,15 @@ def test_sigint_stop_also_polls_the_callers_stop_and_installs_nothing_off_the_ma
     t.start()
     t.join()
     assert result == {"handler": previous, "before": False, "after": True}
+
+
+def test_timed_accumulates_a_phase_also_when_it_raises():
+    from texforge.runtime.timing import timed
+
+    timings = {"place": 1.0}
+    with timed(timings, "place"):
+        pass
+    with pytest.raises(ValueError):
+        with timed(timings, "stage 1"):
+            raise ValueError
+    assert timings["place"] >= 1.0 and timings["stage 1"] >= 0.0 and set(timings) == {"place", "stage 1"}

@@ -40,6 +40,7 @@ from ...runtime.progress import (
     never_stop,
     no_progress,
 )
+from ...runtime.timing import timed
 from ...texture import extract_texture, project_colors, push_pull_fill, uv_rasterize
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
@@ -143,24 +144,27 @@ class _Run:
 
     # -- steps --------------------------------------------------------------------------------
     def place(self):
-        t0 = time.perf_counter()
-        self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
-        self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
-        if self.cfg.prune:
-            flags = prune_mod.neighbour_outliers(self.input_cameras, self.centre, list(range(self.n)),
-                                                 self.cfg.prune_neighbour_factor)
-            self.prune(flags, {i: 0.0 for i in flags})
-        sphere = uv_sphere(self.cfg.template_segments, self.cfg.template_rings)
-        self.unit = torch.as_tensor(sphere.vertices, device=self.device)
-        self.faces0 = torch.as_tensor(sphere.faces, device=self.device)
-        self.uvs0 = torch.as_tensor(sphere.uvs, device=self.device)
-        self.face_uvs0 = torch.as_tensor(sphere.face_uvs, device=self.device)
-        self.mesh = MeshModel(self.centre + self.radius * self.unit, self.faces0, self.uvs0, self.face_uvs0,
-                              anchor=self.centre).to(self.device)
-        self.timings["place"] = time.perf_counter() - t0
+        with timed(self.timings, "place"):
+            self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
+            self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
+            if self.cfg.prune:
+                flags = prune_mod.neighbour_outliers(self.input_cameras, self.centre, list(range(self.n)),
+                                                     self.cfg.prune_neighbour_factor)
+                self.prune(flags, {i: 0.0 for i in flags})
+            sphere = uv_sphere(self.cfg.template_segments, self.cfg.template_rings)
+            self.unit = torch.as_tensor(sphere.vertices, device=self.device)
+            self.faces0 = torch.as_tensor(sphere.faces, device=self.device)
+            self.uvs0 = torch.as_tensor(sphere.uvs, device=self.device)
+            self.face_uvs0 = torch.as_tensor(sphere.face_uvs, device=self.device)
+            self.mesh = MeshModel(self.centre + self.radius * self.unit, self.faces0, self.uvs0, self.face_uvs0,
+                                  anchor=self.centre).to(self.device)
 
-    def stage(self, k: int, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
-        t0 = time.perf_counter()
+    def stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
+        """Run one stage of the joint fit (``iterations`` steps of :class:`TrainLoop`)."""
+        with timed(self.timings, label):
+            self._stage(st, iterations, frac0, frac1, label)
+
+    def _stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
         if st.subdivide:
             self.mesh = self.mesh.subdivided()
         images, masks, size = self.level(st.resolution)
@@ -225,7 +229,6 @@ class _Run:
                   describe=lambda it, info: f"{label}: iteration {it + 1}/{iterations}, "
                                             f"silhouette IoU {1 - float(info['silhouette'].detach()):.3f}",
                   post_step=hooks, label=label).run(step, iterations)
-        self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
 
     @torch.no_grad()
     def _clamp_texture(self, it: int):
@@ -413,7 +416,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
         if k == n_coarse and cfg.prune:
             _prune_and_refine(run, stages[max(k - 1, 0)], frac(done), frac(done + cfg.refine_iterations))
             done += cfg.refine_iterations
-        run.stage(k, st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
+        run.stage(st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
         done += st.iterations
         if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
             _, masks, size = run.level(st.resolution)
@@ -423,18 +426,15 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
             run.prune(flags, {i: float(ious[i]) for i in flags})
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
-    t0 = time.perf_counter()
-    inflated = run.inflate()
-    run.timings["inflate"] = time.perf_counter() - t0
+    with timed(run.timings, "inflate"):
+        inflated = run.inflate()
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
-    t0 = time.perf_counter()
-    texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
-                          symmetry=cfg.symmetry)
-    run.timings["texture"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ious, psnr = run.per_view_figures(texture)
-    run.timings["evaluate"] = time.perf_counter() - t0
+    with timed(run.timings, "texture"):
+        texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
+                              symmetry=cfg.symmetry)
+    with timed(run.timings, "evaluate"):
+        ious, psnr = run.per_view_figures(texture)
     run.timings["total"] = time.perf_counter() - t_start
     with torch.no_grad():
         cams = run.rig(None).detach().to("cpu")
@@ -458,8 +458,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
 
 def _prune_and_refine(run: _Run, st: StageConfig, frac0: float, frac1: float):
     run.progress(frac0, "checking frames (silhouette, neighbours, colours)", force=True)
-    t0 = time.perf_counter()
-    new = run.prune_after_fit(st.resolution)
-    run.timings["prune"] = run.timings.get("prune", 0.0) + time.perf_counter() - t0
+    with timed(run.timings, "prune"):
+        new = run.prune_after_fit(st.resolution)
     if new and run.cfg.refine_iterations > 0:
-        run.stage(-1, st, run.cfg.refine_iterations, frac0, frac1, "refine after pruning")
+        run.stage(st, run.cfg.refine_iterations, frac0, frac1, "refine after pruning")
