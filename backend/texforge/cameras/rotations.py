@@ -1,7 +1,8 @@
 """Rotation helpers on numpy arrays, through ``scipy.spatial.transform.Rotation``.
 
-The torch forms that autograd must differentiate (the camera rig's axis-angle, the 6D form) stay in
-:mod:`texforge.render.pose`; everything that only builds or measures rotations uses these.
+The torch forms that autograd must differentiate (the camera rig's axis-angle, the 6D form) and the
+angle between rotations that the evaluation reports stay in :mod:`texforge.render.pose`; numpy code
+that builds rotations uses these.
 """
 
 from __future__ import annotations
@@ -26,13 +27,6 @@ def matrix_to_rotvec(R) -> np.ndarray:
     """Rotation matrices (..., 3, 3) -> axis-angle vectors (..., 3)."""
     R = np.asarray(R, dtype=np.float64)
     return Rotation.from_matrix(R.reshape(-1, 3, 3)).as_rotvec().reshape(*R.shape[:-2], 3)
-
-
-def angle_deg(Ra, Rb) -> np.ndarray:
-    """Geodesic angle in degrees between rotations (..., 3, 3)."""
-    Ra, Rb = np.asarray(Ra, dtype=np.float64), np.asarray(Rb, dtype=np.float64)
-    rel = Ra @ np.swapaxes(Rb, -1, -2)
-    return np.degrees(np.linalg.norm(matrix_to_rotvec(rel), axis=-1))
 
 
 def random_unit(rng: np.random.Generator) -> np.ndarray:
