@@ -184,3 +184,17 @@ def test_loop_order_stop_check_and_finite_guard():
     with pytest.raises(FloatingPointError, match="stage 2: the loss became nan at iteration 3"):
         TrainLoop(opt, label="stage 2").run(lambda it: (p * float("nan") if it == 3 else p).sum(), 5)
     assert torch.isfinite(p).all()
+
+
+def test_epoch_batches_cover_each_item_once_per_epoch_and_follow_the_seed():
+    from texforge.training import EpochBatches
+
+    b = EpochBatches(10, 3, torch.Generator().manual_seed(4))
+    epoch = torch.cat([b.next() for _ in range(3)])
+    assert len(set(epoch.tolist())) == 9           # three distinct batches; the short tail is skipped
+    after = b.next()
+    assert len(set(after.tolist())) == 3 and b.pos == 3  # a new permutation started
+    again = EpochBatches(10, 3, torch.Generator().manual_seed(4))
+    assert torch.equal(torch.cat([again.next() for _ in range(4)]), torch.cat([epoch, after]))
+    with pytest.raises(ValueError, match="batch size"):
+        EpochBatches(4, 5, torch.Generator())

@@ -59,7 +59,7 @@ class TrainLoop:
             out = step_fn(it)
             loss, info = out if isinstance(out, tuple) else (out, {})
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"{self.label}: the loss became {float(loss)} at iteration {it}")
+                raise FloatingPointError(f"{self.label}: the loss became {float(loss.detach())} at iteration {it}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -42,6 +42,7 @@ from ...runtime.progress import (
 )
 from ...runtime.timing import timed
 from ...texture import extract_texture, project_colors, push_pull_fill, uv_rasterize
+from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
 from .config import MultiviewConfig, StageConfig
@@ -187,15 +188,12 @@ class _Run:
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
         active = torch.as_tensor(self.active, device=self.device)
         batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
-        order = {"perm": torch.randperm(len(active), generator=self.gen), "pos": 0}
+        batches = EpochBatches(len(active), batch, self.gen)
 
         def step(it: int):
             frac = it / max(1, iterations - 1)
             band = st.band_px[0] * (st.band_px[1] / st.band_px[0]) ** frac
-            if order["pos"] + batch > len(active):
-                order["perm"], order["pos"] = torch.randperm(len(active), generator=self.gen), 0
-            idx = active[order["perm"][order["pos"]:order["pos"] + batch].to(self.device)]
-            order["pos"] += batch
+            idx = active[batches.next().to(self.device)]
             cams = self.rig(idx, size)
             if not st.cameras:
                 cams = cams.detach()
