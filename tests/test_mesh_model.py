@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from texforge.mesh.model import DeformationMapModel, MeshModel, vertex_uv_index
+from texforge.mesh.model import DeformationMapModel, MeshModel, sample_uv_map, vertex_corner_uvs
 from texforge.mesh.template import uv_sphere
 
 
@@ -26,21 +26,49 @@ def test_zero_map_is_the_template_and_a_constant_map_shifts_it():
     assert torch.allclose(model.vertices(), base + torch.tensor([0.0, 0.0, 0.25], dtype=base.dtype), atol=1e-12)
 
 
-def test_the_map_is_sampled_at_each_vertex_uv():
+def test_uv_map_sampling_hits_texel_centres_and_wraps_around_the_seam():
+    image = torch.rand(1, 2, 4, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    centres = torch.tensor([[(j + 0.5) / 8, 1 - (i + 0.5) / 4] for i in range(4) for j in range(8)], dtype=torch.float64)
+    assert torch.allclose(sample_uv_map(image, centres), image[0].permute(1, 2, 0).reshape(-1, 2), atol=1e-12)
+    v = torch.linspace(0, 1, 9, dtype=torch.float64)
+    left = sample_uv_map(image, torch.stack([torch.zeros_like(v), v], -1))
+    right = sample_uv_map(image, torch.stack([torch.ones_like(v), v], -1))
+    assert torch.allclose(left, right, atol=1e-12)                     # u = 0 and u = 1 are one place
+    mid = (image[0, :, 1, 0] + image[0, :, 1, 7]) / 2                   # half-way between the edge texels
+    assert torch.allclose(sample_uv_map(image, torch.tensor([[0.0, 1 - 1.5 / 4]], dtype=torch.float64))[0], mid)
+
+
+def test_each_vertex_averages_the_map_over_its_uvs():
     base, faces, uvs, fuv = sphere_tensors()
+    index, mask = vertex_corner_uvs(faces.numpy(), fuv.numpy(), len(base))
+    assert mask.sum(1).min() == 1 and mask[0].sum() == 12 and mask[-1].sum() == 12  # poles: one UV per column
+    seam = [i for i in range(len(base)) if mask[i].sum() == 2]
+    assert len(seam) == 5                                                         # one per ring on the seam
     h, w = 16, 32
     model = DeformationMapModel(base, faces, uvs, fuv, map_size=(h, w), scale=2.0)
-    ramp = torch.linspace(0.0, 1.0, w, dtype=base.dtype)    # displacement x = u across the map (texel centres)
-    with torch.no_grad():
-        model.displacement_map[0, 0] = ramp.expand(h, w)
+    with torch.no_grad():   # a ramp in v only: each vertex's displacement follows its latitude
         model.displacement_map[0, 1] = torch.linspace(1.0, 0.0, h, dtype=base.dtype).unsqueeze(1).expand(h, w)
-    uv = uvs[torch.as_tensor(vertex_uv_index(faces.numpy(), fuv.numpy(), len(base)))]
-    # bilinear sampling of a linear ramp between texel centres reproduces it (clamped at the borders)
-    u_tex = ((uv[:, 0] * w - 0.5) / (w - 1)).clamp(0, 1)
-    v_tex = ((uv[:, 1] * h - 0.5) / (h - 1)).clamp(0, 1)   # row 0 is v = 1, where the y ramp is 1
-    disp = model.vertices() - base
-    assert torch.allclose(disp[:, 0], 2.0 * u_tex, atol=1e-9)
+        model.displacement_map[0, 0] = torch.rand(h, w, dtype=base.dtype, generator=torch.Generator().manual_seed(2))
+    disp = model.displacement()
+    v = uvs[torch.as_tensor(index[:, 0])][:, 1]
+    v_tex = ((v * h - 0.5) / (h - 1)).clamp(0, 1)     # row 0 is v = 1, where the ramp is 1
     assert torch.allclose(disp[:, 1], 2.0 * v_tex, atol=1e-9)
+    expected_x = torch.stack([sample_uv_map(model.displacement_map[:, :1], uvs[torch.as_tensor(index[i][mask[i]])])
+                              .mean() for i in range(len(base))])
+    assert torch.allclose(disp[:, 0], 2.0 * expected_x, atol=1e-12)
+
+
+def test_frames_turn_the_channels_into_per_vertex_directions():
+    base, faces, uvs, fuv = sphere_tensors()
+    normals = base / base.norm(dim=1, keepdim=True)
+    frames = torch.zeros(len(base), 3, 3, dtype=base.dtype)
+    frames[:, 2] = normals                                # channel 2 moves along the normal
+    model = DeformationMapModel(base, faces, uvs, fuv, map_size=(8, 16), frames=frames)
+    with torch.no_grad():
+        model.displacement_map[0, 2] = 0.5
+    assert torch.allclose(model.vertices(), base * 1.5, atol=1e-12)  # the unit sphere grows to radius 1.5
+    with pytest.raises(ValueError, match="frames must be"):
+        DeformationMapModel(base, faces, uvs, fuv, frames=frames[:3])
 
 
 def test_gradient_reaches_the_map_and_the_placement():
@@ -84,9 +112,11 @@ def test_subdivision_keeps_the_surface_of_both_models():
     assert torch.allclose(fine_map.vertices()[: len(base)], map_model.vertices(), atol=1e-12)
 
 
-def test_vertex_uv_index_takes_the_first_corner_and_refuses_unused_vertices():
+def test_corner_uvs_are_padded_per_vertex_and_unused_vertices_are_refused():
     faces = np.array([[0, 1, 2], [2, 1, 3]])
-    face_uvs = np.array([[0, 1, 2], [5, 4, 6]])
-    assert vertex_uv_index(faces, face_uvs, 4).tolist() == [0, 1, 2, 6]
+    face_uvs = np.array([[0, 1, 2], [5, 1, 6]])
+    index, mask = vertex_corner_uvs(faces, face_uvs, 4)
+    assert mask.tolist() == [[True, False], [True, False], [True, True], [True, False]]
+    assert index[mask].tolist() == [0, 1, 2, 5, 6]
     with pytest.raises(ValueError, match="1 template vertices are used by no face"):
-        vertex_uv_index(faces, face_uvs, 5)
+        vertex_corner_uvs(faces, face_uvs, 5)

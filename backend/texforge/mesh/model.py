@@ -7,8 +7,8 @@ per-axis log-scales (3,) about ``anchor``) alone turns a sphere into an ellipsoi
 
 - :class:`MeshModel`: the displacement is a free offset per vertex (V, 3) (a per-object fit).
 - :class:`DeformationMapModel`: the displacement is a UV-space image (1, 3, H, W) sampled at each
-  vertex's UV (as in ConvMesh), so a convolutional generator can output it and it does not depend on
-  the mesh resolution.
+  vertex's UVs (as in ConvMesh: bilinear, wrapping around the seam, pole rows averaged), so a
+  convolutional generator can output it and it does not depend on the mesh resolution.
 """
 
 from __future__ import annotations
@@ -97,44 +97,76 @@ class MeshModel(_PlacedTemplate):
         return MeshModel(*self._subdivided_tensors(self.vertices()), anchor=self.centre())
 
 
-def vertex_uv_index(faces: np.ndarray, face_uvs: np.ndarray, num_vertices: int) -> np.ndarray:
-    """One UV index per vertex (V,): the UV of the vertex's first corner in face order (a vertex on a
-    UV seam has several; one is enough for a smooth map, and the first is reproducible)."""
-    corners, uv_of_corner = np.asarray(faces).reshape(-1), np.asarray(face_uvs).reshape(-1)
-    verts, first = np.unique(corners, return_index=True)
-    if len(verts) != num_vertices:
-        raise ValueError(f"{num_vertices - len(verts)} template vertices are used by no face; "
+def sample_uv_map(image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples (P, C) of ``image`` (1, C, H, W) at ``uv`` (P, 2) (v up, row 0 at v = 1).
+
+    u wraps around (the UV sphere's seam joins u = 0 to u = 1, so both sides read the same texels);
+    v is clamped at the border rows. At a texel centre the sample is that texel."""
+    _, _, h, w = image.shape
+    wrapped = torch.cat([image[..., -1:], image, image[..., :1]], -1)   # one column of the other side
+    x = (uv[:, 0] * w + 1.0) / (w + 2) * 2.0 - 1.0                       # u in texels, shifted by the pad
+    y = 1.0 - 2.0 * uv[:, 1]
+    grid = torch.stack([x, y], -1).to(image.dtype).view(1, 1, -1, 2)
+    out = F.grid_sample(wrapped, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out[0, :, 0].transpose(0, 1)
+
+
+def vertex_corner_uvs(faces: np.ndarray, face_uvs: np.ndarray, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct UV index of each vertex, padded: index (V, K) into the UVs and a mask (V, K).
+
+    A vertex on a seam has two UVs and a pole vertex one per pole triangle; a map sampled at all of
+    them and averaged gives one displacement per vertex that does not depend on which corner comes
+    first (at a pole: the average of the pole row, as in ConvMesh)."""
+    pairs = np.unique(np.stack([np.asarray(faces).reshape(-1), np.asarray(face_uvs).reshape(-1)], 1), axis=0)
+    counts = np.bincount(pairs[:, 0], minlength=num_vertices)
+    if (counts == 0).any():
+        raise ValueError(f"{int((counts == 0).sum())} template vertices are used by no face; "
                          f"a deformation map cannot place them")
-    return uv_of_corner[first]
+    k = int(counts.max())
+    slot = np.arange(len(pairs)) - np.repeat(np.cumsum(counts) - counts, counts)   # pairs are sorted by vertex
+    index, mask = np.zeros((num_vertices, k), dtype=np.int64), np.zeros((num_vertices, k), dtype=bool)
+    index[pairs[:, 0], slot], mask[pairs[:, 0], slot] = pairs[:, 1], True
+    return index, mask
 
 
 class DeformationMapModel(_PlacedTemplate):
     """A template with a learnable placement and a learnable UV-space displacement image.
 
-    ``displacement_map`` (1, 3, H, W) holds world-space xyz displacements (times ``scale``); row 0 is
-    the top of the UV square (v = 1), as for textures. Each vertex samples it bilinearly at its UV
-    (see :func:`vertex_uv_index`), so a zero map is the placed template and gradients reach the map."""
+    ``displacement_map`` (1, 3, H, W) starts at zero (the placed template); row 0 is the top of the UV
+    square (v = 1), as for textures. Each vertex averages the map's bilinear samples at its UVs (see
+    :func:`vertex_corner_uvs`, :func:`sample_uv_map`), times ``scale``. The three channels displace
+    along world x, y, z, or along per-vertex ``frames`` (V, 3, 3) whose rows are the directions of
+    channels 0, 1, 2 (ConvMesh: the template's tangent, bitangent and normal)."""
 
     def __init__(self, base: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor,
-                 map_size: tuple[int, int] = (64, 64), anchor: torch.Tensor | None = None, scale: float = 1.0):
+                 map_size: tuple[int, int] = (32, 32), anchor: torch.Tensor | None = None, scale: float = 1.0,
+                 frames: torch.Tensor | None = None):
         super().__init__(base, faces, uvs, face_uvs, anchor)
         h, w = map_size
         self.scale = float(scale)
         self.displacement_map = nn.Parameter(torch.zeros(1, 3, h, w, dtype=base.dtype, device=base.device))
-        index = vertex_uv_index(faces.cpu().numpy(), face_uvs.cpu().numpy(), base.shape[0])
-        uv = uvs[torch.as_tensor(index, device=uvs.device)]
-        # grid_sample's (x, y) in [-1, 1] with y down: u -> x, v (up) -> -y
-        self.register_buffer("grid", torch.stack([2.0 * uv[:, 0] - 1.0, 1.0 - 2.0 * uv[:, 1]], -1).view(1, 1, -1, 2))
+        index, mask = vertex_corner_uvs(faces.cpu().numpy(), face_uvs.cpu().numpy(), base.shape[0])
+        self.register_buffer("corner_uv_index", torch.as_tensor(index, device=base.device))
+        weight = torch.as_tensor(mask, dtype=base.dtype, device=base.device)
+        self.register_buffer("corner_weight", weight / weight.sum(1, keepdim=True))
+        if frames is not None and tuple(frames.shape) != (base.shape[0], 3, 3):
+            raise ValueError(f"frames must be (V, 3, 3) = ({base.shape[0]}, 3, 3), got {tuple(frames.shape)}")
+        self.register_buffer("frames", None if frames is None else frames.detach().to(base))
 
     def displacement(self) -> torch.Tensor:
-        d = F.grid_sample(self.displacement_map, self.grid.to(self.displacement_map.dtype), mode="bilinear",
-                          padding_mode="border", align_corners=False)
-        return self.scale * d[0, :, 0].transpose(0, 1)
+        v, k = self.corner_uv_index.shape
+        samples = sample_uv_map(self.displacement_map, self.uvs[self.corner_uv_index.reshape(-1)]).view(v, k, 3)
+        d = self.scale * (samples * self.corner_weight.unsqueeze(-1)).sum(1)
+        return d if self.frames is None else (d.unsqueeze(1) @ self.frames).squeeze(1)
 
     @torch.no_grad()
     def subdivided(self) -> DeformationMapModel:
         """The template subdivided once, keeping the placement and the map (the map does not depend
-        on the mesh resolution, so the surface only gains the detail the map already holds)."""
+        on the mesh resolution, so the surface only gains the detail the map already holds). Frames
+        are per vertex, so a model with frames cannot be subdivided this way."""
+        if self.frames is not None:
+            raise ValueError("a deformation map with per-vertex frames cannot be subdivided; "
+                             "build a new model on the subdivided template with its frames")
         _, _, h, w = self.displacement_map.shape
         out = DeformationMapModel(*self._subdivided_tensors(self.base), map_size=(h, w), anchor=self.anchor,
                                   scale=self.scale)
