@@ -11,24 +11,13 @@ consistency, edge-length uniformity).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from ...losses.silhouette import hard_iou
 from ...mesh.model import MeshModel
 from ...render.camera import Cameras
-
-
-def band_to_sigmainv(band_px: float, resolution: int) -> tuple[float, float]:
-    """Soft-mask half-width in pixels (where a single edge's soft mask is 0.5) -> (sigmainv, boxlen).
-
-    ``exp(-sigmainv d^2) = 0.5`` at ``d = band_px`` pixels = ``2 band_px / resolution`` NDC; faces are
-    considered up to 2 half-widths away (beyond that the soft mask is below 1/16; a wider box
-    would also let kaolin's ``knum`` nearest-by-index faces crowd out the nearby ones)."""
-    d = 2.0 * band_px / resolution
-    return math.log(2.0) / (d * d), max(0.02, 2.0 * d)
+from ...render.soft_mask import band_to_sigmainv
 
 
 def resample_views(images: torch.Tensor, masks: torch.Tensor, resolution: int):
