@@ -69,11 +69,6 @@ def _corrected_cameras(cameras, names, result: dict):
     return type(cameras)(K, R, t, cameras.width, cameras.height), used
 
 
-def turntable_layout(azimuths: int, elevations) -> list[tuple[float, float]]:
-    """(azimuth, elevation) degrees, ring by ring, ``azimuths`` evenly spaced views per elevation."""
-    return [(360.0 * k / azimuths, float(e)) for e in elevations for k in range(azimuths)]
-
-
 def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCLES", samples: int | None = None,
              lighting: str | None = None, seed: int = 0, turntable_size: int = 48, azimuths: int = 12,
              elevations=(10.0, 35.0), log=_log) -> dict:
@@ -83,7 +78,7 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     import numpy as np
 
     from texforge.blender import evaluate_render
-    from texforge.blender.dataset_render import cameras_for
+    from texforge.geometry.layouts import cameras_for, turntable_layout
     from texforge.data.images import write_png
     from texforge.data.transforms_io import load_dataset
     from texforge.eval import cameras as cam_err

@@ -14,9 +14,7 @@ is non-zero (2 bad input, 130 cancelled).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -69,7 +67,10 @@ def main(argv=None, should_stop=None) -> int:
     from texforge.data.transforms_io import load_dataset
     from texforge.runtime.errors import Cancelled, InputError
     from texforge.pipelines.multiview import MultiviewConfig, run_multiview
-    from texforge.pipelines.multiview.result_io import check_out_dir, write_result
+    from texforge.pipelines.multiview.result_io import write_result
+    from texforge.results import check_out_dir
+    from texforge.runtime.interrupt import SigintStop
+    from texforge.runtime.progress import ProgressThrottle
 
     out = Path(args.out)
     try:
@@ -86,30 +87,16 @@ def main(argv=None, should_stop=None) -> int:
     else:
         device = args.device
 
-    stop = threading.Event()
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        log("Ctrl-C: stopping after the current iteration (press again to abort at once)")
-        stop.set()
-
-    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
-    last = {"msg": None}
-
-    def progress(frac: float, msg: str):
-        if msg != last["msg"]:
-            last["msg"] = msg
-            log(f"{100 * frac:5.1f}% {msg}")
-
+    progress = ProgressThrottle(lambda frac, msg: log(f"{100 * frac:5.1f}% {msg}"), step=None, skip_repeats=True)
+    stop = SigintStop(lambda: log("Ctrl-C: stopping after the current iteration (press again to abort at once)"),
+                      also=should_stop).install()
     try:
         log(f"loading {args.dataset}")
         ds = load_dataset(args.dataset, split="train", max_size=args.max_size)
         for w in ds.warnings:
             log(f"warning: {w}")
         cfg = MultiviewConfig.preset(args.preset, seed=args.seed, symmetry=args.symmetry, prune=not args.no_prune)
-        result = run_multiview(ds, cfg, progress=progress, should_stop=(lambda: stop.is_set() or bool(should_stop and should_stop())),
-                               device=device)
+        result = run_multiview(ds, cfg, progress=progress, should_stop=stop, device=device)
         write_result(result, out, dataset=str(Path(args.dataset).resolve()), overwrite=args.overwrite)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
         return 0
@@ -123,8 +110,7 @@ def main(argv=None, should_stop=None) -> int:
         log("aborted: nothing written but this log")
         return 130
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        stop.restore()
 
 
 if __name__ == "__main__":

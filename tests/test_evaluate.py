@@ -32,7 +32,7 @@ def _entry(name, R, t, K=None):
 
 
 def _ring(n=6, dist=3.0):
-    from texforge.blender.dataset_render import cameras_for
+    from texforge.geometry.layouts import cameras_for
     R, t = cameras_for([(360.0 * k / n, 20.0) for k in range(n)], np.zeros(3), dist)
     K = np.repeat(np.array([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])[None], n, axis=0)
     return K, R, t

@@ -23,7 +23,8 @@ import texforge.render.pose as backend_pose
 from texforge.data.transforms_io import load_dataset
 from texforge.runtime.errors import Cancelled, InputError
 from texforge.pipelines.multiview import MultiviewConfig, run_multiview
-from texforge.pipelines.multiview.cameras import CameraRig, place_object
+from texforge.cameras.placement import place_object
+from texforge.cameras.rig import CameraRig
 from texforge.pipelines.multiview.prune import neighbour_outliers
 
 VIEWS, HOLDOUT, SIZE = 10, 4, 64
@@ -200,12 +201,12 @@ def test_gauge_keeps_the_rig_in_place(spot):
 
 
 def test_neighbour_test_flags_a_flipped_frame_in_an_ordered_sequence():
-    from texforge.blender import dataset_render
+    from texforge.geometry.layouts import cameras_for, ring_layout
 
     # the acceptance scene's layout: 24 views on 3 rings between -10 and 40 degrees
-    layout = dataset_render.ring_layout(24, (-10.0, 40.0))
+    layout = ring_layout(24, (-10.0, 40.0))
     centre_np = np.array([0.0, -0.2, 0.1])
-    R_np, t_np = dataset_render.cameras_for(layout, centre_np, 3.7)
+    R_np, t_np = cameras_for(layout, centre_np, 3.7)
     K = torch.tensor([[175.0, 0, 64], [0, 175.0, 64], [0, 0, 1]]).expand(24, 3, 3)
     from texforge.render.camera import Cameras as _C
     cams = _C(K, torch.as_tensor(R_np, dtype=torch.float32), torch.as_tensor(t_np, dtype=torch.float32), 128, 128)

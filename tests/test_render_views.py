@@ -8,7 +8,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from texforge.blender import render_views as rv  # noqa: E402
-from texforge.blender.dataset_render import look_at  # noqa: E402
+from texforge.geometry.layouts import look_at  # noqa: E402
 from texforge.blender.example_object import build_example_object, example_arrays, example_texture  # noqa: E402
 
 

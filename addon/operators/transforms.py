@@ -148,7 +148,7 @@ def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
 
     ``label`` is the frame's file_path as written (used in messages), ``name`` the camera name to create."""
     import texforge.data.transforms_io as tio
-    import texforge.cameras.convert as cam
+    import texforge.geometry.camera_convert as cam
     import texforge.data.images as images
     json_path = str(tio.resolve_transforms_path(filepath))
     try:

@@ -1,8 +1,19 @@
-"""TexForge backend: pure PyTorch / NumPy, never imports bpy.
+"""TexForge library: pure PyTorch / NumPy; only the texforge.blender subpackage imports bpy.
 
 Importing this package is cheap (no torch import); subpackages import torch when they are used.
-Inside the built Blender extension this package lives at ``<extension>.backend``, so every import
-inside it is relative.
+
+Layers, lowest first; a package imports only from its own layer or lower ones, packages never import
+each other in a cycle, and one pipeline never imports another (what two pipelines share moves down
+into a shared layer). tests/test_layers.py enforces this.
+
+1. runtime (errors, progress, cancel, determinism), atomic (atomic files / folders), results (the
+   result-folder writer);
+2. geometry: camera conventions, rotations and layouts in plain numpy (no torch: Blender without
+   PyTorch imports it);
+3. render, mesh, data, nets, losses, metrics, texture, cameras: the building blocks;
+4. training (loop, checkpoints, EMA), eval (evaluation as a library);
+5. pipelines (one subpackage per method: multiview, ...);
+6. blender (headless Blender tools for scripts and tests).
 """
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 R = {"errors": []}
 try:
-    from texforge.cameras.convert import c2w_gl_to_rt
+    from texforge.geometry.camera_convert import c2w_gl_to_rt
     from texforge.data.images import write_png
     from texforge.data.transforms_io import write_transforms
 

@@ -1,6 +1,6 @@
 """Blender camera objects <-> the backend's camera parameters (plain dicts and arrays).
 
-The math lives in texforge.cameras.convert (numpy only, so Import/Export transforms work in a Blender
+The math lives in texforge.geometry.camera_convert (numpy only, so Import/Export transforms work in a Blender
 without PyTorch); this module only reads values off Blender objects and writes them back. Only the
 main thread may call it.
 """
@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..cameras import convert as cam
+from ..geometry import camera_convert as cam
 
 
 def camera_params(scene: bpy.types.Scene, cam_obj: bpy.types.Object) -> dict:

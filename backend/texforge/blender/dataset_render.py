@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry.layouts import cameras_for, holdout_layout, ring_layout
+from ..geometry.rotations import axis_angle, random_unit
 from . import render_views
 
 EXAMPLE = "example"
@@ -93,65 +95,6 @@ class DatasetSpec:
             raise ValueError(f"fill must be in [0.1, 1], got {self.fill}")
 
 
-# ---------------------------------------------------------------------------------------------
-# Camera layout (pure numpy; no Blender needed)
-# ---------------------------------------------------------------------------------------------
-
-def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV world-to-camera (R 3x3, t 3) of a camera at ``eye`` looking at ``target``, image up ~ ``up``."""
-    eye, target, up = (np.asarray(a, dtype=np.float64) for a in (eye, target, up))
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, up)
-    if np.linalg.norm(x) < 1e-9:
-        raise ValueError("look_at: viewing direction is parallel to the up axis")
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)  # image y points down
-    R = np.stack([x, y, z])
-    return R, -R @ eye
-
-
-def ring_layout(views: int, elevations: tuple[float, float]) -> list[tuple[float, float]]:
-    """(azimuth, elevation) in degrees of ``views`` cameras on rings between the two elevations.
-
-    Rings go from the lowest to the highest elevation, each a full turn of evenly spaced azimuths
-    (an ordered turntable sequence); successive rings are staggered so views interleave."""
-    lo, hi = elevations
-    rings = 1 if hi - lo < 1e-6 else int(min(views, max(2, round(math.sqrt(views / 2.5)))))
-    counts = [views // rings + (1 if i < views % rings else 0) for i in range(rings)]
-    out = []
-    for i, n in enumerate(counts):
-        elev = lo if rings == 1 else lo + (hi - lo) * i / (rings - 1)
-        for j in range(n):
-            az = -90.0 + 360.0 * (j + i / rings) / n
-            out.append((az % 360.0, elev))
-    return out
-
-
-def holdout_layout(count: int, elevations: tuple[float, float], train: list[tuple[float, float]]
-                   ) -> list[tuple[float, float]]:
-    """Held-out (azimuth, elevation) pairs: elevations at the midpoints of ``count`` equal slices of the
-    range, azimuths on a golden-ratio sequence, nudged away from any training camera's direction."""
-    lo, hi = elevations
-    train_dirs = np.array([_direction(a, e) for a, e in train])
-    out = []
-    for k in range(count):
-        elev = lo + (hi - lo) * (k + 0.5) / count
-        az = (-90.0 + 360.0 * ((k * 0.6180339887 + 0.31) % 1.0)) % 360.0
-        for _ in range(16):  # step along until no training camera looks from (nearly) the same direction
-            cos = train_dirs @ _direction(az, elev)
-            if np.degrees(np.arccos(np.clip(cos.max(), -1.0, 1.0))) > 3.0:
-                break
-            az = (az + 7.0) % 360.0
-        out.append((az, elev))
-    return out
-
-
-def _direction(az_deg: float, elev_deg: float) -> np.ndarray:
-    a, e = math.radians(az_deg), math.radians(elev_deg)
-    return np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
-
-
 def framing(vertices: np.ndarray, spec: DatasetSpec) -> dict:
     """Bounding-box centre, bounding-sphere radius about it, camera distance and intrinsics K (3x3)."""
     lo, hi = vertices.min(0), vertices.max(0)
@@ -168,27 +111,6 @@ def framing(vertices: np.ndarray, spec: DatasetSpec) -> dict:
             "bbox_min": lo, "bbox_max": hi}
 
 
-def cameras_for(layout, center: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """R (N, 3, 3), t (N, 3) for (azimuth, elevation) pairs looking at ``center`` from ``distance``."""
-    Rs, ts = [], []
-    for az, elev in layout:
-        R, t = look_at(center + distance * _direction(az, elev), center)
-        Rs.append(R), ts.append(t)
-    return np.array(Rs), np.array(ts)
-
-
-def _axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotation matrix (Rodrigues) about the unit ``axis`` by ``angle`` radians."""
-    x, y, z = axis
-    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)
-
-
-def _unit(rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=3)
-    return v / np.linalg.norm(v)
-
-
 def noisy_cameras(K: np.ndarray, R: np.ndarray, t: np.ndarray, center: np.ndarray, distance: float,
                   spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """Perturbed copies of N cameras (see the module docstring): K (N,3,3), R, t and one record per frame."""
@@ -199,8 +121,8 @@ def noisy_cameras(K: np.ndarray, R: np.ndarray, t: np.ndarray, center: np.ndarra
     for i in range(len(R)):
         # Draw every random number for every frame, so one frame's noise does not depend on the others'
         # settings (e.g. adding focal noise leaves the rotation noise of a seed unchanged).
-        rot_axis, trans_dir, focal_sign = _unit(rng), _unit(rng), (1.0 if rng.uniform() < 0.5 else -1.0)
-        dR = _axis_angle(rot_axis, math.radians(spec.noise_rot))
+        rot_axis, trans_dir, focal_sign = random_unit(rng), random_unit(rng), (1.0 if rng.uniform() < 0.5 else -1.0)
+        dR = axis_angle(rot_axis, math.radians(spec.noise_rot))
         centre = -R[i].T @ t[i]
         new_centre = centre + spec.noise_trans * distance * trans_dir
         Ri = dR @ R[i]  # rotate about the camera's own centre

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..atomic import write_text
 from ..runtime.errors import InputError
-from ..cameras.convert import c2w_gl_to_rt, transforms_frame_entry, transforms_intrinsics
+from ..geometry.camera_convert import c2w_gl_to_rt, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
 from .images import IMAGE_EXTENSIONS, image_size, read_image, resize_image, split_rgb_alpha
 from .masks import (

@@ -12,7 +12,7 @@ Conventions (written down once, used everywhere):
   largest wins).
 
 Converters to and from Blender camera data and NeRF ``transforms.json`` frames are plain numpy in
-``texforge.cameras.convert`` (no torch, no ``bpy``); ``texforge.blender.camera`` reads the values off Blender
+``texforge.geometry.camera_convert`` (no torch, no ``bpy``); ``texforge.blender.camera`` reads the values off Blender
 objects and calls them.
 """
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-# The numpy conversions live in cameras.convert (no torch, for Blender without PyTorch); re-exported here
+# The numpy conversions live in geometry.camera_convert (no torch, for Blender without PyTorch); re-exported here
 # because every caller that builds Cameras also needs them.
-from ..cameras.convert import (  # noqa: F401
+from ..geometry.camera_convert import (  # noqa: F401
     GL_TO_CV,
     blender_intrinsics,
     blender_params_from_intrinsics,

@@ -1,7 +1,7 @@
 """Rotation parameterisations for pose refinement, and the angle between rotations.
 
 Axis-angle (3 numbers, zero = identity, smooth at zero) is what the multi-view camera rig optimises
-(backend/texforge/pipelines/multiview/cameras.py, which also fixes the gauge); the 6D form (two matrix
+(:class:`texforge.cameras.rig.CameraRig`, which also fixes the gauge); the 6D form (two matrix
 columns, Zhou et al. 2019) is continuous everywhere and suits networks that regress rotations.
 """
 

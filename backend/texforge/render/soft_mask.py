@@ -21,6 +21,8 @@ them in face order. Distances are plain differentiable torch ops on the kept can
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .rasterize import (
@@ -50,6 +52,16 @@ class _ProbUnion(torch.autograd.Function):
         prob, pix, soft = ctx.saved_tensors
         grad_prob = grad_soft[pix] * (1.0 - soft[pix]) / (1.0 - prob + KAOLIN_EPS)
         return grad_prob, None, None
+
+
+def band_to_sigmainv(band_px: float, resolution: int) -> tuple[float, float]:
+    """Soft-mask half-width in pixels (where a single edge's soft mask is 0.5) -> (sigmainv, boxlen).
+
+    ``exp(-sigmainv d^2) = 0.5`` at ``d = band_px`` pixels = ``2 band_px / resolution`` NDC; faces are
+    considered up to 2 half-widths away (beyond that the soft mask is below 1/16; a wider box
+    would also let kaolin's ``knum`` nearest-by-index faces crowd out the nearby ones)."""
+    d = 2.0 * band_px / resolution
+    return math.log(2.0) / (d * d), max(0.02, 2.0 * d)
 
 
 def boundary_distance_sq(v: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, multiplier: float):

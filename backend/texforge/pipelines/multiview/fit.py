@@ -11,32 +11,13 @@ consistency, edge-length uniformity).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ...losses.silhouette import hard_iou
-from ...mesh.regularizers import (
-    MeshTopology,
-    edge_length_loss,
-    laplacian_loss,
-    normal_consistency_loss,
-    vertex_normals,
-)
-from ...mesh.subdivide import subdivide_arrays
+from ...mesh.model import MeshModel
 from ...render.camera import Cameras
-
-
-def band_to_sigmainv(band_px: float, resolution: int) -> tuple[float, float]:
-    """Soft-mask half-width in pixels (where a single edge's soft mask is 0.5) -> (sigmainv, boxlen).
-
-    ``exp(-sigmainv d^2) = 0.5`` at ``d = band_px`` pixels = ``2 band_px / resolution`` NDC; faces are
-    considered up to 2 half-widths away (beyond that the soft mask is below 1/16; a wider box
-    would also let kaolin's ``knum`` nearest-by-index faces crowd out the nearby ones)."""
-    d = 2.0 * band_px / resolution
-    return math.log(2.0) / (d * d), max(0.02, 2.0 * d)
+from ...render.soft_mask import band_to_sigmainv
 
 
 def resample_views(images: torch.Tensor, masks: torch.Tensor, resolution: int):
@@ -50,55 +31,6 @@ def resample_views(images: torch.Tensor, masks: torch.Tensor, resolution: int):
     im = F.interpolate(images.permute(0, 3, 1, 2), size=(nh, nw), mode="area").permute(0, 2, 3, 1)
     mk = F.interpolate(masks.unsqueeze(1), size=(nh, nw), mode="area").squeeze(1)
     return im.contiguous(), mk.contiguous(), (nw, nh)
-
-
-class MeshModel(nn.Module):
-    """A template mesh with a learnable global placement (shift (3,), log-scales (3,) per axis about
-    ``anchor``) and learnable free vertex offsets (V, 3). base (V, 3), faces (F, 3), uvs (T, 2),
-    face_uvs (F, 3) on one device. A sphere with only the placement learned is an ellipsoid fit."""
-
-    def __init__(self, base: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor,
-                 anchor: torch.Tensor | None = None):
-        super().__init__()
-        self.register_buffer("base", base.detach().clone())
-        self.register_buffer("anchor", (base.mean(0) if anchor is None else anchor).detach().clone())
-        self.shift = nn.Parameter(torch.zeros(3, dtype=base.dtype, device=base.device))
-        self.log_scale = nn.Parameter(torch.zeros(3, dtype=base.dtype, device=base.device))
-        self.register_buffer("faces", faces)
-        self.register_buffer("uvs", uvs)
-        self.register_buffer("face_uvs", face_uvs)
-        self.offsets = nn.Parameter(torch.zeros_like(self.base))
-        self.topo = MeshTopology(faces, base.shape[0])
-
-    def vertices(self) -> torch.Tensor:
-        return self.anchor + self.shift + torch.exp(self.log_scale) * (self.base - self.anchor) + self.offsets
-
-    @torch.no_grad()
-    def centre(self) -> torch.Tensor:
-        return self.anchor + self.shift
-
-    @torch.no_grad()
-    def subdivided(self) -> MeshModel:
-        v, f, uv, fuv = subdivide_arrays(self.vertices().cpu().numpy(), self.faces.cpu().numpy(),
-                                         self.uvs.cpu().numpy(), self.face_uvs.cpu().numpy())
-        dev, dt = self.base.device, self.base.dtype
-        return MeshModel(torch.as_tensor(v, dtype=dt, device=dev), torch.as_tensor(f, device=dev),
-                         torch.as_tensor(uv, dtype=dt, device=dev), torch.as_tensor(fuv, device=dev),
-                         anchor=self.centre())
-
-    def mean_edge_length(self, vertices: torch.Tensor) -> torch.Tensor:
-        e = self.topo.edges
-        return (vertices[e[:, 0]] - vertices[e[:, 1]]).norm(dim=-1).mean()
-
-    def regularizers(self, vertices: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.mean_edge_length(vertices).detach().clamp_min(1e-12)
-        return {"laplacian": laplacian_loss(vertices, self.topo) / (h * h),
-                "normal": normal_consistency_loss(vertices, self.faces, self.topo),
-                "edge": edge_length_loss(vertices, self.topo)}
-
-    @torch.no_grad()
-    def normals(self) -> torch.Tensor:
-        return vertex_normals(self.vertices(), self.faces)
 
 
 def render(mesh: MeshModel, vertices: torch.Tensor, cameras: Cameras, texture: torch.Tensor | None,

@@ -15,7 +15,6 @@ Steps (fractions of the progress bar in brackets):
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,23 +22,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...cameras.placement import place_object
+from ...cameras.rig import CameraRig
 from ...data.dataset import MultiViewDataset
 from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
+from ...mesh.model import MeshModel
 from ...mesh.template import uv_sphere
 from ...mesh.types import TexturedMesh
 from ...render.camera import Cameras
+from ...runtime.determinism import deterministic
 from ...runtime.errors import InputError
-from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
-from . import prune as prune_mod
-from .cameras import CameraRig, place_object
-from .config import MultiviewConfig, StageConfig
-from .fit import MeshModel, render, resample_views, view_ious
-from .texture_extract import (
-    extract_texture,
-    project_colors,
-    push_pull_fill,
-    uv_rasterize,
+from ...runtime.progress import (
+    ProgressFn,
+    ProgressThrottle,
+    ShouldStopFn,
+    check_stop,
+    never_stop,
+    no_progress,
 )
+from ...runtime.timing import timed
+from ...texture import extract_texture, project_colors, push_pull_fill, uv_rasterize
+from ...training.batches import EpochBatches
+from ...training.loop import TrainLoop
+from . import prune as prune_mod
+from .config import MultiviewConfig, StageConfig
+from .fit import render, resample_views, view_ious
 
 
 @dataclass
@@ -94,16 +101,6 @@ def validate_dataset(ds: MultiViewDataset) -> None:
             raise InputError(f"frame {name}: camera rotation is not a proper rotation")
 
 
-class _Progress:
-    def __init__(self, fn: ProgressFn):
-        self.fn, self.last = fn, -1.0
-
-    def __call__(self, frac: float, msg: str, force: bool = False):
-        if force or frac - self.last >= 0.01:
-            self.last = frac
-            self.fn(float(min(max(frac, 0.0), 1.0)), msg)
-
-
 class _Run:
     """State of one reconstruction (kept in one object so the stages stay small functions)."""
 
@@ -111,7 +108,7 @@ class _Run:
                  should_stop: ShouldStopFn, device):
         self.ds, self.cfg = ds, cfg
         self.device = torch.device(device)
-        self.progress = _Progress(progress)
+        self.progress = ProgressThrottle(progress)
         self.should_stop = should_stop
         self.images = torch.as_tensor(ds.images, dtype=torch.float32, device=self.device)
         self.masks = torch.as_tensor(ds.masks, dtype=torch.float32, device=self.device)
@@ -157,24 +154,27 @@ class _Run:
 
     # -- steps --------------------------------------------------------------------------------
     def place(self):
-        t0 = time.perf_counter()
-        self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
-        self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
-        if self.cfg.prune:
-            flags = prune_mod.neighbour_outliers(self.input_cameras, self.centre, list(range(self.n)),
-                                                 self.cfg.prune_neighbour_factor)
-            self.prune(flags, {i: 0.0 for i in flags})
-        sphere = uv_sphere(self.cfg.template_segments, self.cfg.template_rings)
-        self.unit = torch.as_tensor(sphere.vertices, device=self.device)
-        self.faces0 = torch.as_tensor(sphere.faces, device=self.device)
-        self.uvs0 = torch.as_tensor(sphere.uvs, device=self.device)
-        self.face_uvs0 = torch.as_tensor(sphere.face_uvs, device=self.device)
-        self.mesh = MeshModel(self.centre + self.radius * self.unit, self.faces0, self.uvs0, self.face_uvs0,
-                              anchor=self.centre).to(self.device)
-        self.timings["place"] = time.perf_counter() - t0
+        with timed(self.timings, "place"):
+            self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
+            self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
+            if self.cfg.prune:
+                flags = prune_mod.neighbour_outliers(self.input_cameras, self.centre, list(range(self.n)),
+                                                     self.cfg.prune_neighbour_factor)
+                self.prune(flags, {i: 0.0 for i in flags})
+            sphere = uv_sphere(self.cfg.template_segments, self.cfg.template_rings)
+            self.unit = torch.as_tensor(sphere.vertices, device=self.device)
+            self.faces0 = torch.as_tensor(sphere.faces, device=self.device)
+            self.uvs0 = torch.as_tensor(sphere.uvs, device=self.device)
+            self.face_uvs0 = torch.as_tensor(sphere.face_uvs, device=self.device)
+            self.mesh = MeshModel(self.centre + self.radius * self.unit, self.faces0, self.uvs0, self.face_uvs0,
+                                  anchor=self.centre).to(self.device)
 
-    def stage(self, k: int, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
-        t0 = time.perf_counter()
+    def stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
+        """Run one stage of the joint fit (``iterations`` steps of :class:`TrainLoop`)."""
+        with timed(self.timings, label):
+            self._stage(st, iterations, frac0, frac1, label)
+
+    def _stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
         if st.subdivide:
             self.mesh = self.mesh.subdivided()
         images, masks, size = self.level(st.resolution)
@@ -197,16 +197,12 @@ class _Run:
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
         active = torch.as_tensor(self.active, device=self.device)
         batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
-        order = torch.randperm(len(active), generator=self.gen)
-        pos = 0
-        for it in range(iterations):
-            self.check()
+        batches = EpochBatches(len(active), batch, self.gen)
+
+        def step(it: int):
             frac = it / max(1, iterations - 1)
             band = st.band_px[0] * (st.band_px[1] / st.band_px[0]) ** frac
-            if pos + batch > len(active):
-                order, pos = torch.randperm(len(active), generator=self.gen), 0
-            idx = active[order[pos:pos + batch].to(self.device)]
-            pos += batch
+            idx = active[batches.next().to(self.device)]
             cams = self.rig(idx, size)
             if not st.cameras:
                 cams = cams.detach()
@@ -229,19 +225,21 @@ class _Run:
             if st.cameras:
                 prior_pos = self.cfg.camera_prior_pos if st.camera_prior_pos is None else st.camera_prior_pos
                 loss = loss + self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{label}: the loss became {float(loss)} at iteration {it}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if st.cameras:
-                self.rig.fix_gauge()
-            if use_image:
-                with torch.no_grad():
-                    self.texture_param.clamp_(0, 1)
-            self.progress(frac0 + (frac1 - frac0) * (it + 1) / iterations,
-                          f"{label}: iteration {it + 1}/{iterations}, silhouette IoU {1 - float(sil.detach()):.3f}")
-        self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
+            return loss, {"silhouette": sil}
+
+        hooks = []
+        if st.cameras:
+            hooks.append(lambda it: self.rig.fix_gauge())
+        if use_image:
+            hooks.append(self._clamp_texture)
+        TrainLoop(opt, should_stop=self.should_stop, progress=self.progress, progress_range=(frac0, frac1),
+                  describe=lambda it, info: f"{label}: iteration {it + 1}/{iterations}, "
+                                            f"silhouette IoU {1 - float(info['silhouette'].detach()):.3f}",
+                  post_step=hooks, label=label).run(step, iterations)
+
+    @torch.no_grad()
+    def _clamp_texture(self, it: int):
+        self.texture_param.clamp_(0, 1)
 
     def chamfer(self, resolution: int) -> MaskChamfer:
         key = ("chamfer", resolution)
@@ -401,19 +399,8 @@ def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = No
     returns True; nothing is written by this function. The same seed gives the same result on
     CPU: deterministic algorithms are switched on for the run only and the caller's setting is
     restored afterwards (the pipeline also runs inside Blender's process)."""
-    with _deterministic():
+    with deterministic():
         return _run_multiview(dataset, config, progress, should_stop, device)
-
-
-@contextmanager
-def _deterministic():
-    """Scope ``torch.use_deterministic_algorithms(True, warn_only=True)`` to a block."""
-    was_on, was_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
 
 
 def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewResult:
@@ -436,7 +423,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
         if k == n_coarse and cfg.prune:
             _prune_and_refine(run, stages[max(k - 1, 0)], frac(done), frac(done + cfg.refine_iterations))
             done += cfg.refine_iterations
-        run.stage(k, st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
+        run.stage(st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
         done += st.iterations
         if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
             _, masks, size = run.level(st.resolution)
@@ -446,18 +433,15 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
             run.prune(flags, {i: float(ious[i]) for i in flags})
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
-    t0 = time.perf_counter()
-    inflated = run.inflate()
-    run.timings["inflate"] = time.perf_counter() - t0
+    with timed(run.timings, "inflate"):
+        inflated = run.inflate()
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
-    t0 = time.perf_counter()
-    texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
-                          symmetry=cfg.symmetry)
-    run.timings["texture"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ious, psnr = run.per_view_figures(texture)
-    run.timings["evaluate"] = time.perf_counter() - t0
+    with timed(run.timings, "texture"):
+        texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
+                              symmetry=cfg.symmetry)
+    with timed(run.timings, "evaluate"):
+        ious, psnr = run.per_view_figures(texture)
     run.timings["total"] = time.perf_counter() - t_start
     with torch.no_grad():
         cams = run.rig(None).detach().to("cpu")
@@ -481,8 +465,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
 
 def _prune_and_refine(run: _Run, st: StageConfig, frac0: float, frac1: float):
     run.progress(frac0, "checking frames (silhouette, neighbours, colours)", force=True)
-    t0 = time.perf_counter()
-    new = run.prune_after_fit(st.resolution)
-    run.timings["prune"] = run.timings.get("prune", 0.0) + time.perf_counter() - t0
+    with timed(run.timings, "prune"):
+        new = run.prune_after_fit(st.resolution)
     if new and run.cfg.refine_iterations > 0:
-        run.stage(-1, st, run.cfg.refine_iterations, frac0, frac1, "refine after pruning")
+        run.stage(st, run.cfg.refine_iterations, frac0, frac1, "refine after pruning")

@@ -1,14 +1,12 @@
-"""Writing a multi-view result folder: mesh.glb, texture.png, result.json (atomically).
+"""Writing a multi-view result folder: mesh.glb, texture.png, visibility.png, result.json.
 
-Everything is written into a temporary sibling folder that is renamed to ``out_dir`` at the end, so
-an interrupted run never leaves a half-written result. ``out_dir`` must not exist, or be empty, or
-hold only the run's log file (``reconstruct.log``), unless ``overwrite`` is set.
+The folder rules (atomic, the run's log carried over, what counts as empty) are
+:func:`texforge.results.result_folder`'s.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,6 @@ import numpy as np
 from ...render.camera import rt_to_c2w_gl
 
 RESULT_VERSION = 1
-LOG_NAME = "reconstruct.log"
 
 
 def camera_entries(cameras, names: list[str]) -> list[dict]:
@@ -44,38 +41,18 @@ def result_dict(result, dataset: str | None = None) -> dict:
     }
 
 
-def check_out_dir(out_dir, overwrite: bool = False) -> Path:
-    """Refuse an existing non-empty folder (a folder holding only our log counts as empty)."""
-    out = Path(out_dir)
-    if out.exists():
-        if not out.is_dir():
-            raise FileExistsError(f"--out {out} exists and is not a folder")
-        extra = [p.name for p in out.iterdir() if p.name != LOG_NAME]
-        if extra and not overwrite:
-            raise FileExistsError(f"--out {out} already exists and is not empty ({', '.join(sorted(extra)[:3])}"
-                                  f"{'...' if len(extra) > 3 else ''}); choose a new folder or pass --overwrite")
-    return out
-
-
 def write_result(result, out_dir, dataset: str | None = None, overwrite: bool = False) -> Path:
-    """Write mesh.glb, texture.png and result.json to ``out_dir`` (through
-    :func:`texforge.atomic.atomic_folder`: temp folder + rename, normal permissions)."""
-    from ...atomic import atomic_folder
+    """Write mesh.glb, texture.png, visibility.png and result.json to ``out_dir`` (see
+    :func:`texforge.results.result_folder`)."""
     from ...data.images import write_png
     from ...mesh.io import write_glb
+    from ...results import result_folder
 
-    out = check_out_dir(out_dir, overwrite)
-    log = out / LOG_NAME
-    # a folder holding only our log counts as empty (check_out_dir refused anything else): the log
-    # is carried into the new folder, which replaces the old one
-    only_log = out.is_dir() and log.exists()
-    with atomic_folder(out, overwrite=overwrite or only_log) as tmp:
+    with result_folder(out_dir, overwrite) as tmp:
         write_glb(tmp / "mesh.glb", result.mesh)
         write_png(tmp / "texture.png", np.clip(result.mesh.texture, 0, 1))
         if result.visibility is not None:
             write_png(tmp / "visibility.png", np.clip(result.visibility, 0, 1))
         with open(tmp / "result.json", "w", encoding="utf-8") as f:
             json.dump(result_dict(result, dataset), f, indent=1)
-        if log.exists():
-            shutil.copy2(log, tmp / LOG_NAME)
-    return out
+    return Path(out_dir)

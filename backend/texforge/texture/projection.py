@@ -1,16 +1,14 @@
-"""Texture extraction by projection (seed 000, 3.2: pseudo-ground-truth textures).
+"""Photo-to-UV texture projection with visibility (pseudo-ground-truth textures from photos).
 
-1. UV-space rasterisation of the fitted mesh: face UVs mapped to NDC play the role of the image, the
-   per-corner 3D positions and normals are the interpolated features -> a 3D point and normal per texel.
-2. Each texel is projected into every (unpruned) view. It is visible in a view when it lies in front
-   of the camera, its depth agrees with the view's rendered depth (occlusion test) and its pixel lies
-   inside the mesh-projected silhouette AND the input mask, both eroded a little, so background never
-   leaks into texels.
+1. :func:`texforge.texture.raster.uv_rasterize` gives a 3D point and normal per texel.
+2. Each texel is projected into every view. It is visible in a view when it lies in front of the
+   camera, its depth agrees with the view's rendered depth (occlusion test) and its pixel lies inside
+   the mesh-projected silhouette AND the input mask, both eroded a little, so background never leaks
+   into texels.
 3. Colours are blended with weights ``cos(normal, view)^p * border ramp`` (the ramp rises over a few
    pixels from the silhouette border, where registration errors live).
 4. Texels that no view sees are filled: mirrored across the symmetry plane when enabled (the mirrored
-   point is projected the same way), then push-pull inpainting, which also fills the UV gutters so
-   bilinear sampling never reads unfilled texels.
+   point is projected the same way), then by push-pull inpainting (:mod:`texforge.texture.inpaint`).
 """
 
 from __future__ import annotations
@@ -18,26 +16,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...render.camera import Cameras
-
-
-def uv_rasterize(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor,
-                 normals: torch.Tensor, size: tuple[int, int]):
-    """Per-texel surface point and normal.
-
-    vertices (V, 3), faces (F, 3), uvs (T, 2) v-up, face_uvs (F, 3), normals (V, 3) vertex normals;
-    size (H, W). Returns points (H, W, 3), normals (H, W, 3) (unit), covered (H, W) bool; row 0 of the
-    maps is the top of the texture (v = 1)."""
-    from ...render.rasterize import rasterize
-
-    h, w = size
-    fv_img = (uvs[face_uvs] * 2.0 - 1.0).unsqueeze(0)                   # (1, F, 3, 2) NDC, y up = v up
-    fv_z = torch.full(fv_img.shape[:3], -1.0, dtype=vertices.dtype, device=vertices.device)
-    feats = torch.cat([vertices[faces], normals[faces]], -1).unsqueeze(0)  # (1, F, 3, 6)
-    out, face_idx = rasterize(h, w, fv_z, fv_img, feats)
-    out, face_idx = out[0], face_idx[0]
-    covered = face_idx >= 0
-    return out[..., :3], F.normalize(out[..., 3:], dim=-1, eps=1e-12), covered
+from ..render.camera import Cameras
+from .inpaint import push_pull_fill
+from .raster import uv_rasterize
 
 
 def _erosion_depth(mask: torch.Tensor, steps: int) -> torch.Tensor:
@@ -97,30 +78,6 @@ def project_colors(points: torch.Tensor, normals: torch.Tensor, cameras: Cameras
             wsum[sel] += weight[sel]
     color = acc / wsum.clamp_min(1e-12).unsqueeze(-1)
     return color, wsum
-
-
-def push_pull_fill(texture: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Fill unknown texels from coarser averages of known ones (push-pull inpainting).
-
-    texture (H, W, C), known (H, W) bool -> filled texture (H, W, C); known texels are unchanged."""
-    tex = texture.permute(2, 0, 1).unsqueeze(0)
-    wt = known.float().unsqueeze(0).unsqueeze(0)
-    levels = [(tex * wt, wt)]
-    while min(levels[-1][1].shape[-2:]) > 1:
-        c, m = levels[-1]
-        if c.shape[-2] % 2 or c.shape[-1] % 2:   # pad odd sizes so pooling covers every texel
-            c = F.pad(c, (0, c.shape[-1] % 2, 0, c.shape[-2] % 2))
-            m = F.pad(m, (0, m.shape[-1] % 2, 0, m.shape[-2] % 2))
-        levels.append((F.avg_pool2d(c, 2) * 4, F.avg_pool2d(m, 2) * 4))
-    c, m = levels[-1]
-    filled = c / m.clamp_min(1e-12)
-    for c, m in reversed(levels[:-1]):
-        up = F.interpolate(filled, scale_factor=2, mode="bilinear", align_corners=False)[..., :c.shape[-2], :c.shape[-1]]
-        cur = c / m.clamp_min(1e-12)
-        a = m.clamp(0, 1)
-        filled = a * cur + (1 - a) * up
-    out = filled[0].permute(1, 2, 0)
-    return torch.where(known.unsqueeze(-1), texture, out)
 
 
 def mirror_points(points: torch.Tensor, normals: torch.Tensor, centre: torch.Tensor, axis: str):

@@ -1,0 +1,9 @@
+"""Textures from photos: UV rasterisation (raster), photo-to-UV projection with visibility
+(projection), push-pull inpainting (inpaint). Used by the multi-view fit for its final texture and
+by learning pipelines for per-view pseudo-ground-truth textures."""
+
+from .inpaint import push_pull_fill
+from .projection import extract_texture, mirror_points, project_colors
+from .raster import uv_rasterize
+
+__all__ = ["extract_texture", "mirror_points", "project_colors", "push_pull_fill", "uv_rasterize"]
