@@ -14,10 +14,9 @@ Cameras go through :func:`texforge.render.camera.transforms_intrinsics` and
 
 Images of different sizes (same aspect ratio) are rescaled to the most common size (ties: the first
 frame's size) and their intrinsics scaled with them (``Cameras.resized`` semantics); images whose
-longest side exceeds ``max_size`` are downscaled. Masks come from the frame's ``mask_path`` when given
-(an explicit mask wins), else the alpha channel, else a background-colour model (with a warning in
-``dataset.warnings``). RGBA images are composited
-onto ``background`` (default black), which is recorded in ``dataset.background``.
+longest side exceeds ``max_size`` are downscaled. Pixels, masks, unusable frames (pruned with a
+warning) and the background follow :func:`texforge.data.gather.gather_frames`, the rule the Blender
+add-on's cameras follow too; a frame's ``mask_path`` is its mask file.
 """
 
 from __future__ import annotations
@@ -33,16 +32,10 @@ from ..atomic import write_text
 from ..runtime.errors import InputError
 from ..render.camera import c2w_gl_to_rt, cameras_from_arrays, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
-from .images import IMAGE_EXTENSIONS, image_size, read_image, resize_image, split_rgb_alpha
-from .masks import (
-    covers_whole_image,
-    estimate_background,
-    has_useful_alpha,
-    is_empty_mask,
-    mask_from_alpha,
-    mask_from_background,
-    read_mask,
-)
+from .gather import MIN_VIEWS, Frame, gather_frames, too_few_views
+from .images import IMAGE_EXTENSIONS, image_size, read_image
+from .masks import read_mask
+from .working_size import working_size
 
 SPLIT_FILES = {
     "train": ("transforms.json", "transforms_train.json"),
@@ -135,17 +128,17 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
 
     ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
     transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
-    after loading (downscaled if larger). ``background``: RGB that RGBA images are composited onto.
-    Bad input raises :class:`InputError` naming the frame."""
+    after loading (downscaled if larger; None or 0: no cap). ``background``: RGB that RGBA images are
+    composited onto. Bad input raises :class:`InputError` naming the frame; frames whose masks are
+    unusable are left out (``dataset.pruned``, with a warning) while enough usable ones remain."""
     json_path = resolve_transforms_path(path, split)
     meta = _read_json(json_path)
     base = json_path.parent
     frames = meta["frames"]
     if len(frames) == 0:
         raise InputError(f"{json_path}: no frames")
-    if split == "train" and len(frames) < 2:
-        raise InputError(f"{json_path}: only one frame; one image is not a multi-view set "
-                         f"(use the single-image pipeline)")
+    if split == "train" and len(frames) < MIN_VIEWS:
+        raise InputError(f"{json_path}: {too_few_views(len(frames), MIN_VIEWS, len(frames))}")
     warnings: list[str] = []
 
     # Pass 1: headers only -- names, files, sizes, cameras (fail fast before decoding any pixels).
@@ -183,67 +176,27 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
             if msg not in warnings:
                 warnings.append(msg)
 
-    target = _common_size(sizes, names)
-    if max_size is not None and max(target) > int(max_size):
-        s = int(max_size) / max(target)
-        target = (max(1, int(round(target[0] * s))), max(1, int(round(target[1] * s))))
+    target = working_size(_common_size(sizes, names), max_size)
     if any(s != target for s in sizes):
-        warnings.append(f"images rescaled to {target[0]}x{target[1]}")
+        capped = f" (longest side capped at {max_size} px)" if max_size and max(max(s) for s in sizes) > max_size else ""
+        warnings.append(f"images rescaled to {target[0]}x{target[1]}{capped}")
 
-    # Pass 2: pixels and masks at the working size.
-    bg = np.asarray(background, dtype=np.float32).reshape(3)
-    images = np.empty((len(frames), target[1], target[0], 3), dtype=np.float32)
-    masks = np.empty((len(frames), target[1], target[0]), dtype=np.float32)
-    estimated_bgs = []
-    used_colour_model = False
-    for i, name in enumerate(names):
+    # Pass 2: pixels and masks at the working size, by the one gathering rule.
+    frames_in = [Frame(name, Ks[i], Rs[i], ts[i], sizes[i], _named_reader(read_image, files[i], name),
+                       _named_reader(read_mask, mask_files[i], name) if mask_files[i] is not None else None)
+                 for i, name in enumerate(names)]
+    return gather_frames(frames_in, target, "AUTO", background, MIN_VIEWS if split == "train" else 1,
+                         warnings, device)
+
+
+def _named_reader(read, path: Path, name: str):
+    """read(path) whose InputError also names the frame (the file name alone may be ambiguous)."""
+    def reader():
         try:
-            arr = read_image(files[i])
+            return read(path)
         except InputError as e:
             raise InputError(f"frame {name}: {e}") from e
-        rgb, alpha = split_rgb_alpha(arr)
-        if mask_files[i] is not None:
-            try:
-                mask = read_mask(mask_files[i])
-            except InputError as e:
-                raise InputError(f"frame {name}: {e}") from e
-            if mask.shape != rgb.shape[:2]:
-                mask = resize_image(mask, rgb.shape[1], rgb.shape[0])
-            if has_useful_alpha(alpha):
-                rgb = rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
-            else:
-                outside = mask < 0.5
-                if outside.sum() > 0:
-                    estimated_bgs.append(np.median(rgb[outside], axis=0))
-        elif has_useful_alpha(alpha):
-            mask = mask_from_alpha(alpha)
-            rgb = rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
-        else:
-            model = estimate_background(rgb)
-            mask = mask_from_background(rgb, model)
-            estimated_bgs.append(model.color)
-            used_colour_model = True
-            if model.uniform_fraction < 0.8:
-                warnings.append(f"frame {name}: the image border is not a plain backdrop "
-                                f"({model.uniform_fraction:.0%} of it matches one colour); its mask may be poor")
-        if (rgb.shape[1], rgb.shape[0]) != target:
-            rgb = resize_image(rgb, *target)
-            mask = resize_image(mask, *target)
-            Ks[i] = _scale_K(Ks[i], sizes[i], target)
-        if is_empty_mask(mask):
-            raise InputError(f"frame {name}: no foreground (the mask is empty)")
-        if covers_whole_image(mask):
-            warnings.append(f"frame {name}: the mask covers the whole image")
-        images[i] = np.clip(rgb, 0.0, 1.0)
-        masks[i] = np.clip(mask, 0.0, 1.0)
-
-    if used_colour_model:
-        warnings.insert(0, "no alpha channel or mask_path: masks were estimated from a background-colour model "
-                           "(plain backdrop assumed)")
-    background_out = (np.median(np.stack(estimated_bgs), axis=0).astype(np.float32)
-                      if estimated_bgs else bg.copy())
-    cameras = cameras_from_arrays(np.stack(Ks), np.stack(Rs), np.stack(ts), target[0], target[1], device=device)
-    return MultiViewDataset(images, masks, cameras, names, background_out, warnings)
+    return reader
 
 
 def _as_numpy(x) -> np.ndarray:
