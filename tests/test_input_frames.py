@@ -1,13 +1,10 @@
 """Awkward input on the way into a reconstruction: per-frame problems pruned with a warning naming
-the frame, the OpenCV-convention hint, two views, copies of one photo, and the working-size cap.
-
-The scene is a ball seen from a ring of cameras (its silhouette is a disc in every view), written
-as a transforms.json dataset of RGBA PNGs, so every frame's correct mask is known exactly."""
+the frame, the OpenCV-convention hint, two views, copies of one photo, and the working-size cap,
+on a ball seen from a ring of cameras (tests/ball_scene.py)."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -15,67 +12,11 @@ from PIL import Image
 
 from texforge.data.transforms_io import load_dataset
 from texforge.data.working_size import DEFAULT_MAX_SIZE
-from texforge.pipelines.multiview import MultiviewConfig, run_multiview
+from texforge.pipelines.multiview import run_multiview
 from texforge.runtime.errors import InputError
 
-SIZE, FOCAL, RADIUS, DISTANCE = 48, 57.6, 0.6, 3.0
-
-
-def c2w_looking_at_origin(azimuth: float, height: float) -> np.ndarray:
-    """Blender/OpenGL camera-to-world matrix on a ring, looking at the origin (-Z forward, +Y up)."""
-    eye = np.array([DISTANCE * math.cos(azimuth), DISTANCE * math.sin(azimuth), height])
-    fwd = -eye / np.linalg.norm(eye)
-    right = np.cross(fwd, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    m = np.eye(4)
-    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, np.cross(right, fwd), -fwd, eye
-    return m
-
-
-def ball_photo(k: float, size=(SIZE, SIZE)) -> np.ndarray:
-    """RGBA uint8: the ball's silhouette (a centred disc) in a colour that changes around the ring,
-    so that no two views are copies of one photo."""
-    w, h = size
-    dist = math.hypot(DISTANCE, 0.4)
-    r = FOCAL * (w / SIZE) * math.tan(math.asin(RADIUS / dist))
-    yy, xx = np.mgrid[0:h, 0:w] + 0.5
-    inside = (xx - w / 2) ** 2 + (yy - h / 2) ** 2 <= r * r
-    a = 2 * math.pi * k / 24
-    img = np.zeros((h, w, 4), np.uint8)
-    img[inside] = [int(127 + 110 * math.cos(a)), int(127 + 110 * math.sin(a)), 60, 255]
-    return img
-
-
-def write_ball_dataset(root, n: int = 24, extra: dict | None = None, size=(SIZE, SIZE)):
-    """n good frames (+ ``extra``: {file name: (RGBA image, c2w)}) -> root/transforms.json."""
-    root.mkdir(parents=True, exist_ok=True)
-    frames = []
-    items = [(f"good_{k:02d}.png", ball_photo(k, size), c2w_looking_at_origin(2 * math.pi * k / n,
-                                                                             0.4 * (-1) ** k)) for k in range(n)]
-    items += [(name, img, m) for name, (img, m) in (extra or {}).items()]
-    for name, img, m in items:
-        Image.fromarray(img).save(root / name)
-        frames.append({"file_path": name, "transform_matrix": m.tolist()})
-    meta = {"fl_x": FOCAL * size[0] / SIZE, "fl_y": FOCAL * size[0] / SIZE, "cx": size[0] / 2, "cy": size[1] / 2,
-            "w": size[0], "h": size[1], "frames": frames}
-    (root / "transforms.json").write_text(json.dumps(meta))
-    return root
-
-
-def facing_away(azimuth: float) -> np.ndarray:
-    """A camera on the ring turned 180 degrees about its up axis: it looks away from the ball."""
-    m = c2w_looking_at_origin(azimuth, 0.0)
-    m[:3, 0], m[:3, 2] = -m[:3, 0], -m[:3, 2]
-    return m
-
-
-def quick_config():
-    cfg = MultiviewConfig.preset("tiny", prune=False)  # only the input screening prunes here
-    for st in cfg.stages:
-        st.iterations = 2
-    cfg.refine_iterations = 0
-    cfg.inflate_search_px = (0.0, 0.0, 1)
-    return cfg
+from ball_scene import (FOCAL, SIZE, ball_photo, c2w_looking_at_origin, facing_away, quick_config,  # noqa: E402
+                        write_ball_dataset)
 
 
 def test_one_bad_frame_of_each_kind_is_pruned_and_named(tmp_path):
@@ -163,3 +104,58 @@ def test_large_photos_are_loaded_at_the_working_size(tmp_path):
     np.testing.assert_allclose(ds.cameras.K[0, 0, 0].item(), FOCAL * 3000 / SIZE * w / 3000, rtol=1e-6)
     assert any(f"images rescaled to {w}x{h} (longest side capped at {DEFAULT_MAX_SIZE} px)" in x for x in ds.warnings)
     assert load_dataset(root, max_size=0).images.shape == (3, 2000, 3000, 3)  # 0: no cap
+
+
+# ------------------------------------------------------------------------------------------------
+# the command line: working-size cap and output-folder checks before any work
+# ------------------------------------------------------------------------------------------------
+
+def _cli():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "scripts" / "reconstruct.py"
+    spec = importlib.util.spec_from_file_location("reconstruct_cli", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_caps_the_working_size_by_default_and_logs_it(tmp_path, capsys):
+    cli = _cli()
+    assert cli.parse_args(["ds", "--out", "o"]).max_size == DEFAULT_MAX_SIZE
+    root = write_ball_dataset(tmp_path / "ds", n=3, size=(3000, 2000))
+    out = tmp_path / "out"
+    # stopped before the first iteration: the loading (and its log) is what is checked here
+    assert cli.main([str(root), "--out", str(out), "--preset", "tiny", "--device", "cpu"],
+                    should_stop=lambda: True) == 130
+    log = (out / "reconstruct.log").read_text()
+    assert "warning: images rescaled to 1024x683 (longest side capped at 1024 px)" in log
+    assert "multi-view reconstruction of 3 views" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["read-only file system", "a file"])
+def test_cli_refuses_an_unwritable_out_before_loading(tmp_path, capsys, where):
+    cli = _cli()
+    root = write_ball_dataset(tmp_path / "ds", n=3)
+    if where == "a file":
+        (tmp_path / "file").write_text("user data")
+        out, expect = tmp_path / "file" / "result", "is not a folder"
+    else:  # /proc accepts no new entries, for root too (a chmod-ed folder would not stop root)
+        out, expect = "/proc/texforge-test/result", "does not accept new files"
+    assert cli.main([str(root), "--out", str(out), "--preset", "tiny"]) == 2
+    captured = capsys.readouterr()
+    assert "error: " in captured.err and expect in captured.err and str(out) in captured.err
+    assert "loading" not in captured.out  # refused before any work
+    if where == "a file":
+        assert (tmp_path / "file").read_text() == "user data"
+
+
+def test_cli_refuses_an_existing_result_without_overwrite(tmp_path, capsys):
+    cli = _cli()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "result.json").write_text("{}")
+    assert cli.main([str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "already exists and is not empty (result.json); choose a new folder or pass --overwrite" in \
+        capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["result.json"]

@@ -71,7 +71,7 @@ def validate_dataset(ds: MultiViewDataset) -> MultiViewDataset:
     error says so instead of pruning them all."""
     n = len(ds)
     if n < MIN_VIEWS:
-        raise too_few_views(n, MIN_VIEWS, n, ds.pruned)
+        raise InputError(f"{', '.join(ds.names) or 'no frames'}: {too_few_views(n, MIN_VIEWS, n, ds.pruned)}")
     cams = ds.cameras
     for i, name in enumerate(ds.names):
         for what, t in (("intrinsics", cams.K[i]), ("rotation", cams.R[i]), ("translation", cams.t[i])):

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ...render.camera import rt_to_c2w_gl
+from ...runtime.output import LOG_NAME, check_output_folder
 
 RESULT_VERSION = 1
-LOG_NAME = "reconstruct.log"
 
 
 def camera_entries(cameras, names: list[str]) -> list[dict]:
@@ -45,16 +45,8 @@ def result_dict(result, dataset: str | None = None) -> dict:
 
 
 def check_out_dir(out_dir, overwrite: bool = False) -> Path:
-    """Refuse an existing non-empty folder (a folder holding only our log counts as empty)."""
-    out = Path(out_dir)
-    if out.exists():
-        if not out.is_dir():
-            raise FileExistsError(f"--out {out} exists and is not a folder")
-        extra = [p.name for p in out.iterdir() if p.name != LOG_NAME]
-        if extra and not overwrite:
-            raise FileExistsError(f"--out {out} already exists and is not empty ({', '.join(sorted(extra)[:3])}"
-                                  f"{'...' if len(extra) > 3 else ''}); choose a new folder or pass --overwrite")
-    return out
+    """Refuse a folder a result cannot go to (see :func:`texforge.runtime.output.check_output_folder`)."""
+    return check_output_folder(out_dir, overwrite)
 
 
 def write_result(result, out_dir, dataset: str | None = None, overwrite: bool = False) -> Path:
