@@ -48,7 +48,8 @@ class Frame:
     """One view before loading. ``K`` refers to an image of ``size`` (W, H); the photo may have any
     size of the same aspect ratio. ``read_pixels`` -> (H, W, C) float32 in [0, 1], C in 1-4;
     ``read_mask`` -> (H, W) in [0, 1] or None; both raise InputError naming the file. ``label``
-    names the frame in messages (default "frame NAME")."""
+    names the frame in messages (default "frame NAME"); ``path`` / ``mask_path``: the files behind
+    the readers, where there are files."""
 
     name: str
     K: np.ndarray
@@ -58,6 +59,8 @@ class Frame:
     read_pixels: Callable[[], np.ndarray]
     read_mask: Callable[[], np.ndarray] | None = None
     label: str = ""
+    path: str = ""
+    mask_path: str = ""
 
     def __post_init__(self):
         self.label = self.label or f"frame {self.name}"

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..atomic import write_text
 from ..runtime.errors import InputError
-from ..render.camera import c2w_gl_to_rt, cameras_from_arrays, transforms_frame_entry, transforms_intrinsics
+from ..render.camera import c2w_gl_to_rt, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
 from .gather import MIN_VIEWS, Frame, gather_frames, too_few_views
 from .images import IMAGE_EXTENSIONS, image_size, read_image
@@ -122,41 +122,30 @@ def _scale_K(K: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.nd
     return np.diag([sx, sy, 1.0]) @ K
 
 
-def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
-                 background=(0.0, 0.0, 0.0)) -> MultiViewDataset:
-    """Load a transforms.json dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
+def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dict]:
+    """Parse a transforms.json without decoding any pixels -> (frames, warnings, its top-level object).
 
-    ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
-    transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
-    after loading (downscaled if larger; None or 0: no cap). ``background``: RGB that RGBA images are
-    composited onto. Bad input raises :class:`InputError` naming the frame; frames whose masks are
-    unusable are left out (``dataset.pruned``, with a warning) while enough usable ones remain."""
+    Each :class:`~texforge.data.gather.Frame` holds the camera (K for its image file's own size), the
+    image file (``path``), the mask file (``mask_path``, "" when none) and readers for both; its name
+    is the frame's file_path as written. The one parser for every reader of transforms.json
+    (``load_dataset``, Blender's Import transforms). Raises InputError naming the frame."""
     json_path = resolve_transforms_path(path, split)
     meta = _read_json(json_path)
     base = json_path.parent
-    frames = meta["frames"]
-    if len(frames) == 0:
+    if len(meta["frames"]) == 0:
         raise InputError(f"{json_path}: no frames")
-    if split == "train" and len(frames) < MIN_VIEWS:
-        raise InputError(f"{json_path}: {too_few_views(len(frames), MIN_VIEWS, len(frames))}")
     warnings: list[str] = []
-
-    # Pass 1: headers only -- names, files, sizes, cameras (fail fast before decoding any pixels).
-    names, files, mask_files, sizes, Ks, Rs, ts = [], [], [], [], [], [], []
-    for i, frame in enumerate(frames):
+    frames = []
+    for i, frame in enumerate(meta["frames"]):
         if not isinstance(frame, dict) or "file_path" not in frame:
             raise InputError(f"{json_path}: frame {i} has no file_path")
         name = str(frame["file_path"])
-        names.append(name)
         f = _resolve_file(base, name, name)
-        files.append(f)
-        mask_files.append(_resolve_file(base, str(frame["mask_path"]), name, "mask")
-                          if frame.get("mask_path") else None)
+        mask = _resolve_file(base, str(frame["mask_path"]), name, "mask") if frame.get("mask_path") else None
         try:
             wh = image_size(f)
         except InputError as e:
             raise InputError(f"frame {name}: {e}") from e
-        sizes.append(wh)
         try:
             K, w, h = transforms_intrinsics(meta, frame, wh)
         except ValueError as e:
@@ -168,25 +157,38 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
                                  f"(a different aspect ratio)")
             K = _scale_K(K, (w, h), wh)
         R, t = _transform_matrix(frame, name)
-        Ks.append(K), Rs.append(R), ts.append(t)
         model = str(frame.get("camera_model", meta.get("camera_model", "OPENCV")))
         dist = [float(frame.get(k, meta.get(k, 0.0)) or 0.0) for k in ("k1", "k2", "k3", "k4", "p1", "p2")]
         if "FISHEYE" in model.upper() or any(abs(d) > 1e-6 for d in dist):
             msg = f"lens distortion ({model}) is ignored; undistort the images for best results"
             if msg not in warnings:
                 warnings.append(msg)
+        frames.append(Frame(name, K, R, t, wh, _named_reader(read_image, f, name),
+                            _named_reader(read_mask, mask, name) if mask is not None else None,
+                            path=str(f), mask_path=str(mask) if mask is not None else ""))
+    return frames, warnings, meta
 
-    target = working_size(_common_size(sizes, names), max_size)
+
+def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
+                 background=(0.0, 0.0, 0.0)) -> MultiViewDataset:
+    """Load a transforms.json dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
+
+    ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
+    transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
+    after loading (downscaled if larger; None or 0: no cap). ``background``: RGB that RGBA images are
+    composited onto. Bad input raises :class:`InputError` naming the frame; frames whose masks are
+    unusable are left out (``dataset.pruned``, with a warning) while enough usable ones remain."""
+    json_path = resolve_transforms_path(path, split)
+    # headers first: a bad camera or a missing file fails before any pixels are decoded
+    frames, warnings, _ = read_frames(json_path)
+    if split == "train" and len(frames) < MIN_VIEWS:
+        raise InputError(f"{json_path}: {too_few_views(len(frames), MIN_VIEWS, len(frames))}")
+    sizes = [f.size for f in frames]
+    target = working_size(_common_size(sizes, [f.name for f in frames]), max_size)
     if any(s != target for s in sizes):
         capped = f" (longest side capped at {max_size} px)" if max_size and max(max(s) for s in sizes) > max_size else ""
         warnings.append(f"images rescaled to {target[0]}x{target[1]}{capped}")
-
-    # Pass 2: pixels and masks at the working size, by the one gathering rule.
-    frames_in = [Frame(name, Ks[i], Rs[i], ts[i], sizes[i], _named_reader(read_image, files[i], name),
-                       _named_reader(read_mask, mask_files[i], name) if mask_files[i] is not None else None)
-                 for i, name in enumerate(names)]
-    return gather_frames(frames_in, target, "AUTO", background, MIN_VIEWS if split == "train" else 1,
-                         warnings, device)
+    return gather_frames(frames, target, "AUTO", background, MIN_VIEWS if split == "train" else 1, warnings, device)
 
 
 def _named_reader(read, path: Path, name: str):
