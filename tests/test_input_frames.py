@@ -59,6 +59,19 @@ def test_too_few_frames_left_is_an_error_saying_how_many_are_needed(tmp_path):
         load_dataset(root)
 
 
+def test_held_out_views_are_all_kept(tmp_path):
+    """Evaluation compares view by view: an unusable held-out view is reported, never dropped."""
+    root = write_ball_dataset(tmp_path / "ds", n=3)
+    (root / "transforms_test.json").write_text((root / "transforms.json").read_text())
+    img = ball_photo(1)
+    img[..., 3] = 0
+    Image.fromarray(img).save(root / "good_01.png")
+    test = load_dataset(root, split="test")
+    assert test.names == ["good_00.png", "good_01.png", "good_02.png"] and test.pruned == []
+    assert any(w.startswith("frame good_01.png: no object found") for w in test.warnings)
+    assert load_dataset(root).names == ["good_00.png", "good_02.png"]  # training leaves it out
+
+
 def test_opencv_poses_get_a_convention_hint(tmp_path):
     """OpenCV camera-to-world (looks down +Z, Y down) read as OpenGL: every camera faces away."""
     root = write_ball_dataset(tmp_path / "ds", n=8)

@@ -130,11 +130,13 @@ def _duplicate_warnings(names: list[str], copies: dict[int, int]) -> list[str]:
 
 def gather_frames(frames: list[Frame], target: tuple[int, int], mask_source: str = "AUTO",
                   background=(0.0, 0.0, 0.0), min_views: int = MIN_VIEWS, warnings: list[str] | None = None,
-                  device=None) -> MultiViewDataset:
+                  device=None, prune: bool = True) -> MultiViewDataset:
     """Read ``frames`` at the working size ``target`` (W, H) into a dataset (see the module docstring).
 
-    ``warnings``: earlier warnings to keep (first). Raises InputError naming the frame for unreadable
-    input, and when fewer than ``min_views`` frames are usable."""
+    ``warnings``: earlier warnings to keep (first). ``prune=False`` keeps frames with unusable masks
+    (with the warning): evaluation views are compared one by one and must all stay. Raises
+    InputError naming the frame for unreadable input, and when fewer than ``min_views`` frames are
+    usable."""
     if mask_source not in MASK_SOURCES:
         raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {mask_source!r}")
     bg = np.asarray(background, dtype=np.float32).reshape(3)
@@ -151,7 +153,9 @@ def gather_frames(frames: list[Frame], target: tuple[int, int], mask_source: str
         if (rgb.shape[1], rgb.shape[0]) != (tw, th):
             rgb, mask = resize_image(rgb, tw, th), resize_image(mask, tw, th)
         problem = mask_problem(mask)
-        if problem:
+        if problem and not prune:
+            warnings.append(f"{frame.label}: {problem}")
+        elif problem:
             pruned.append({"name": frame.name, "reason": problem, "stage": "input"})
             warnings.append(f"{frame.label} left out: {problem}")
             continue

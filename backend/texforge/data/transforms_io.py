@@ -176,8 +176,9 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
     ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
     transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
     after loading (downscaled if larger; None or 0: no cap). ``background``: RGB that RGBA images are
-    composited onto. Bad input raises :class:`InputError` naming the frame; frames whose masks are
-    unusable are left out (``dataset.pruned``, with a warning) while enough usable ones remain."""
+    composited onto. Bad input raises :class:`InputError` naming the frame; training frames whose
+    masks are unusable are left out (``dataset.pruned``, with a warning) while enough usable ones
+    remain; other splits keep them (with the warning)."""
     json_path = resolve_transforms_path(path, split)
     # headers first: a bad camera or a missing file fails before any pixels are decoded
     frames, warnings, _ = read_frames(json_path)
@@ -188,7 +189,8 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
     if any(s != target for s in sizes):
         capped = f" (longest side capped at {max_size} px)" if max_size and max(max(s) for s in sizes) > max_size else ""
         warnings.append(f"images rescaled to {target[0]}x{target[1]}{capped}")
-    return gather_frames(frames, target, "AUTO", background, MIN_VIEWS if split == "train" else 1, warnings, device)
+    train = split == "train"  # held-out and ground-truth views are evaluated one by one: all of them stay
+    return gather_frames(frames, target, "AUTO", background, MIN_VIEWS if train else 1, warnings, device, prune=train)
 
 
 def _named_reader(read, path: Path, name: str):
