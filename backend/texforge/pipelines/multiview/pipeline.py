@@ -1,8 +1,9 @@
 """run_multiview: photos + rough cameras -> textured mesh, corrected cameras, pruned frames, figures.
 
 Steps (fractions of the progress bar in brackets):
-1. validate the input and place the object from the silhouettes (least-squares intersection of the
-   rays through the mask centroids; radius from the silhouette areas);
+1. validate the input, leaving out frames whose mask is unusable or whose camera does not look at
+   the object, and place the object from the silhouettes (least-squares intersection of the rays
+   through the mask centroids; radius from the silhouette areas);
 2. prune views that disagree with their neighbours in an ordered sequence (input cameras);
 3. fit an ellipsoid, then the coarse-to-fine stages of the joint fit (mesh offsets, learned texture,
    gauge-fixed camera corrections);
@@ -100,17 +101,18 @@ def _aim_problems(ds: MultiViewDataset, index: list[int]) -> dict[int, str]:
     pix, z = cams.project(centre.unsqueeze(0))
     off = (pix[:, 0] - cent).norm(dim=-1)
     diag = (cams.width ** 2 + cams.height ** 2) ** 0.5
+    behind = ~torch.isfinite(z[:, 0]) | (z[:, 0] <= 0)
     found = {}
     for k, i in enumerate(index):
-        if not bool(torch.isfinite(z[k, 0])) or z[k, 0] <= 0:
+        if behind[k]:
             found[i] = ("the camera faces away from the object the other views see (object centre behind it); "
                         "check its pose")
         elif off[k] > 0.5 * diag:
             found[i] = (f"the camera does not point at the object the other views see (object centre projects "
                         f"{off[k]:.0f} px from the silhouette); check its pose")
-    away = sum(1 for r in found.values() if "faces away" in r)
+    away = int(behind.sum())
     if away > len(index) / 2:
-        some = ", ".join(ds.names[k] for k, i in enumerate(index) if i in found)
+        some = ", ".join(ds.names[k] for k in range(len(index)) if behind[k])
         raise InputError(f"{away} of {len(index)} cameras face away from the object ({some[:200]}): the poses are "
                          f"probably in the OpenCV convention (camera looks down +Z, Y down), but transforms.json "
                          f"holds OpenGL/Blender camera-to-world matrices (camera looks down -Z, Y up); convert "
