@@ -158,10 +158,15 @@ def image_pixels(img: bpy.types.Image) -> np.ndarray:
     return np.ascontiguousarray(buf.reshape(h, w, c)[::-1])
 
 
-def _reader(img: bpy.types.Image, flip_x: bool, flip_y: bool):
-    """The photo's pixels as the camera shows them (the background image's flips applied)."""
+def _reader(img: bpy.types.Image, flip_x: bool, flip_y: bool, label: str):
+    """The photo's pixels as the camera shows them (the background image's flips applied); an
+    unreadable file is reported with the camera that shows it."""
     def read() -> np.ndarray:
-        arr = image_pixels(img)
+        from texforge.runtime.errors import InputError
+        try:
+            arr = image_pixels(img)
+        except InputError as e:
+            raise _input_error(f"{label}: {e}") from e
         return arr[::-1 if flip_y else 1, ::-1 if flip_x else 1]
     return read
 
@@ -182,7 +187,7 @@ def scene_frames(scene: bpy.types.Scene, cameras: list[bpy.types.Object]) -> lis
             K, R, t, w, h = blender_camera.camera_krt(scene, cam)
         except ValueError as e:
             raise _input_error(f"camera '{cam.name}': {e}") from e
-        frames.append(Frame(cam.name, K, R, t, (w, h), _reader(img, bg_slot.use_flip_x, bg_slot.use_flip_y),
+        frames.append(Frame(cam.name, K, R, t, (w, h), _reader(img, bg_slot.use_flip_x, bg_slot.use_flip_y, label),
                             label=label))
     return frames
 
