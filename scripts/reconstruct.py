@@ -6,7 +6,10 @@
 
 Writes DIR/mesh.glb (UVs + base-colour texture), DIR/texture.png and DIR/result.json (corrected and
 input cameras, pruned frames with reasons, per-view IoU / PSNR, timings, config), atomically (temp
-folder + rename). DIR must not exist or be empty (or pass --overwrite). Progress goes to stdout and
+folder + rename). DIR must not exist or be empty (or pass --overwrite), and its parent must be
+writable; both are checked before anything is loaded. Photos are scaled down to --max-size (default
+1024 px, the longest side). Frames that cannot be used (empty or whole-image mask, a camera facing
+away) are left out with a warning and listed in result.json. Progress goes to stdout and
 DIR/reconstruct.log; on bad input or Ctrl-C the log is the only thing written and the exit status
 is non-zero (2 bad input, 130 cancelled).
 """
@@ -27,16 +30,21 @@ def _arguments() -> list[str]:
 
 
 def parse_args(argv):
+    from texforge.data.working_size import DEFAULT_MAX_SIZE
+
     p = argparse.ArgumentParser(prog="reconstruct.py", description=__doc__.split("\n\n")[0])
     p.add_argument("dataset", help="dataset folder (transforms.json + images) or a transforms json file")
     p.add_argument("--out", required=True, help="new result folder")
     p.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-size", type=int, default=None, help="downscale images whose longest side exceeds this")
+    p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="PX",
+                   help="working size: photos are scaled down so that their longest side is at most PX "
+                        "(default %(default)s, the Blender add-on's default too; 0: full size, needs much more memory)")
     p.add_argument("--symmetry", default=None, choices=("x", "y", "z"),
                    help="fill unseen texels by mirroring across this world plane through the object centre")
-    p.add_argument("--no-prune", action="store_true", help="keep every frame")
+    p.add_argument("--no-prune", action="store_true",
+                   help="keep every usable frame (frames with unusable masks or cameras are always left out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
     return p.parse_args(argv)
 
@@ -73,9 +81,13 @@ def main(argv=None, should_stop=None) -> int:
     from texforge.runtime.progress import ProgressThrottle
 
     out = Path(args.out)
-    try:
+    if args.max_size < 0:
+        print(f"error: --max-size must be 0 (no cap) or a positive number of pixels, got {args.max_size}",
+              file=sys.stderr)
+        return 2
+    try:  # before any work: a result that cannot be written is lost after the whole fit
         check_out_dir(out, args.overwrite)
-    except FileExistsError as e:
+    except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     log = _Log(out)

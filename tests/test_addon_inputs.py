@@ -366,3 +366,75 @@ def test_packed_photos_read_like_files(tf, tmp_path):
     img.pack()
     (tmp_path / "p.png").unlink()
     np.testing.assert_allclose(scene_inputs.image_pixels(img), np.round(arr * 255) / 255, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# one gathering rule, unusable views, output folder
+# ------------------------------------------------------------------------------------------------
+
+def test_scene_cameras_and_transforms_json_give_the_same_dataset(tf, tmp_path):
+    """The same frames through both paths (load_dataset on the file; Import transforms, then the
+    cameras' background photos): same pixels, masks, cameras, background and pruned frames."""
+    from ball_scene import ball_photo, c2w_looking_at_origin, write_ball_dataset
+    from texforge.data.transforms_io import load_dataset
+
+    empty = ball_photo(0.5)
+    empty[..., 3] = 0
+    root = write_ball_dataset(tmp_path / "ds", n=8, extra={"zz_empty.png": (empty, c2w_looking_at_origin(0.2, 0.0))})
+    lib = load_dataset(root, max_size=32)
+    assert bpy.ops.texforge.import_transforms(filepath=str(root / "transforms.json")) == {"FINISHED"}
+    cams = scene_inputs.selected_cameras(bpy.context)
+    ours = scene_inputs.gather_dataset(tf, cams, "AUTO", max_size=32)
+    assert [n + ".png" for n in ours.names] == lib.names and len(lib) == 8
+    assert [p["name"] + ".png" for p in ours.pruned] == [p["name"] for p in lib.pruned] == ["zz_empty.png"]
+    assert [p["reason"] for p in ours.pruned] == [p["reason"] for p in lib.pruned]
+    np.testing.assert_array_equal(ours.images, lib.images)
+    np.testing.assert_array_equal(ours.masks, lib.masks)
+    np.testing.assert_array_equal(ours.background, lib.background)
+    assert (ours.cameras.width, ours.cameras.height) == (lib.cameras.width, lib.cameras.height) == (32, 32)
+    for a, b in ((ours.cameras.K, lib.cameras.K), (ours.cameras.R, lib.cameras.R), (ours.cameras.t, lib.cameras.t)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    assert any(w.startswith("camera 'zz_empty' (image 'zz_empty.png') left out: no object found")
+               for w in ours.warnings)
+
+
+def test_unusable_view_is_pruned_and_an_unsaved_file_writes_nothing(tf, tmp_path, monkeypatch):
+    """One empty photo among good ones is left out and listed; with an unsaved .blend and the default
+    (relative) Output Folder nothing is written, least of all into the working directory."""
+    from ball_scene import quick_config
+    from addon.operators import reconstruct as ops_reconstruct
+
+    scene = tf
+    cams = _ring(scene, 6)
+    empty = _disc_image(64, 64)
+    empty[..., 3] = 0.0
+    empty[0, 0, 3] = 0.5
+    cams[2].data.background_images[0].image = _image("empty", empty)
+    assert not bpy.data.filepath and scene.texforge.output_dir.startswith("//")
+    monkeypatch.chdir(tmp_path)
+    run = ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48)
+    assert run.out_dir == ""
+    assert run.dataset.names == ["Cam00", "Cam01", "Cam03", "Cam04", "Cam05"]
+    assert any(w.startswith("camera 'Cam02' (image 'empty') left out: no object found") for w in run.dataset.warnings)
+    run.config = quick_config()
+    run.make_job().run_sync()
+    level, message = run.finish(bpy.context)
+    assert level == {"INFO"}, message
+    assert ops_reconstruct.UNSAVED_NOTE in message
+    assert list(tmp_path.iterdir()) == []
+    views = {v.name: v for v in scene.texforge.views}
+    assert sorted(views) == [c.name for c in cams]
+    assert views["Cam02"].pruned and views["Cam02"].reason.startswith("no object found")
+    assert views["Cam02"].camera == cams[2] and views["Cam02"].corrected is None
+    assert not any(v.pruned for n, v in views.items() if n != "Cam02")
+
+
+def test_reconstruct_refuses_an_unwritable_output_folder_before_starting(tf):
+    scene = tf
+    _ring(scene, 3)
+    scene.texforge.output_dir = "/proc/texforge-test/"  # accepts no new entries, for root too
+    before = _counts()
+    with pytest.raises(RuntimeError, match=r"cannot write to output folder /proc/texforge-test/multiview-.*"
+                                           r"does not accept new files"):
+        bpy.ops.texforge.reconstruct(preset="tiny", max_image_size=48)
+    assert _counts() == before and len(scene.texforge.views) == 0

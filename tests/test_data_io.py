@@ -54,7 +54,8 @@ def save_u8(path, arr):
 def make_nerf_synthetic(root, n=4, size=32, angle=0.69):
     frames = []
     for i, m in enumerate(ring_poses(n)):
-        rgb, mask = disc_image(size, size, fg=(0.2, 0.6, 0.9))
+        # one colour per view: identical photos from different cameras are reported as copies
+        rgb, mask = disc_image(size, size, fg=(0.2, 0.6, 0.9 - 0.15 * i))
         rgba = np.concatenate([rgb * mask[..., None], mask[..., None]], axis=-1)  # transparent bg is black
         save_u8(root / "train" / f"r_{i}.png", rgba)
         frames.append({"file_path": f"./train/r_{i}", "rotation": 0.0, "transform_matrix": m.tolist()})
@@ -188,7 +189,7 @@ def test_load_nerf_synthetic(tmp_path):
 def test_load_nerfstudio_with_masks(tmp_path):
     frames = []
     for i, m in enumerate(ring_poses(3)):
-        rgb, mask = disc_image(40, 30, bg=(0.3, 0.3, 0.3))
+        rgb, mask = disc_image(40, 30, fg=(0.9, 0.2, 0.1 + 0.2 * i), bg=(0.3, 0.3, 0.3))
         save_u8(tmp_path / "images" / f"frame_{i:05d}.jpg", rgb)
         save_u8(tmp_path / "masks" / f"mask_{i:05d}.png", mask)
         frames.append({"file_path": f"images/frame_{i:05d}.jpg", "mask_path": f"masks/mask_{i:05d}.png",
@@ -295,12 +296,25 @@ def test_bad_input_errors_name_the_frame(tmp_path):
     def mirrored(m):
         m["frames"][0]["transform_matrix"][0] = [-v for v in m["frames"][0]["transform_matrix"][0]]
     expect(mirrored, "./train/r_0", "rotation")
-    expect(lambda m: m.update(frames=m["frames"][:1]), "one image is not a multi-view set")
+    # one view: says what is needed, and points at no pipeline that does not exist
+    expect(lambda m: m.update(frames=m["frames"][:1]), "only one photo", "at least 2 photos",
+           "no single-image reconstruction")
 
     (tmp_path / "transforms_train.json").write_text(json.dumps(good))
-    save_u8(tmp_path / "train" / "r_1.png", np.zeros((16, 16, 4)))  # fully transparent
-    with pytest.raises(InputError, match=r"frame \./train/r_1: no foreground"):
+    r1 = (tmp_path / "train" / "r_1.png").read_bytes()
+    save_u8(tmp_path / "train" / "r_1.png", np.zeros((16, 16, 4)))  # fully transparent: pruned, not fatal
+    ds = load_dataset(tmp_path)
+    assert ds.names == ["./train/r_0", "./train/r_2"]
+    assert [(p["name"], p["stage"]) for p in ds.pruned] == [("./train/r_1", "input")]
+    assert "no object found" in ds.pruned[0]["reason"]
+    assert any(w.startswith("frame ./train/r_1 left out: no object found") for w in ds.warnings)
+    full = np.ones((16, 16, 4))
+    full[0, 0, 3] = 0.0  # an alpha channel, but the object fills the image: too few frames remain
+    save_u8(tmp_path / "train" / "r_2.png", full)
+    with pytest.raises(InputError, match=r"only 1 of 3 frames are usable; .* at least 2\. Left out: "
+                                         r"\./train/r_1: no object found.*\./train/r_2: the mask covers"):
         load_dataset(tmp_path)
+    (tmp_path / "train" / "r_1.png").write_bytes(r1)
 
     save_u8(tmp_path / "train" / "r_1.png", np.ones((16, 24, 4)))  # other aspect ratio
     with pytest.raises(InputError, match=r"frame \./train/r_1: .*aspect"):

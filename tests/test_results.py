@@ -7,6 +7,7 @@ import os
 import pytest
 
 from texforge.results import LOG_NAME, check_out_dir, result_folder
+from texforge.runtime.errors import InputError
 
 
 def test_result_appears_complete_with_the_log_carried_over(tmp_path):
@@ -43,12 +44,12 @@ def test_refuses_a_folder_with_other_files_unless_overwriting(tmp_path):
     out = tmp_path / "result"
     out.mkdir()
     (out / "notes.txt").write_text("the user's")
-    with pytest.raises(FileExistsError, match="notes.txt.*--overwrite"):
+    with pytest.raises(InputError, match="notes.txt.*--overwrite"):
         with result_folder(out):
             pass
     assert os.listdir(out) == ["notes.txt"]
     (tmp_path / "file").write_text("x")
-    with pytest.raises(FileExistsError, match="not a folder"):
+    with pytest.raises(InputError, match="not a folder"):
         check_out_dir(tmp_path / "file")
     with result_folder(out, overwrite=True) as tmp:
         (tmp / "mesh.glb").write_bytes(b"new")

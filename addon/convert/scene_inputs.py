@@ -7,8 +7,9 @@ Main thread only: this module reads ``bpy`` data and returns plain numpy arrays 
 Checks come in two weights:
 * ``selection_problem(context)`` is cheap (no pixels are read) and used by operator ``poll()`` to
   grey out buttons with a reason;
-* ``gather_dataset(...)`` reads the pixels and raises ``InputError`` naming the camera / image /
-  setting at fault (empty masks, unreadable files, mixed aspect ratios ...).
+* ``gather_dataset(...)`` reads the pixels by the library's one gathering rule: it raises
+  ``InputError`` naming the camera / image / setting at fault (unreadable files, mixed aspect
+  ratios ...), and leaves out, with a warning, views whose masks are unusable.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import bpy
 import numpy as np
 
 from texforge.blender import camera as blender_camera
+from texforge.data.working_size import DEFAULT_MAX_SIZE, working_size
 
 from . import roles
 
@@ -192,53 +194,29 @@ def image_pixels(img: bpy.types.Image) -> np.ndarray:
     return np.ascontiguousarray(buf.reshape(h, w, c)[::-1])
 
 
-def _mask_for(rgb: np.ndarray, alpha: np.ndarray | None, source: str, label: str, mask_image=None):
-    """(mask (H, W), background colour (3,) or None) for one view. A mask image (transforms.json
-    ``mask_path``) wins over alpha and the colour model, as in ``load_dataset``."""
-    import texforge.data.masks as masks
-    if mask_image is not None:
-        import texforge.data.images as images_mod
-        mask = masks.mask_from_image(image_pixels(mask_image))
-        if mask.shape != rgb.shape[:2]:
-            mask = images_mod.resize_image(mask, rgb.shape[1], rgb.shape[0])
-        outside = mask < 0.5
-        if masks.has_useful_alpha(alpha) or not outside.any():
-            return mask, None
-        return mask, np.median(rgb[outside], axis=0)
-    if source == "ALPHA" or (source == "AUTO" and masks.has_useful_alpha(alpha)):
-        if not masks.has_useful_alpha(alpha):
-            raise _input_error(f"{label} has no transparent pixels, so its alpha channel cannot be the mask; "
-                               f"set Mask Source to 'Background Colour' or 'Auto'")
-        return masks.mask_from_alpha(alpha), None
-    model = masks.estimate_background(rgb)
-    return masks.mask_from_background(rgb, model), model.color
+def _reader(img: bpy.types.Image, flip_x: bool, flip_y: bool, label: str, as_mask: bool = False):
+    """The photo's (or its mask image's) pixels as the camera shows them (the background image's flips
+    applied to both, so they stay aligned); an unreadable file is reported with the camera that shows it."""
+    def read() -> np.ndarray:
+        from texforge.runtime.errors import InputError
+        try:
+            arr = image_pixels(img)
+        except InputError as e:
+            raise _input_error(f"{label}: {e}") from e
+        arr = arr[::-1 if flip_y else 1, ::-1 if flip_x else 1]
+        if as_mask:  # a transforms.json mask_path kept by Import transforms: read_mask's rule on pixels
+            from texforge.data.masks import mask_from_image
+            return mask_from_image(arr)
+        return arr
+    return read
 
 
-def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask_source: str = "AUTO",
-                   max_size: int | None = 256, min_views: int = MIN_VIEWS, device=None):
-    """Read cameras and their photos into a ``MultiViewDataset`` at the working resolution.
-
-    The working size is the render frame scaled so that its longest side is at most ``max_size``;
-    intrinsics are scaled with it. View names are the camera object names. RGBA photos are
-    composited on black (as ``load_dataset`` does). Raises InputError naming the camera at fault.
-    Main thread only."""
-    problem = cameras_problem(scene, cameras, min_views)
-    if problem:
-        raise _input_error(problem)
-    import texforge.data.images as images_mod
-    import texforge.render.camera as cam_mod
-    import texforge.data.masks as masks_mod
-    frame = render_size(scene)
-    target = frame
-    if max_size is not None and max(frame) > int(max_size):
-        s = int(max_size) / max(frame)
-        target = (max(1, int(round(frame[0] * s))), max(1, int(round(frame[1] * s))))
-    n = len(cameras)
-    images = np.empty((n, target[1], target[0], 3), dtype=np.float32)
-    masks = np.empty((n, target[1], target[0]), dtype=np.float32)
-    Ks, Rs, ts, names, bgs, warnings = [], [], [], [], [], []
-    colour_model = False
-    for i, cam in enumerate(cameras):
+def scene_frames(scene: bpy.types.Scene, cameras: list[bpy.types.Object]) -> list:
+    """Cameras with background photos -> ``texforge.data.gather.Frame`` list (pixels read later).
+    Raises InputError naming the camera whose settings cannot be a view."""
+    from texforge.data.gather import Frame
+    frames = []
+    for cam in cameras:
         bg_slot = camera_background(cam)
         img = bg_slot.image
         label = f"camera '{cam.name}' (image '{img.name}')"
@@ -249,37 +227,26 @@ def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask
             K, R, t, w, h = blender_camera.camera_krt(scene, cam)
         except ValueError as e:
             raise _input_error(f"camera '{cam.name}': {e}") from e
-        arr = image_pixels(img)
-        if bg_slot.use_flip_x:
-            arr = arr[:, ::-1]
-        if bg_slot.use_flip_y:
-            arr = arr[::-1]
-        rgb, alpha = images_mod.split_rgb_alpha(arr)
-        if not np.all(np.isfinite(rgb)):
-            raise _input_error(f"{label}: the image holds NaN or infinite values")
         mask_image = camera_mask_image(cam)
-        mask, bg_color = _mask_for(rgb, alpha, mask_source, label, mask_image)
-        colour_model = colour_model or (bg_color is not None and mask_image is None)
-        if bg_color is not None:
-            bgs.append(bg_color)
-        elif alpha is not None:
-            rgb = rgb * alpha[..., None]  # composite on black, like load_dataset
-        if (rgb.shape[1], rgb.shape[0]) != target:
-            rgb = images_mod.resize_image(rgb, *target)
-            mask = images_mod.resize_image(mask, *target)
-        if masks_mod.is_empty_mask(mask, max(1, int(0.0005 * mask.size))):
-            raise _input_error(f"{label}: no object found in the photo (its mask is empty); check Mask Source")
-        if masks_mod.covers_whole_image(mask):
-            raise _input_error(f"{label}: the mask covers the whole photo, so it separates nothing; "
-                               f"use photos with a plain backdrop or an alpha channel, or change Mask Source")
-        K = np.diag([target[0] / w, target[1] / h, 1.0]) @ K
-        images[i] = np.clip(rgb, 0.0, 1.0)
-        masks[i] = np.clip(mask, 0.0, 1.0)
-        Ks.append(K), Rs.append(R), ts.append(t), names.append(cam.name)
-    background = (np.median(np.stack(bgs), axis=0).astype(np.float32) if len(bgs) == n
-                  else np.zeros(3, dtype=np.float32))
-    if colour_model:
-        warnings.append("masks of some views were estimated from a background-colour model")
-    cams = cam_mod.cameras_from_arrays(np.stack(Ks), np.stack(Rs), np.stack(ts), target[0], target[1], device=device)
-    from texforge.data.dataset import MultiViewDataset as dataset_cls
-    return dataset_cls(images, masks, cams, names, background, warnings)
+        read_mask = (_reader(mask_image, bg_slot.use_flip_x, bg_slot.use_flip_y, label, as_mask=True)
+                     if mask_image is not None else None)
+        frames.append(Frame(cam.name, K, R, t, (w, h), _reader(img, bg_slot.use_flip_x, bg_slot.use_flip_y, label),
+                            read_mask, label=label))
+    return frames
+
+
+def gather_dataset(scene: bpy.types.Scene, cameras: list[bpy.types.Object], mask_source: str = "AUTO",
+                   max_size: int | None = DEFAULT_MAX_SIZE, min_views: int = MIN_VIEWS, device=None):
+    """Read cameras and their photos into a ``MultiViewDataset`` at the working size, by the same
+    rule as transforms.json datasets (``texforge.data.gather.gather_frames``: masks, unusable
+    frames left out with a warning, background colour).
+
+    The working size is the render frame scaled so that its longest side is at most ``max_size``
+    (the default is the command line's too; None or 0: no cap). View names are the camera object names.
+    Raises InputError naming the camera at fault. Main thread only."""
+    problem = cameras_problem(scene, cameras, min_views)
+    if problem:
+        raise _input_error(problem)
+    from texforge.data.gather import gather_frames
+    target = working_size(render_size(scene), max_size)
+    return gather_frames(scene_frames(scene, cameras), target, mask_source, min_views=min_views, device=device)

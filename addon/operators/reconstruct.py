@@ -50,7 +50,7 @@ def _error_text(exc: BaseException) -> str:
 class ReconstructionRun:
     """One reconstruction from gathered inputs to imported results (see the module docstring)."""
 
-    def __init__(self, scene: bpy.types.Scene, cameras: list, dataset, config, device: str):
+    def __init__(self, scene: bpy.types.Scene, cameras: list, dataset, config, device: str, out_dir: str = ""):
         self.scene_name = scene.name
         self.camera_names = [c.name for c in cameras]
         self.frame_size = scene_inputs.render_size(scene)
@@ -59,7 +59,7 @@ class ReconstructionRun:
         self.device = device
         self.job: job_mod.Job | None = None
         self.made: dict | None = None
-        self.out_dir = result_folder(scene)
+        self.out_dir = out_dir
         self.written = ""
         self.write_error = ""
 
@@ -114,7 +114,9 @@ class ReconstructionRun:
         pruned = {p["name"]: p.get("reason", "") for p in (result.pruned or [])}
         keep = [i for i, n in enumerate(result.names) if n not in pruned]
         # the input cameras by name (the view names); a camera deleted or renamed meanwhile is just missing
-        sources = {n: o for n in result.names if (o := bpy.data.objects.get(n)) is not None and o.type == "CAMERA"}
+        # views left out before the fit (unusable photo or pose) are not in result.names: list them too
+        listed = list(result.names) + [n for n in pruned if n not in result.names]
+        sources = {n: o for n in listed if (o := bpy.data.objects.get(n)) is not None and o.type == "CAMERA"}
         cameras = result.cameras[keep] if keep else None
         self.made = results_import.import_textured_result(
             scene, result.mesh, cameras, [result.names[i] for i in keep], name="TexForge Result",
@@ -123,7 +125,7 @@ class ReconstructionRun:
         props.views.clear()
         per_view = {v["name"]: v for v in (result.per_view or [])}
         corrected = dict(self.made["cameras"])
-        for name in result.names:
+        for name in listed:
             item = props.views.add()
             item.name = name
             item.camera = sources.get(name)
@@ -144,20 +146,28 @@ class ReconstructionRun:
             results_import.select_only(context.view_layer, [obj])
         took = self.job.finished - self.job.started if self.job.finished else 0.0
         saved = f"; saved to {self.written}" if self.written else ""
+        if not self.out_dir and scene.texforge.output_dir:
+            saved = f"; {UNSAVED_NOTE}"
         if self.write_error:
             print(f"[TexForge] could not write the result folder {self.out_dir}: {self.write_error}")
             saved = f"; the result folder could not be written ({self.write_error})"
         return {"INFO"}, f"TexForge: '{obj.name}' reconstructed in {took:.0f} s ({props.result_summary}){saved}"
 
 
+UNSAVED_NOTE = ("not written to disk: the .blend is unsaved and the Output Folder is relative to it; save the "
+                "file or choose an absolute Output Folder")
+
+
 def result_folder(scene: bpy.types.Scene) -> str:
-    """A new folder under the scene's Output Folder for this run's files, or '' when the output folder
-    is relative to an unsaved .blend (then the result lives only in the scene)."""
+    """A new folder under the scene's Output Folder for this run's files, or '' when nothing is to be
+    written: no Output Folder, or one relative to an unsaved .blend. Relative paths are never
+    resolved against the process's working directory (for Blender that is wherever it was started
+    from), so an unsaved file keeps its result in the scene only."""
     base = scene.texforge.output_dir
     if not base:
         return ""
     path = bpy.path.abspath(base)
-    if path.startswith("//"):
+    if not os.path.isabs(path):
         return ""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = os.path.join(path, f"multiview-{stamp}")
@@ -177,12 +187,16 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     if problem:
         from texforge.runtime.errors import InputError
         raise InputError(problem)
+    folder = result_folder(scene)
+    if folder:  # before any pixels are read: a result that cannot be written is found out now
+        from texforge.results import check_out_dir
+        check_out_dir(folder, overwrite_hint="choose another Output Folder")
     max_size = max_image_size or props.max_image_size
     dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
     device = _device(context)
     import texforge.pipelines.multiview as multiview
     config = multiview.MultiviewConfig.preset(preset or props.preset)
-    return ReconstructionRun(scene, cameras, dataset, config, device)
+    return ReconstructionRun(scene, cameras, dataset, config, device, folder)
 
 
 class TEXFORGE_OT_reconstruct(JobOperator, bpy.types.Operator):

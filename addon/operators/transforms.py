@@ -8,7 +8,6 @@ a new collection. Camera math goes through ``texforge.blender.camera`` (the one 
 
 from __future__ import annotations
 
-import json
 import os
 
 import bpy
@@ -130,56 +129,19 @@ class TEXFORGE_OT_export_transforms(bpy.types.Operator, ExportHelper):
 # Import
 # ---------------------------------------------------------------------------------------------
 
-def _resolve_image(base: str, file_path: str, label: str = "", what: str = "image") -> str:
-    """A frame's file_path (or mask_path) -> an existing file (NeRF-synthetic paths omit the extension)."""
-    p = file_path if os.path.isabs(file_path) else os.path.join(base, file_path)
-    if os.path.isfile(p):
-        return os.path.normpath(p)
-    from texforge.data.images import IMAGE_EXTENSIONS
-    for ext in IMAGE_EXTENSIONS:
-        if os.path.isfile(p + ext):
-            return os.path.normpath(p + ext)
-    raise ValueError(f"frame {label or file_path}: {what} file not found: {p}")
-
-
 def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
-    """Parse a transforms.json -> (frames [{name, label, path, mask, K, R, t, w, h}], warnings); changes no
-    Blender data. ``mask`` is the frame's mask file (``mask_path``) or None.
+    """Parse a transforms.json -> (frames [{name, label, path, mask, K, R, t, w, h}], warnings) with the
+    library's one parser; changes no Blender data.
 
-    ``label`` is the frame's file_path as written (used in messages), ``name`` the camera name to create."""
+    ``label`` is the frame's file_path as written (used in messages), ``name`` the camera name to create,
+    ``mask`` the frame's mask file (None when none); K is for the image file's own size (w, h)."""
     import texforge.data.transforms_io as tio
-    import texforge.geometry.camera_convert as cam
-    import texforge.data.images as images
-    json_path = str(tio.resolve_transforms_path(filepath))
-    try:
-        with open(json_path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"'{json_path}' is not a readable JSON file ({exc})") from exc
-    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
-        raise ValueError(f"'{json_path}' holds no 'frames' list")
-    base = os.path.dirname(json_path)
+    parsed, warnings, meta = tio.read_frames(filepath)
     names = meta.get("texforge_camera_names")
-    frames = []
-    for i, fr in enumerate(meta["frames"]):
-        if not isinstance(fr, dict) or "file_path" not in fr:
-            raise ValueError(f"'{json_path}': frame {i} has no file_path")
-        label = str(fr["file_path"])
-        path = _resolve_image(base, label)
-        mask = _resolve_image(base, str(fr["mask_path"]), label, "mask") if fr.get("mask_path") else None
-        try:
-            K, w, h = cam.transforms_intrinsics(meta, fr, images.image_size(path))
-            m = np.asarray(fr["transform_matrix"], dtype=np.float64)
-            if m.shape == (3, 4):
-                m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
-            R, t = cam.c2w_gl_to_rt(m)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"frame {label}: {exc}") from exc
-        name = (str(names[i]) if isinstance(names, list) and i < len(names)
-                else os.path.splitext(os.path.basename(path))[0])
-        frames.append({"name": name, "label": label, "path": path, "mask": mask, "K": K, "R": R, "t": t,
-                       "w": w, "h": h})
-    return frames, []
+    return [{"name": (str(names[i]) if isinstance(names, list) and i < len(names)
+                      else os.path.splitext(os.path.basename(fr.path))[0]),
+             "label": fr.name, "path": fr.path, "mask": fr.mask_path or None, "K": fr.K, "R": fr.R, "t": fr.t,
+             "w": fr.size[0], "h": fr.size[1]} for i, fr in enumerate(parsed)], warnings
 
 
 def import_frames(context, frames: list[dict], resolution: str, name: str):

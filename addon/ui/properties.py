@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
+from texforge.data.working_size import DEFAULT_MAX_SIZE
 
 PRESET_ITEMS = (
     ("small", "Small", "Few iterations at low resolution: a quick result on a CPU"),
@@ -54,12 +55,13 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
                          description="Where the models run (overrides the add-on preferences for this scene)")
     output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="//texforge/",
                                description="Each run writes a new sub-folder here (mesh.glb, texture.png, "
-                                           "result.json); existing files are never overwritten")
+                                           "result.json); existing files are never overwritten. Relative to "
+                                           "the .blend: while it is unsaved, nothing is written")
 
     # --- multi-view workflow (addon/scene_inputs.py, addon/ops_reconstruct.py) ---
     mask_source: EnumProperty(name="Mask Source", items=MASK_SOURCE_ITEMS, default="AUTO",
                               description="Where the object's outline in each photo comes from")
-    max_image_size: IntProperty(name="Working Size", default=1024, min=32, max=8192, subtype="PIXEL",
+    max_image_size: IntProperty(name="Working Size", default=DEFAULT_MAX_SIZE, min=32, max=8192, subtype="PIXEL",
                                 description="Photos are scaled down so that their longest side is at most "
                                             "this many pixels before reconstruction")
     views: CollectionProperty(type=TexForgeViewResult, name="Views",

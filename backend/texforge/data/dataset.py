@@ -18,7 +18,9 @@ class MultiViewDataset:
     images (N, H, W, 3) float32 in [0, 1], row 0 on top; masks (N, H, W) float32 in [0, 1]
     (1 = object); cameras: ``Cameras`` of length N with the same W x H; names: one label per view
     (the frame's file path as written in transforms.json), used in every error message and report;
-    background: the RGB colour behind the object when known (None otherwise).
+    background: the RGB colour behind the object when known (None otherwise); warnings: what the
+    user should hear about the input; pruned: frames left out because they are unusable, as
+    ``{"name", "reason", "stage": "input"}`` (carried into the result's pruned list).
     """
 
     images: np.ndarray
@@ -27,6 +29,7 @@ class MultiViewDataset:
     names: list[str]
     background: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    pruned: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         n = len(self.names)
@@ -42,4 +45,5 @@ class MultiViewDataset:
     def subset(self, index) -> "MultiViewDataset":
         index = list(index)
         return MultiViewDataset(self.images[index], self.masks[index], self.cameras[index],
-                                [self.names[i] for i in index], self.background, list(self.warnings))
+                                [self.names[i] for i in index], self.background, list(self.warnings),
+                                [dict(p) for p in self.pruned])

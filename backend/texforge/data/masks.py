@@ -136,6 +136,24 @@ def is_empty_mask(mask: np.ndarray, min_pixels: int = 1) -> bool:
     return foreground_pixels(mask) < min_pixels
 
 
-def covers_whole_image(mask: np.ndarray, fraction: float = 0.999) -> bool:
+def covers_whole_image(mask: np.ndarray, fraction: float = 0.98) -> bool:
     """True when (almost) every pixel is foreground (a mask that separates nothing)."""
     return foreground_pixels(mask) >= fraction * np.asarray(mask).size
+
+
+# A silhouette this small (0.05 % of the image, at least 4 px) gives the fit nothing to match, and a
+# mask this full has no outline; both make a frame unusable, whatever produced the mask.
+MIN_FOREGROUND_FRACTION = 0.0005
+MIN_FOREGROUND_PIXELS = 4
+
+
+def mask_problem(mask: np.ndarray) -> str | None:
+    """Why a frame's mask makes the frame unusable (None when it is fine): the one rule for every
+    way a dataset is gathered (transforms.json, Blender cameras) and for the pipeline's own check."""
+    mask = np.asarray(mask)
+    if is_empty_mask(mask, max(MIN_FOREGROUND_PIXELS, int(MIN_FOREGROUND_FRACTION * mask.size))):
+        return "no object found (its mask is empty); fix its mask or alpha channel, or check the mask source"
+    if covers_whole_image(mask):
+        return ("the mask covers the whole image, so it has no outline: the object fills the frame or the "
+                "backdrop was not separated; keep the whole object inside the frame on a plain backdrop")
+    return None

@@ -14,10 +14,9 @@ Cameras go through :func:`texforge.render.camera.transforms_intrinsics` and
 
 Images of different sizes (same aspect ratio) are rescaled to the most common size (ties: the first
 frame's size) and their intrinsics scaled with them (``Cameras.resized`` semantics); images whose
-longest side exceeds ``max_size`` are downscaled. Masks come from the frame's ``mask_path`` when given
-(an explicit mask wins), else the alpha channel, else a background-colour model (with a warning in
-``dataset.warnings``). RGBA images are composited
-onto ``background`` (default black), which is recorded in ``dataset.background``.
+longest side exceeds ``max_size`` are downscaled. Pixels, masks, unusable frames (pruned with a
+warning) and the background follow :func:`texforge.data.gather.gather_frames`, the rule the Blender
+add-on's cameras follow too; a frame's ``mask_path`` is its mask file.
 """
 
 from __future__ import annotations
@@ -33,16 +32,10 @@ from ..atomic import write_text
 from ..runtime.errors import InputError
 from ..geometry.camera_convert import c2w_gl_to_rt, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
-from .images import IMAGE_EXTENSIONS, image_size, read_image, resize_image, split_rgb_alpha
-from .masks import (
-    covers_whole_image,
-    estimate_background,
-    has_useful_alpha,
-    is_empty_mask,
-    mask_from_alpha,
-    mask_from_background,
-    read_mask,
-)
+from .gather import MIN_VIEWS, Frame, gather_frames, too_few_views
+from .images import IMAGE_EXTENSIONS, image_size, read_image
+from .masks import read_mask
+from .working_size import working_size
 
 SPLIT_FILES = {
     "train": ("transforms.json", "transforms_train.json"),
@@ -129,41 +122,30 @@ def _scale_K(K: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.nd
     return np.diag([sx, sy, 1.0]) @ K
 
 
-def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
-                 background=(0.0, 0.0, 0.0)) -> MultiViewDataset:
-    """Load a transforms.json dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
+def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dict]:
+    """Parse a transforms.json without decoding any pixels -> (frames, warnings, its top-level object).
 
-    ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
-    transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
-    after loading (downscaled if larger). ``background``: RGB that RGBA images are composited onto.
-    Bad input raises :class:`InputError` naming the frame."""
+    Each :class:`~texforge.data.gather.Frame` holds the camera (K for its image file's own size), the
+    image file (``path``), the mask file (``mask_path``, "" when none) and readers for both; its name
+    is the frame's file_path as written. The one parser for every reader of transforms.json
+    (``load_dataset``, Blender's Import transforms). Raises InputError naming the frame."""
     json_path = resolve_transforms_path(path, split)
     meta = _read_json(json_path)
     base = json_path.parent
-    frames = meta["frames"]
-    if len(frames) == 0:
+    if len(meta["frames"]) == 0:
         raise InputError(f"{json_path}: no frames")
-    if split == "train" and len(frames) < 2:
-        raise InputError(f"{json_path}: only one frame; one image is not a multi-view set "
-                         f"(use the single-image pipeline)")
     warnings: list[str] = []
-
-    # Pass 1: headers only -- names, files, sizes, cameras (fail fast before decoding any pixels).
-    names, files, mask_files, sizes, Ks, Rs, ts = [], [], [], [], [], [], []
-    for i, frame in enumerate(frames):
+    frames = []
+    for i, frame in enumerate(meta["frames"]):
         if not isinstance(frame, dict) or "file_path" not in frame:
             raise InputError(f"{json_path}: frame {i} has no file_path")
         name = str(frame["file_path"])
-        names.append(name)
         f = _resolve_file(base, name, name)
-        files.append(f)
-        mask_files.append(_resolve_file(base, str(frame["mask_path"]), name, "mask")
-                          if frame.get("mask_path") else None)
+        mask = _resolve_file(base, str(frame["mask_path"]), name, "mask") if frame.get("mask_path") else None
         try:
             wh = image_size(f)
         except InputError as e:
             raise InputError(f"frame {name}: {e}") from e
-        sizes.append(wh)
         try:
             K, w, h = transforms_intrinsics(meta, frame, wh)
         except ValueError as e:
@@ -175,76 +157,50 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
                                  f"(a different aspect ratio)")
             K = _scale_K(K, (w, h), wh)
         R, t = _transform_matrix(frame, name)
-        Ks.append(K), Rs.append(R), ts.append(t)
         model = str(frame.get("camera_model", meta.get("camera_model", "OPENCV")))
         dist = [float(frame.get(k, meta.get(k, 0.0)) or 0.0) for k in ("k1", "k2", "k3", "k4", "p1", "p2")]
         if "FISHEYE" in model.upper() or any(abs(d) > 1e-6 for d in dist):
             msg = f"lens distortion ({model}) is ignored; undistort the images for best results"
             if msg not in warnings:
                 warnings.append(msg)
+        frames.append(Frame(name, K, R, t, wh, _named_reader(read_image, f, name),
+                            _named_reader(read_mask, mask, name) if mask is not None else None,
+                            path=str(f), mask_path=str(mask) if mask is not None else ""))
+    return frames, warnings, meta
 
-    target = _common_size(sizes, names)
-    if max_size is not None and max(target) > int(max_size):
-        s = int(max_size) / max(target)
-        target = (max(1, int(round(target[0] * s))), max(1, int(round(target[1] * s))))
+
+def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
+                 background=(0.0, 0.0, 0.0)) -> MultiViewDataset:
+    """Load a transforms.json dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
+
+    ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
+    transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
+    after loading (downscaled if larger; None or 0: no cap). ``background``: RGB that RGBA images are
+    composited onto. Bad input raises :class:`InputError` naming the frame; training frames whose
+    masks are unusable are left out (``dataset.pruned``, with a warning) while enough usable ones
+    remain; other splits keep them (with the warning)."""
+    json_path = resolve_transforms_path(path, split)
+    # headers first: a bad camera or a missing file fails before any pixels are decoded
+    frames, warnings, _ = read_frames(json_path)
+    if split == "train" and len(frames) < MIN_VIEWS:
+        raise InputError(f"{json_path}: {too_few_views(len(frames), MIN_VIEWS, len(frames))}")
+    sizes = [f.size for f in frames]
+    target = working_size(_common_size(sizes, [f.name for f in frames]), max_size)
     if any(s != target for s in sizes):
-        warnings.append(f"images rescaled to {target[0]}x{target[1]}")
+        capped = f" (longest side capped at {max_size} px)" if max_size and max(max(s) for s in sizes) > max_size else ""
+        warnings.append(f"images rescaled to {target[0]}x{target[1]}{capped}")
+    train = split == "train"  # held-out and ground-truth views are evaluated one by one: all of them stay
+    return gather_frames(frames, target, "AUTO", background, MIN_VIEWS if train else 1, warnings, device, prune=train)
 
-    # Pass 2: pixels and masks at the working size.
-    bg = np.asarray(background, dtype=np.float32).reshape(3)
-    images = np.empty((len(frames), target[1], target[0], 3), dtype=np.float32)
-    masks = np.empty((len(frames), target[1], target[0]), dtype=np.float32)
-    estimated_bgs = []
-    used_colour_model = False
-    for i, name in enumerate(names):
+
+def _named_reader(read, path: Path, name: str):
+    """read(path) whose InputError also names the frame (the file name alone may be ambiguous)."""
+    def reader():
         try:
-            arr = read_image(files[i])
+            return read(path)
         except InputError as e:
             raise InputError(f"frame {name}: {e}") from e
-        rgb, alpha = split_rgb_alpha(arr)
-        if mask_files[i] is not None:
-            try:
-                mask = read_mask(mask_files[i])
-            except InputError as e:
-                raise InputError(f"frame {name}: {e}") from e
-            if mask.shape != rgb.shape[:2]:
-                mask = resize_image(mask, rgb.shape[1], rgb.shape[0])
-            if has_useful_alpha(alpha):
-                rgb = rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
-            else:
-                outside = mask < 0.5
-                if outside.sum() > 0:
-                    estimated_bgs.append(np.median(rgb[outside], axis=0))
-        elif has_useful_alpha(alpha):
-            mask = mask_from_alpha(alpha)
-            rgb = rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
-        else:
-            model = estimate_background(rgb)
-            mask = mask_from_background(rgb, model)
-            estimated_bgs.append(model.color)
-            used_colour_model = True
-            if model.uniform_fraction < 0.8:
-                warnings.append(f"frame {name}: the image border is not a plain backdrop "
-                                f"({model.uniform_fraction:.0%} of it matches one colour); its mask may be poor")
-        if (rgb.shape[1], rgb.shape[0]) != target:
-            rgb = resize_image(rgb, *target)
-            mask = resize_image(mask, *target)
-            Ks[i] = _scale_K(Ks[i], sizes[i], target)
-        if is_empty_mask(mask):
-            raise InputError(f"frame {name}: no foreground (the mask is empty)")
-        if covers_whole_image(mask):
-            warnings.append(f"frame {name}: the mask covers the whole image")
-        images[i] = np.clip(rgb, 0.0, 1.0)
-        masks[i] = np.clip(mask, 0.0, 1.0)
-
-    if used_colour_model:
-        warnings.insert(0, "no alpha channel or mask_path: masks were estimated from a background-colour model "
-                           "(plain backdrop assumed)")
-    background_out = (np.median(np.stack(estimated_bgs), axis=0).astype(np.float32)
-                      if estimated_bgs else bg.copy())
-    from ..render.camera import cameras_from_arrays  # torch: only when a dataset is built
-    cameras = cameras_from_arrays(np.stack(Ks), np.stack(Rs), np.stack(ts), target[0], target[1], device=device)
-    return MultiViewDataset(images, masks, cameras, names, background_out, warnings)
+    return reader
 
 
 def _as_numpy(x) -> np.ndarray:

@@ -1,8 +1,9 @@
 """run_multiview: photos + rough cameras -> textured mesh, corrected cameras, pruned frames, figures.
 
 Steps (fractions of the progress bar in brackets):
-1. validate the input and place the object from the silhouettes (least-squares intersection of the
-   rays through the mask centroids; radius from the silhouette areas);
+1. validate the input, leaving out frames whose mask is unusable or whose camera does not look at
+   the object, and place the object from the silhouettes (least-squares intersection of the rays
+   through the mask centroids; radius from the silhouette areas);
 2. prune views that disagree with their neighbours in an ordered sequence (input cameras);
 3. fit an ellipsoid, then the coarse-to-fine stages of the joint fit (mesh offsets, learned texture,
    gauge-fixed camera corrections);
@@ -22,9 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...cameras.placement import place_object
+from ...cameras.placement import mask_centroids, pixel_rays, place_object, ray_intersection
 from ...cameras.rig import CameraRig
 from ...data.dataset import MultiViewDataset
+from ...data.gather import MIN_VIEWS, too_few_views
+from ...data.masks import mask_problem
 from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
 from ...mesh.model import MeshModel
 from ...mesh.template import uv_sphere
@@ -75,12 +78,17 @@ class MultiviewResult:
     visibility: np.ndarray | None = None
 
 
-def validate_dataset(ds: MultiViewDataset) -> None:
-    """Clear InputError naming the frame for input the fit cannot use."""
+def validate_dataset(ds: MultiViewDataset) -> MultiViewDataset:
+    """The dataset without its unusable frames; InputError naming the frame for input that is wrong
+    as a whole (NaN, improper rotations) or when too few usable frames remain.
+
+    A frame whose mask is unusable (:func:`texforge.data.masks.mask_problem`) or whose camera does
+    not look at the object the others see is left out: added to ``pruned`` (stage "input") with a
+    warning naming it. When most cameras face away the poses are in another convention, and the
+    error says so instead of pruning them all."""
     n = len(ds)
-    if n < 2:
-        raise InputError(f"multi-view reconstruction needs at least 2 views, got {n}"
-                         + (f" ({ds.names[0]})" if n else ""))
+    if n < MIN_VIEWS:
+        raise InputError(f"{', '.join(ds.names) or 'no frames'}: {too_few_views(n, MIN_VIEWS, n, ds.pruned)}")
     cams = ds.cameras
     for i, name in enumerate(ds.names):
         for what, t in (("intrinsics", cams.K[i]), ("rotation", cams.R[i]), ("translation", cams.t[i])):
@@ -88,17 +96,58 @@ def validate_dataset(ds: MultiViewDataset) -> None:
                 raise InputError(f"frame {name}: camera {what} contains NaN or inf")
         if not np.all(np.isfinite(ds.images[i])):
             raise InputError(f"frame {name}: image contains NaN or inf")
-        m = ds.masks[i]
-        if float((m > 0.5).sum()) < 4:
-            raise InputError(f"frame {name}: no foreground in its mask (the object is not visible); "
-                             f"remove the frame or fix its mask / alpha channel")
-        if float((m > 0.5).mean()) > 0.98:
-            raise InputError(f"frame {name}: the mask covers the whole image (no background); "
-                             f"the object must be inside the frame")
     det = torch.linalg.det(cams.R.double())
     for i, name in enumerate(ds.names):
         if abs(float(det[i]) - 1.0) > 1e-3:
             raise InputError(f"frame {name}: camera rotation is not a proper rotation")
+    problems = {i: p for i, m in enumerate(ds.masks) if (p := mask_problem(m))}
+    good = [i for i in range(n) if i not in problems]
+    if len(good) >= MIN_VIEWS:
+        problems.update(_aim_problems(ds.subset(good), good))
+    return _without(ds, problems)
+
+
+def _aim_problems(ds: MultiViewDataset, index: list[int]) -> dict[int, str]:
+    """{dataset index: reason} for cameras that do not look at the object (behind them, or far
+    outside their image): the point closest to the rays through the silhouette centres is the
+    object, so one wrong camera barely moves it."""
+    cams = ds.cameras.to(dtype=torch.float64)
+    cent, _ = mask_centroids(torch.as_tensor(ds.masks, dtype=torch.float64))
+    centre = ray_intersection(*pixel_rays(cams, cent))
+    pix, z = cams.project(centre.unsqueeze(0))
+    off = (pix[:, 0] - cent).norm(dim=-1)
+    diag = (cams.width ** 2 + cams.height ** 2) ** 0.5
+    behind = ~torch.isfinite(z[:, 0]) | (z[:, 0] <= 0)
+    found = {}
+    for k, i in enumerate(index):
+        if behind[k]:
+            found[i] = ("the camera faces away from the object the other views see (object centre behind it); "
+                        "check its pose")
+        elif off[k] > 0.5 * diag:
+            found[i] = (f"the camera does not point at the object the other views see (object centre projects "
+                        f"{off[k]:.0f} px from the silhouette); check its pose")
+    away = int(behind.sum())
+    if away > len(index) / 2:
+        some = ", ".join(ds.names[k] for k in range(len(index)) if behind[k])
+        raise InputError(f"{away} of {len(index)} cameras face away from the object ({some[:200]}): the poses are "
+                         f"probably in the OpenCV convention (camera looks down +Z, Y down), but transforms.json "
+                         f"holds OpenGL/Blender camera-to-world matrices (camera looks down -Z, Y up); convert "
+                         f"them (flip the Y and Z columns of each rotation) and try again")
+    return found
+
+
+def _without(ds: MultiViewDataset, problems: dict[int, str]) -> MultiViewDataset:
+    if not problems:
+        return ds
+    keep = [i for i in range(len(ds)) if i not in problems]
+    pruned = list(ds.pruned) + [{"name": ds.names[i], "reason": r, "stage": "input"}
+                                for i, r in sorted(problems.items())]
+    if len(keep) < MIN_VIEWS:
+        raise too_few_views(len(keep), MIN_VIEWS, len(ds) + len(ds.pruned), pruned)
+    out = ds.subset(keep)
+    out.pruned = pruned
+    out.warnings.extend(f"frame {ds.names[i]} left out: {r}" for i, r in sorted(problems.items()))
+    return out
 
 
 class _Run:
@@ -408,10 +457,12 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     progress = progress or no_progress
     should_stop = should_stop or never_stop
     t_start = time.perf_counter()
-    validate_dataset(dataset)
+    screened = validate_dataset(dataset)
     torch.manual_seed(int(cfg.seed))
-    run = _Run(dataset, cfg, progress, should_stop, device)
+    run = _Run(screened, cfg, progress, should_stop, device)
     run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device})", force=True)
+    for p in screened.pruned[len(dataset.pruned):]:
+        run.progress(0.0, f"pruned frame {p['name']}: {p['reason']}", force=True)
     run.place()
     stages = list(cfg.stages)
     total = sum(s.iterations for s in stages) + cfg.refine_iterations
@@ -454,7 +505,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     metrics = {"train_iou_mean": float(ious[act].mean()), "train_psnr_mean": float(psnr[act].mean()),
                "views": run.n, "views_used": len(act), "vertices": int(verts.shape[0]),
                "faces": int(mesh.faces.shape[0]), "inflate_px": inflated}
-    pruned = [{"name": run.names[i], "index": i, "reason": r} for i, r in sorted(run.pruned.items())]
+    pruned = screened.pruned + [{"name": run.names[i], "index": i, "reason": r} for i, r in sorted(run.pruned.items())]
     run.progress(1.0, f"done in {run.timings['total']:.0f} s: train IoU {metrics['train_iou_mean']:.3f}, "
                       f"PSNR {metrics['train_psnr_mean']:.1f} dB, {len(pruned)} frames pruned", force=True)
     return MultiviewResult(mesh=mesh, cameras=cams, input_cameras=run.input_cameras.to("cpu"), names=run.names,
