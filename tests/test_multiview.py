@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,20 +14,23 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import eval_multiview_quality as evq
-import reconstruct
-
 import texforge.render.pose as backend_pose
 from texforge.data.transforms_io import load_dataset
+from texforge.eval import multiview as evq
+from texforge.eval.cameras import cameras_from_transforms
 from texforge.runtime.errors import Cancelled, InputError
 from texforge.pipelines.multiview import MultiviewConfig, run_multiview
 from texforge.pipelines.multiview.cameras import CameraRig, place_object
 from texforge.pipelines.multiview.prune import neighbour_outliers
 
+ROOT = Path(__file__).resolve().parent.parent
 VIEWS, HOLDOUT, SIZE = 10, 4, 64
+
+
+def _reconstruct(*args: str) -> subprocess.CompletedProcess:
+    """scripts/reconstruct.py as the user runs it."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "reconstruct.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +49,8 @@ def spot(tmp_path_factory, test_data):
 @pytest.fixture(scope="module")
 def tiny_result(spot, tmp_path_factory):
     out = tmp_path_factory.mktemp("mvres") / "result"
-    torch.set_num_threads(2)
-    status = reconstruct.main([str(spot), "--out", str(out), "--preset", "tiny", "--device", "cpu"])
-    assert status == 0, (out / "reconstruct.log").read_text() if (out / "reconstruct.log").exists() else status
+    r = _reconstruct(spot, "--out", out, "--preset", "tiny", "--device", "cpu")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out
 
 
@@ -72,9 +75,9 @@ def test_result_folder_contents(tiny_result):
 def test_tiny_reconstruction_quality(tiny_result, spot):
     from texforge.mesh.io import load_mesh
     mesh = load_mesh(tiny_result / "mesh.glb")
-    held = evq.heldout_figures(mesh, spot)
+    held = evq.figure_summary("heldout", evq.heldout_figures(mesh, load_dataset(spot, split="test")))
     res = json.loads((tiny_result / "result.json").read_text())
-    cams = evq.camera_figures(res, spot)
+    cams = evq.camera_figures(res, cameras_from_transforms(spot / "transforms_gt.json"), evq.object_center(spot))
     print(held["heldout_iou_mean"], held["heldout_psnr_mean"], cams)
     # measured 0.81 / 19.0 dB / 3.0 -> 1.43 degrees (the untouched sphere gives IoU ~0.5, a wrong
     # camera convention ~0, no silhouette inflation 0.79 / 18.6 dB); the object is only ~25 px wide
@@ -94,7 +97,7 @@ def test_refuses_non_empty_out(spot, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
     (out / "mine.txt").write_text("user file")
-    assert reconstruct.main([str(spot), "--out", str(out), "--preset", "tiny"]) == 2
+    assert _reconstruct(spot, "--out", out, "--preset", "tiny").returncode == 2
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
 
 
@@ -133,11 +136,12 @@ def _facing_away(meta, ds):
 
 @pytest.mark.parametrize("edit,frame_hint", [(_only_one, "one"), (_missing, "003"), (_nan, "002"),
                                              (_no_foreground, "004"), (_facing_away, "001")])
-def test_bad_input_names_the_frame_and_writes_only_a_log(spot, tmp_path, capsys, edit, frame_hint):
+def test_bad_input_names_the_frame_and_writes_only_a_log(spot, tmp_path, edit, frame_hint):
     ds = _bad_copy(spot, tmp_path, edit)
     out = tmp_path / "out"
-    assert reconstruct.main([str(ds), "--out", str(out), "--preset", "tiny"]) == 2
-    text = capsys.readouterr().out
+    r = _reconstruct(ds, "--out", out, "--preset", "tiny")
+    assert r.returncode == 2, r.stderr[-2000:]
+    text = r.stdout
     err_line = [l for l in text.splitlines() if "error" in l]
     assert err_line and frame_hint in err_line[-1], text
     assert [p.name for p in out.iterdir()] == ["reconstruct.log"]
@@ -153,9 +157,11 @@ def test_cancel_raises_and_writes_nothing(spot, tmp_path):
 
     with pytest.raises(Cancelled):
         run_multiview(ds, MultiviewConfig.preset("tiny"), should_stop=should_stop)
+    from texforge.pipelines.multiview.run_folder import reconstruct_folder
     out = tmp_path / "cancel"
-    assert reconstruct.main([str(spot), "--out", str(out), "--preset", "tiny"], should_stop=lambda: True) == 130
-    assert [p.name for p in out.iterdir()] == ["reconstruct.log"]
+    with pytest.raises(Cancelled):
+        reconstruct_folder(spot, out, preset="tiny", device="cpu", should_stop=lambda: True)
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # scripts/reconstruct.py's log: test_cli_interrupt
 
 
 def test_gauge_keeps_the_rig_in_place(spot):

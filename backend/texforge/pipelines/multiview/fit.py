@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...losses.silhouette import hard_iou
+from ...metrics.image import hard_iou
 from ...mesh.regularizers import (
     MeshTopology,
     edge_length_loss,
