@@ -170,8 +170,10 @@ def test_fid_exact_cases():
     assert np.isfinite(fid_from_features(few, few + 1.0))
 
 
-def test_closest_point_on_triangle_matches_brute_force():
-    from texforge.metrics.geometry import closest_point_on_triangles
+def test_point_to_surface_distance_matches_brute_force():
+    """The metrics' point-to-surface distance (candidate triangles + trimesh's closest point) on a
+    one-triangle surface: exact, never above the distance to a dense grid on the triangle."""
+    from texforge.metrics.geometry import _Surface
 
     rng = np.random.default_rng(5)
     a, b, c = rng.normal(size=(3, 3))
@@ -181,9 +183,8 @@ def test_closest_point_on_triangle_matches_brute_force():
     keep = u + v <= 1
     grid = a + u[keep, None] * (b - a) + v[keep, None] * (c - a)
     queries = rng.normal(scale=2.0, size=(200, 3))
-    cp = closest_point_on_triangles(queries, a, b, c)
+    exact, _ = _Surface((np.stack([a, b, c]), np.array([[0, 1, 2]])), 50, seed=0).distance(queries)
     brute = np.min(np.linalg.norm(queries[:, None] - grid[None], axis=-1), axis=1)
-    exact = np.linalg.norm(cp - queries, axis=1)
     assert np.all(exact <= brute + 1e-12) and np.max(brute - exact) < 0.05  # grid spacing bound
 
 
