@@ -5,6 +5,7 @@ cancellation and the output-folder rules."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,12 +26,15 @@ from texforge.pipelines.multiview.prune import neighbour_outliers
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWS, HOLDOUT, SIZE = 10, 4, 64
+THREADS = 2
 
 
 def _reconstruct(*args: str) -> subprocess.CompletedProcess:
-    """scripts/reconstruct.py as the user runs it."""
+    """scripts/reconstruct.py as the user runs it, with the thread count of the in-process runs here
+    (CPU results are bit-identical only for one thread count)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "reconstruct.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -249,12 +253,11 @@ def test_bad_preset_name_and_single_view():
 def test_same_seed_same_result_and_setting_restored(tiny_result, spot):
     """Two tiny runs with the same seed agree exactly (CPU); the deterministic-algorithms switch is
     scoped to the run (the pipeline also runs inside Blender's process)."""
-    import os
     import stat
 
     res = json.loads((tiny_result / "result.json").read_text())
     assert not torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     again = run_multiview(load_dataset(spot, "train"), MultiviewConfig.preset("tiny"), device="cpu")
     assert not torch.are_deterministic_algorithms_enabled()
     assert [v["iou"] for v in again.per_view] == [v["iou"] for v in res["per_view"]]

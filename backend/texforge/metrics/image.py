@@ -1,4 +1,5 @@
-"""Image metrics: PSNR, SSIM (Wang et al. 2004, Gaussian window) and hard-mask IoU. numpy, CPU, deterministic.
+"""Image metrics: PSNR, SSIM (Wang et al. 2004, Gaussian window) and hard-mask IoU; deterministic. PSNR
+and SSIM compute in numpy on the CPU; the hard IoU in torch on the masks' device (batched, for fits).
 
 Inputs may be numpy arrays or torch tensors; images are (H, W) or (H, W, C) in [0, data_range].
 """
