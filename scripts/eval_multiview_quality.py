@@ -42,10 +42,20 @@ def main(argv=None) -> int:
     if args.out:
         from texforge.pipelines.multiview.run_folder import reconstruct_folder
 
+        def log(msg: str) -> None:
+            print(f"[eval_multiview_quality] {msg}", flush=True)
+
+        shown = {"msg": None}
+
+        def progress(frac: float, msg: str) -> None:
+            if msg != shown["msg"]:
+                shown["msg"] = msg
+                log(f"{100 * frac:5.1f}% {msg}")
+
         t0 = time.perf_counter()
         try:
             reconstruct_folder(args.dataset, args.out, preset=args.preset, seed=args.seed, device=args.device,
-                               log=lambda m: print(f"[eval_multiview_quality] {m}", flush=True))
+                               progress=progress, log=log)
         except (InputError, FileExistsError) as e:
             print(f"eval_multiview_quality.py: error: {e}", file=sys.stderr)
             return 2
