@@ -97,6 +97,30 @@ def test_tiny_reconstruction_quality(tiny_result, spot):
     assert np.linalg.norm(bbox_centre(mesh.vertices) - bbox_centre(gt.vertices)) / gt.bbox_diagonal() < 0.08
 
 
+def test_quality_script_reports_raw_and_aligned_figures(tiny_result, spot, tmp_path):
+    """scripts/eval_multiview_quality.py --result: the BENCHMARKS figures, raw and with the held-out
+    cameras Procrustes-aligned; the alignment of a gauge-fixed result is close to the identity."""
+    fig_file = tmp_path / "fig.json"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_multiview_quality.py"), str(spot),
+                        "--result", str(tiny_result), "--json", str(fig_file)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    fig = json.loads(fig_file.read_text())
+    assert json.loads(r.stdout) == fig
+    print({k: fig[k] for k in ("heldout_iou_mean", "heldout_psnr_mean", "heldout_aligned_iou_mean",
+                              "heldout_aligned_psnr_mean", "rot_err_deg_before", "rot_err_deg_after", "alignment")})
+    assert fig["heldout_iou_mean"] >= 0.77 and fig["heldout_psnr_mean"] >= 17.5  # as test_tiny_reconstruction_quality
+    assert len(fig["heldout_iou"]) == HOLDOUT and fig["heldout_iou_min"] <= fig["heldout_iou_mean"]
+    assert fig["rot_err_deg_after"] <= 0.6 * fig["rot_err_deg_before"]
+    al = fig["alignment"]
+    assert al["matched"] == VIEWS - len(fig["pruned"]) and abs(al["scale"] - 1) < 0.05
+    assert al["centre_rms_after"] <= al["centre_rms_before"]
+    # the gauge error is small here, so taking it out moves the figures little, and never far down
+    assert abs(fig["heldout_aligned_iou_mean"] - fig["heldout_iou_mean"]) < 0.05
+    assert fig["heldout_aligned_psnr_mean"] > fig["heldout_psnr_mean"] - 1.0
+    assert {"chamfer_l1_rel", "fscore@1%", "fscore@2%", "normal_consistency", "centre_err_rel_after"} <= set(fig)
+
+
 def test_refuses_non_empty_out(spot, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
