@@ -79,6 +79,26 @@ def test_mask_iou_identities():
     assert mask_iou_hard(a * 0.6, a) == 1.0 and mask_iou_hard(a * 0.4, a) == 0.0  # thresholded at 0.5
 
 
+def test_hard_iou_is_per_view_and_agrees_with_the_scalar_form():
+    """One hard IoU serves fits (batched torch, per view) and reports (one mask pair, float)."""
+    import torch
+
+    from texforge.metrics.image import hard_iou
+    a = np.zeros((10, 10))
+    a[:5] = 1
+    b = np.zeros((10, 10))
+    b[:, :5] = 1
+    pred = torch.tensor(np.stack([a, a, np.zeros((10, 10)), 0.6 * a]), dtype=torch.float32)
+    target = torch.tensor(np.stack([a, b, np.zeros((10, 10)), a]), dtype=torch.float32)
+    iou = hard_iou(pred, target)
+    assert iou.shape == (4,) and iou.dtype == torch.float32
+    assert iou.tolist() == pytest.approx([1.0, 25 / 75, 1.0, 1.0])
+    assert [mask_iou_hard(p, t) for p, t in zip(pred, target)] == pytest.approx(iou.tolist())
+    assert hard_iou(pred.numpy()[:, None], target.numpy()[:, None]).shape == (4, 1)  # numpy, any leading dims
+    with pytest.raises(ValueError, match="shapes differ"):
+        hard_iou(pred, target[:, :5])
+
+
 # ------------------------------------------------------------------------------------------------
 # Chamfer / F-score / normals
 # ------------------------------------------------------------------------------------------------
