@@ -22,8 +22,9 @@ scenes whose index in the name-sorted list is I modulo N, so any scheduler can s
 deterministically. At the end DIR/aggregate.json and DIR/aggregate.html summarise every done scene
 in DIR, including other shards'.
 
-Repeatability: every random choice is seeded by the scene's seed (camera noise, Cycles' sampling
-seed, the fit's initialisation and view order, the metrics' surface samples), and the reconstruction
+Repeatability: every random choice is seeded -- by the scene's seed: the camera noise and Cycles'
+sampling (dataset and evaluation renders), the fit's view order and mask samples (and torch's global
+generator), the geometry metrics' surface samples; KID's subsets by a fixed seed -- and the reconstruction
 runs inside run_multiview's scope of torch.use_deterministic_algorithms(True, warn_only=True), so a
 scene run twice with the same seed gives the same numbers on CPU (tests/test_batch.py checks every
 metric). On CUDA, kernels without a deterministic version only warn, so the last digits may differ.
