@@ -45,11 +45,11 @@ def main(argv=None) -> int:
         def log(msg: str) -> None:
             print(f"[eval_multiview_quality] {msg}", flush=True)
 
-        shown = {"msg": None}
+        tenths = [-1]
 
-        def progress(frac: float, msg: str) -> None:
-            if msg != shown["msg"]:
-                shown["msg"] = msg
+        def progress(frac: float, msg: str) -> None:  # a line per 10 %: the benchmark logs stay short
+            if int(10 * frac) > tenths[0]:
+                tenths[0] = int(10 * frac)
                 log(f"{100 * frac:5.1f}% {msg}")
 
         t0 = time.perf_counter()
