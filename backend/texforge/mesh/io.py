@@ -131,19 +131,22 @@ def _obj_texture_fallback(path: Path) -> np.ndarray | None:
             # "mtllib a.mtl b.mtl" lists several files; a single name may also contain spaces
             for name in [lib] if (path.parent / lib).is_file() else lib.split():
                 maps.update(_parse_mtl_texture(path.parent / name))
+    if not maps:
+        return None
+    first = next(iter(maps.values()))
     if len({str(m) for m in maps.values()}) > 1:
-        warnings.warn(f"{path}: several textured materials; only {next(iter(maps.values())).name} is used")
-    for tex_path in maps.values():
-        from ..data.images import read_image, split_rgb_alpha
-        try:
-            return split_rgb_alpha(read_image(tex_path))[0]
-        except InputError as e:
-            warnings.warn(f"{path}: texture not loaded: {e}")
-        break
-    return None
+        warnings.warn(f"{path}: several textured materials; only {first.name} is used")
+    from ..data.images import read_image, split_rgb_alpha
+    try:
+        return split_rgb_alpha(read_image(first))[0]
+    except InputError as e:
+        warnings.warn(f"{path}: texture not loaded: {e}")
+        return None
 
 
 def _load_with_trimesh(path: Path, y_up: bool) -> TexturedMesh:
+    """Every triangle mesh of the file (node transforms applied) as one welded TexturedMesh with
+    per-corner UVs when the file has them, and the first base-colour texture."""
     import trimesh
 
     try:
