@@ -185,17 +185,24 @@ def main() -> int:
     dataset, result, evaluation = out / "dataset", out / "result", out / "evaluation"
 
     from texforge.blender import dataset_render
-    import evaluate
-    import reconstruct
+    from texforge.blender.evaluate_render import evaluate
+    from texforge.pipelines.multiview.run_folder import reconstruct_folder
+    from texforge.runtime.progress import ProgressThrottle
+
+    def library(call):
+        call()
+        return 0
 
     load_before = os.getloadavg()[0]
     clock = DemoClock(REFERENCE_S)
     _step(clock, "render", "1/3 render the example into a multi-view dataset", dataset / "dataset.json",
           lambda: dataset_render.main([*DATASET_ARGS, "--out", str(dataset)]))
     _step(clock, "reconstruct", "2/3 reconstruct", result / "result.json",
-          lambda: reconstruct.main([str(dataset), "--out", str(result), "--preset", args.preset, "--seed", "0"]))
+          lambda: library(lambda: reconstruct_folder(
+              dataset, result, preset=args.preset, seed=0, overwrite=True, log=lambda m: print(f"[reconstruct] {m}"),
+              progress=ProgressThrottle(lambda f, m: print(f"[reconstruct] {100 * f:5.1f}% {m}"), skip_repeats=True))))
     _step(clock, "evaluate", "3/3 evaluate with Blender renders", evaluation / "report.json",
-          lambda: evaluate.main([str(result), "--dataset", str(dataset), "--out", str(evaluation)]))
+          lambda: library(lambda: evaluate(result, dataset, evaluation, overwrite=True)))
 
     metrics = json.loads((evaluation / "report.json").read_text())["metrics"]
     recon = json.loads((result / "result.json").read_text())

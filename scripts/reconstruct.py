@@ -72,11 +72,9 @@ def main(argv=None, should_stop=None) -> int:
     args = parse_args(_arguments() if argv is None else argv)
     import torch
 
-    from texforge.data.transforms_io import load_dataset
-    from texforge.runtime.errors import Cancelled, InputError
-    from texforge.pipelines.multiview import MultiviewConfig, run_multiview
-    from texforge.pipelines.multiview.result_io import write_result
+    from texforge.pipelines.multiview.run_folder import reconstruct_folder
     from texforge.results import check_out_dir
+    from texforge.runtime.errors import Cancelled, InputError
     from texforge.runtime.interrupt import SigintStop
     from texforge.runtime.progress import ProgressThrottle
 
@@ -103,13 +101,9 @@ def main(argv=None, should_stop=None) -> int:
     stop = SigintStop(lambda: log("Ctrl-C: stopping after the current iteration (press again to abort at once)"),
                       also=should_stop).install()
     try:
-        log(f"loading {args.dataset}")
-        ds = load_dataset(args.dataset, split="train", max_size=args.max_size)
-        for w in ds.warnings:
-            log(f"warning: {w}")
-        cfg = MultiviewConfig.preset(args.preset, seed=args.seed, symmetry=args.symmetry, prune=not args.no_prune)
-        result = run_multiview(ds, cfg, progress=progress, should_stop=stop, device=device)
-        write_result(result, out, dataset=str(Path(args.dataset).resolve()), overwrite=args.overwrite)
+        reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=device,
+                           max_size=args.max_size, symmetry=args.symmetry, prune=not args.no_prune,
+                           overwrite=args.overwrite, progress=progress, should_stop=stop, log=log)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
         return 0
     except InputError as e:

@@ -1,5 +1,6 @@
-"""scripts/batch.py: scene lists, sharding, resumable stages (temp folder + rename, DONE marker),
-aggregate reports; end to end over two tiny scenes with a kill in the middle and a resume."""
+"""Batch runs (texforge.blender.batch, scripts/batch.py): scene lists, sharding, resumable stages (temp
+folder + rename, DONE marker), aggregate reports; end to end through the script over two tiny scenes
+with a kill in the middle and a resume."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from texforge.blender import batch
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import batch  # noqa: E402
 
-sys.path.pop(0)
 
-SPOT = ROOT.parent / "shared" / "data" / "spot" / "spot.obj"
+def _batch_script(*args: str, timeout: float = 600) -> int:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "batch.py"), *args], timeout=timeout).returncode
 
 
 # ------------------------------------------------------------------------------------------------
@@ -48,6 +49,7 @@ def test_scene_sources(tmp_path):
     assert (b.name, b.mesh, b.options) == ("example", "example", {"size": 32, "views": 6})
     assert batch._flags(a, "render") == ["--size", "48", "--noise-rot", "2.5", "--seed", "3"]
     assert batch._flags(a, "reconstruct") == ["--seed", "3"]
+    assert batch._kwargs(a, "reconstruct") == {"seed": 3} and batch._kwargs(a, "evaluate") == {"seed": 3}
 
     (eng,) = batch.load_scenes(tmp_path / "list.txt", {"engine": "workbench"})[1:]
     assert eng.options["engine"] == "BLENDER_WORKBENCH"
@@ -192,8 +194,6 @@ def _snapshot(folder: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory, test_data):
-    if not (ROOT / "scripts" / "reconstruct.py").is_file():
-        pytest.skip("scripts/reconstruct.py (the multi-view pipeline) is not there yet")
     base = tmp_path_factory.mktemp("batch")
     scenes = base / "scenes.txt"
     scenes.write_text(f"example views=6 size=32\n{test_data / 'spot' / 'spot.obj'} views=6 size=40\n")
@@ -215,7 +215,7 @@ def e2e(tmp_path_factory, test_data):
         log.close()
     killed = {"first": _snapshot(out / "example"), "second_done": (out / "spot" / DONE).exists(),
               "log": _read(out / "example" / "stages.log"), "aggregate": json.loads(_read(out / "aggregate.json"))}
-    rc = batch.main([str(scenes), "--out", str(out), *E2E_OPTIONS])
+    rc = _batch_script(str(scenes), "--out", str(out), *E2E_OPTIONS)
     return {"out": out, "scenes": scenes, "killed": killed, "rc": rc, "base": base}
 
 
@@ -279,7 +279,7 @@ def test_same_scene_same_seed_same_metrics(e2e):
     out2 = e2e["base"] / "again"
     scenes = e2e["base"] / "example_again.json"
     scenes.write_text(json.dumps([{"dataset": str(e2e["out"] / "example" / "dataset"), "name": "example"}]))
-    assert batch.main([str(scenes), "--out", str(out2), *E2E_OPTIONS]) == 0
+    assert _batch_script(str(scenes), "--out", str(out2), *E2E_OPTIONS) == 0
     assert not (out2 / "example" / "dataset").exists()  # the given dataset was used in place
     first = json.loads((e2e["out"] / "example" / "evaluate" / "report.json").read_text())
     again = json.loads((out2 / "example" / "evaluate" / "report.json").read_text())

@@ -1,5 +1,6 @@
-"""scripts/evaluate.py and backend/texforge/eval: camera errors, report schema / checks, HTML, and an end-to-end
-evaluation of the ground truth against itself (Blender renders, real files)."""
+"""Evaluation (texforge.eval, texforge.blender.evaluate_render, scripts/evaluate.py): camera errors and
+their Procrustes alignment, report schema / checks, HTML, the atomic report folder, and end-to-end
+evaluations of the ground truth against itself (Blender renders, real files)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from texforge.eval.html import aggregate_html, report_html
 from texforge.eval.report import METRICS, validate_report, write_json_atomic
 from texforge.render.camera import c2w_gl_to_rt, rt_to_c2w_gl
 from texforge.render.pose import axis_angle_to_matrix
+from texforge.runtime.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,34 +185,43 @@ def _camera_entries(path):
     return out
 
 
-def fabricate_result(dataset: Path, out: Path, scale: float = 1.0) -> Path:
+def _moved_entries(entries: list[dict], s: float, Rs, ts) -> list[dict]:
+    """Camera entries re-expressed in the frame A where the entries' frame is ``x = s Rs x_A + ts``."""
+    R, t = cam_err.transform_cameras([e["R"] for e in entries], [e["t"] for e in entries], s, Rs, ts)
+    return [{**e, "R": R[i].tolist(), "t": t[i].tolist(), "transform_matrix": rt_to_c2w_gl(R[i], t[i]).tolist()}
+            for i, e in enumerate(entries)]
+
+
+def fabricate_result(dataset: Path, out: Path, scale: float = 1.0, gauge=None) -> Path:
     """A result folder holding the true textured example (optionally scaled about its centre) and
-    exact corrected cameras / the dataset's noisy input cameras, in result.json's format."""
+    exact corrected cameras / the dataset's noisy input cameras, in result.json's format. ``gauge``
+    (s, R, t) puts the whole result (mesh and cameras) in another frame A, with x_world = s R x_A + t:
+    a perfect reconstruction in a wrong gauge."""
     from texforge.blender.example_object import example_arrays, example_texture
     from texforge.mesh.io import write_glb
     from texforge.mesh.types import TexturedMesh
     verts, tris, corner_uvs = example_arrays()
     c = (verts.min(0) + verts.max(0)) / 2
     verts = c + scale * (verts - c)
+    cameras, inputs = _camera_entries(dataset / "transforms_gt.json"), _camera_entries(dataset / "transforms.json")
+    if gauge is not None:
+        s, R, t = gauge
+        verts = ((verts - t) @ R) / s  # x_A = R^T (x - t) / s
+        cameras, inputs = _moved_entries(cameras, s, R, t), _moved_entries(inputs, s, R, t)
     mesh = TexturedMesh(verts, tris, corner_uvs.reshape(-1, 2), np.arange(tris.size).reshape(-1, 3),
                         example_texture())
     out.mkdir(parents=True)
     write_glb(out / "mesh.glb", mesh)
     result = {"version": 1, "pipeline": "fabricated", "dataset": str(dataset), "image_size": [32, 32],
-              "cameras": _camera_entries(dataset / "transforms_gt.json"),
-              "input_cameras": _camera_entries(dataset / "transforms.json"),
+              "cameras": cameras, "input_cameras": inputs,
               "pruned": [], "per_view": [], "timings": {}, "config": {}, "metrics": {}}
     (out / "result.json").write_text(json.dumps(result))
     return out
 
 
 def _evaluate(*args, **kw):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import evaluate as evaluate_script
-    finally:
-        sys.path.pop(0)
-    return evaluate_script.evaluate(*args, **kw)
+    from texforge.blender.evaluate_render import evaluate
+    return evaluate(*args, **kw)
 
 
 def _html_images(page: str) -> list[str]:
@@ -306,3 +317,92 @@ def test_real_data_without_ground_truth(example_dataset, gt_result, tmp_path):
     assert m["iou"] > 0.97 and m["psnr"] > 30
     page = (out / "report.html").read_text()
     assert "no ground-truth mesh" in page and len(_html_images(page)) == 7
+
+
+# ------------------------------------------------------------------------------------------------
+# Procrustes alignment (BARF's protocol) and the aligned held-out figure
+# ------------------------------------------------------------------------------------------------
+
+GAUGE = (1.3, axis_angle_to_matrix(torch.tensor([0.2, -0.4, 0.3], dtype=torch.float64)).numpy(),
+         np.array([0.3, -0.2, 0.5]))
+
+
+def test_umeyama_recovers_a_known_similarity_on_a_rig():
+    K, R, t = _ring(n=8)
+    R = np.concatenate([R, _ring(n=4, dist=2.0)[1]])  # two rings: not coplanar
+    t = np.concatenate([t, _ring(n=4, dist=2.0)[2]])
+    exact = {f"v{i}": {"K": None, "R": R[i], "t": t[i]} for i in range(len(R))}
+    s, Rs, ts = GAUGE
+    Ra, ta = cam_err.transform_cameras(R, t, s, Rs, ts)  # the rig in a frame A, x = s Rs x_A + ts
+    result = {"cameras": [_entry(f"v{i}", Ra[i], ta[i]) for i in range(len(R))], "pruned": []}
+    raw = cam_err.camera_errors(cam_err.cameras_from_result_entries(result["cameras"]), exact)
+    assert raw["rot_deg_mean"] > 10 and raw["trans_rel_mean"] > 0.1  # the gauge shows in the raw errors
+    al = cam_err.align_result_cameras(result, exact)
+    assert al["matched"] == len(R)
+    assert al["scale"] == pytest.approx(s, abs=1e-6)
+    np.testing.assert_allclose(al["rotation"], Rs, atol=1e-6)
+    np.testing.assert_allclose(al["translation"], ts, atol=1e-6)
+    assert al["centre_rms_before"] > 0.5 and al["centre_rms_after"] < 1e-9
+    # the aligned cameras are the exact ones again: errors ~0
+    Rb, tb = cam_err.transform_cameras(Ra, ta, *cam_err.invert_similarity(al["scale"], al["rotation"],
+                                                                           al["translation"]))
+    back = {f"v{i}": {"K": None, "R": Rb[i], "t": tb[i]} for i in range(len(R))}
+    aligned = cam_err.camera_errors(back, exact)
+    assert aligned["rot_deg_max"] < 1e-4 and aligned["trans_rel_max"] < 1e-9
+    # a pruned frame is left out of the fit; too few frames give no alignment
+    result["pruned"] = [{"name": "v0"}]
+    assert cam_err.align_result_cameras(result, exact)["matched"] == len(R) - 1
+    assert cam_err.align_result_cameras({"cameras": result["cameras"][:2]}, exact) is None
+    with pytest.raises(ValueError, match="collinear"):
+        cam_err.umeyama(np.outer(np.arange(4.0), [1, 2, 3]), np.outer(np.arange(4.0), [1, 2, 3]))
+
+
+def test_aligned_heldout_figure_removes_the_gauge(example_dataset, tmp_path):
+    """A perfect reconstruction in a wrong gauge (mesh and cameras moved by one similarity): the raw
+    held-out figure charges it with the gauge, the Procrustes-aligned one scores it as the truth."""
+    result = fabricate_result(example_dataset, tmp_path / "moved", gauge=GAUGE)
+    out = tmp_path / "eval"
+    rep = _evaluate(result, example_dataset, out, log=lambda m: None)
+    m, al = rep["metrics"], rep["alignment"]
+    assert validate_report(rep, out) == [] and al["applied"]
+    assert al["scale"] == pytest.approx(GAUGE[0], rel=1e-6)  # result frame -> exact frame: the gauge itself
+    assert m["iou"] < 0.5 and m["iou_aligned"] > 0.97
+    assert m["psnr_aligned"] > 30 and m["psnr_aligned"] > m["psnr"] + 5
+    assert all(v["iou_aligned"] > 0.97 for v in rep["per_view"])
+    assert json.loads((out / "report.json").read_text())["metrics"]["iou_aligned"] == pytest.approx(m["iou_aligned"])
+
+
+# ------------------------------------------------------------------------------------------------
+# the report folder appears only complete
+# ------------------------------------------------------------------------------------------------
+
+def _fake_renders(plan):
+    """Renders of the right shapes without Blender: the photos themselves, fully opaque where the mask is."""
+    held = plan.held
+    rgba = np.concatenate([held.images, held.masks[..., None]], -1).astype(np.float32)
+    n, size = 24, plan.settings["turntable_size"]
+    return {**{k: rgba for k in plan.camera_sets}, "turntable": np.zeros((n, size, size, 4), np.float32)}
+
+
+def test_report_folder_appears_only_complete(example_dataset, gt_result, tmp_path, monkeypatch):
+    from texforge.eval import evaluation, html
+    out = tmp_path / "eval"
+    plan = evaluation.plan_evaluation(gt_result, example_dataset, out, log=lambda m: None)
+    assert not out.exists()  # planning writes nothing
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt  # Ctrl-C after the images and report.json, before report.html
+
+    monkeypatch.setattr(html, "write_report_html", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.write_evaluation(plan, _fake_renders(plan), log=lambda m: None)
+    assert not out.exists() and list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+    monkeypatch.undo()
+
+    rep = evaluation.write_evaluation(plan, _fake_renders(plan), log=lambda m: None)
+    assert sorted(p.name for p in out.iterdir()) == ["images", "report.html", "report.json"]
+    assert rep["metrics"]["iou"] == 1.0 and rep["metrics"]["iou_aligned"] == 1.0
+    assert validate_report(json.loads((out / "report.json").read_text()), out) == []
+    assert list(tmp_path.iterdir()) == [out]
+    with pytest.raises(InputError, match="not empty"):  # a second run refuses to mix into it
+        evaluation.plan_evaluation(gt_result, example_dataset, out, log=lambda m: None)

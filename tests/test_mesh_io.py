@@ -26,6 +26,16 @@ def corner_uvs(m: TexturedMesh) -> np.ndarray:
     return m.uvs[m.face_uvs]  # (F, 3, 2)
 
 
+def triangle_set(m: TexturedMesh) -> set:
+    """The triangles as (position, uv) corner triples, each rotated to start at its smallest corner:
+    the same surface whatever the vertex order and the corner each triangle starts at."""
+    out = set()
+    for tri in np.concatenate([corner_positions(m), corner_uvs(m)], -1).round(6).tolist():
+        k = tri.index(min(tri))
+        out.add(tuple(map(tuple, tri[k:] + tri[:k])))
+    return out
+
+
 def small_textured_mesh() -> TexturedMesh:
     """A quad split in two, plus a third triangle sharing an edge but not its UVs (a seam)."""
     v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0.5, 0.5, 1.0]], np.float32)
@@ -62,10 +72,13 @@ def test_obj_axis_polygons_and_per_corner_uvs(tmp_path):
         f -1/-1 -3/-3 -2/-2
         """))
     m = load_mesh(tmp_path / "m.obj")
-    # Y-up file (x, y, z) -> Blender (x, -z, y)
-    np.testing.assert_allclose(m.vertices[3], [0, 3, 2])
-    np.testing.assert_array_equal(m.faces, [[0, 1, 2], [0, 2, 3], [3, 1, 2]])  # quad fan + negative indices
-    np.testing.assert_array_equal(m.face_uvs, [[0, 1, 2], [0, 2, 3], [3, 1, 2]])
+    # Y-up file (x, y, z) -> Blender (x, -z, y); the quad split along 1-3, negative indices resolved;
+    # each corner keeps its own vt; welded back to the file's 4 vertices
+    v = np.array([[0, 0, 0], [1, 0, 0], [1, 0, 2], [0, 3, 2]], np.float32)
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    expected = [[0, 1, 2], [0, 2, 3], [3, 1, 2]]
+    assert triangle_set(m) == triangle_set(TexturedMesh(v, expected, uv, expected))
+    assert len(m.vertices) == 4 and len(m.faces) == 3
     assert m.texture.shape == (4, 4, 3) and abs(m.texture.mean() - 0.5) < 0.01
 
 

@@ -79,6 +79,26 @@ def test_mask_iou_identities():
     assert mask_iou_hard(a * 0.6, a) == 1.0 and mask_iou_hard(a * 0.4, a) == 0.0  # thresholded at 0.5
 
 
+def test_hard_iou_is_per_view_and_agrees_with_the_scalar_form():
+    """One hard IoU serves fits (batched torch, per view) and reports (one mask pair, float)."""
+    import torch
+
+    from texforge.metrics.image import hard_iou
+    a = np.zeros((10, 10))
+    a[:5] = 1
+    b = np.zeros((10, 10))
+    b[:, :5] = 1
+    pred = torch.tensor(np.stack([a, a, np.zeros((10, 10)), 0.6 * a]), dtype=torch.float32)
+    target = torch.tensor(np.stack([a, b, np.zeros((10, 10)), a]), dtype=torch.float32)
+    iou = hard_iou(pred, target)
+    assert iou.shape == (4,) and iou.dtype == torch.float32
+    assert iou.tolist() == pytest.approx([1.0, 25 / 75, 1.0, 1.0])
+    assert [mask_iou_hard(p, t) for p, t in zip(pred, target)] == pytest.approx(iou.tolist())
+    assert hard_iou(pred.numpy()[:, None], target.numpy()[:, None]).shape == (4, 1)  # numpy, any leading dims
+    with pytest.raises(ValueError, match="shapes differ"):
+        hard_iou(pred, target[:, :5])
+
+
 # ------------------------------------------------------------------------------------------------
 # Chamfer / F-score / normals
 # ------------------------------------------------------------------------------------------------
@@ -170,8 +190,10 @@ def test_fid_exact_cases():
     assert np.isfinite(fid_from_features(few, few + 1.0))
 
 
-def test_closest_point_on_triangle_matches_brute_force():
-    from texforge.metrics.geometry import closest_point_on_triangles
+def test_point_to_surface_distance_matches_brute_force():
+    """The metrics' point-to-surface distance (candidate triangles + trimesh's closest point) on a
+    one-triangle surface: exact, never above the distance to a dense grid on the triangle."""
+    from texforge.metrics.geometry import _Surface
 
     rng = np.random.default_rng(5)
     a, b, c = rng.normal(size=(3, 3))
@@ -181,9 +203,8 @@ def test_closest_point_on_triangle_matches_brute_force():
     keep = u + v <= 1
     grid = a + u[keep, None] * (b - a) + v[keep, None] * (c - a)
     queries = rng.normal(scale=2.0, size=(200, 3))
-    cp = closest_point_on_triangles(queries, a, b, c)
+    exact, _ = _Surface((np.stack([a, b, c]), np.array([[0, 1, 2]])), 50, seed=0).distance(queries)
     brute = np.min(np.linalg.norm(queries[:, None] - grid[None], axis=-1), axis=1)
-    exact = np.linalg.norm(cp - queries, axis=1)
     assert np.all(exact <= brute + 1e-12) and np.max(brute - exact) < 0.05  # grid spacing bound
 
 

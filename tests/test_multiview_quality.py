@@ -9,13 +9,9 @@ docs/BENCHMARKS.md, "Multi-view reconstruction"), above the targets where the fi
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +27,12 @@ def _render(test_data, out: Path, flips=(), mesh="spot/spot.obj"):
 
 
 def _figures(dataset: Path, out: Path) -> dict:
-    import json
+    """What scripts/eval_multiview_quality.py DATASET --out OUT --preset small prints."""
+    from texforge.eval.multiview import quality_figures
+    from texforge.pipelines.multiview.run_folder import reconstruct_folder
 
-    import eval_multiview_quality as evq
-    assert evq.main([str(dataset), "--out", str(out), "--preset", "small", "--json", str(out.parent / "fig.json")]) == 0
-    return json.loads((out.parent / "fig.json").read_text())
+    reconstruct_folder(dataset, out, preset="small", device="cpu")
+    return quality_figures(out, dataset)
 
 
 def _check(fig: dict, iou=0.955, psnr=27.0, chamfer=0.006, f2=0.95):

@@ -1,14 +1,43 @@
-"""Blender side of scripts/evaluate.py: render a result mesh file through sets of cameras.
+"""Evaluation with Blender renders: the library behind scripts/evaluate.py, scripts/batch.py and the demo.
 
-Thin glue over addon.render_views (scene reset, import, render settings, renders); no metrics here.
-Only the main thread may call it; it replaces the open file (meant for scripts and batch runs).
+:func:`evaluate` = texforge.eval.evaluation's plan -> Blender renders of the result mesh through the
+plan's camera sets and a turntable (:func:`render_mesh_file`, over render_views: scene reset, import,
+render settings) -> scores and report folder. No metrics here. Only the main thread may call it; it
+replaces the open file (meant for scripts and batch runs).
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from ..eval import evaluation
 from . import render_views
+
+
+def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCLES", samples: int | None = None,
+             lighting: str | None = None, seed: int = 0, turntable_size: int = 48, azimuths: int = 12,
+             elevations=(10.0, 35.0), overwrite: bool = False, log=evaluation.default_log) -> dict:
+    """Evaluate one result folder against its dataset; returns the report dict, also written (with
+    report.html and images/) to ``out_dir``, which appears only complete (temp folder + rename).
+
+    Raises InputError naming the missing or bad file, before anything is rendered or written."""
+    from .dataset_render import cameras_for
+
+    plan = evaluation.plan_evaluation(result_dir, dataset_dir, out_dir, gt_mesh=gt_mesh, engine=engine,
+                                      samples=samples, lighting=lighting, seed=seed, turntable_size=turntable_size,
+                                      azimuths=azimuths, elevations=elevations, log=log, overwrite=overwrite)
+    Rt, tt = cameras_for(evaluation.turntable_layout(azimuths, elevations), plan.center, plan.distance)
+    sets = {**plan.camera_sets, "turntable": (plan.turntable_K(len(Rt)), Rt, tt, turntable_size, turntable_size)}
+    st = plan.settings
+    t0 = time.perf_counter()
+    log(f"rendering {', '.join(f'{len(v[1])} {k}' for k, v in sets.items())} views with {st['engine']} "
+        f"({st['samples']} samples, {st['lighting']} lighting)")
+    renders = render_mesh_file(plan.mesh_path, sets, engine=st["engine"], samples=st["samples"],
+                               lighting=st["lighting"], seed=seed, pixel_filter=st["pixel_filter"])
+    plan.timings["render"] = time.perf_counter() - t0
+    return evaluation.write_evaluation(plan, renders, overwrite=overwrite, log=log)
 
 
 def render_mesh_file(mesh_path, camera_sets: dict, engine: str = "CYCLES", samples: int = 16,

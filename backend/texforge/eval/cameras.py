@@ -7,8 +7,12 @@ Errors per view:
 * ``trans_rel``: ``trans`` divided by the exact camera's distance to ``center`` (the object centre),
   i.e. the same "fraction of the camera distance" that scripts/render_dataset.py --noise-trans uses;
 * ``focal_rel``: |fx_est / fx_gt - 1|.
-No alignment (similarity transform) is applied first: the pipelines fix the gauge to the input
-cameras, so the estimated cameras live in the ground truth's world frame.
+These raw errors apply no alignment: the pipelines fix the gauge to the input cameras, so the estimated
+cameras live in the ground truth's world frame, up to the gauge error of the noisy input rig.
+:func:`umeyama` / :func:`align_result_cameras` give the similarity (scale, rotation, translation) that
+best maps the corrected camera centres onto the exact ones (BARF's protocol: Procrustes on the camera
+centres); :func:`transform_cameras` moves cameras between the two frames, e.g. the held-out cameras into
+the reconstruction's frame before rendering the aligned held-out figure.
 """
 
 from __future__ import annotations
@@ -125,6 +129,60 @@ def before_after_errors(result: dict, exact: dict[str, dict], center=None) -> di
             continue
         out[key] = camera_errors(cameras_from_result_entries(result[field], field), kept, center)
     return out
+
+
+def umeyama(src, dst, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity ``dst ~ s R src + t`` between matched points (N, 3), N >= 3 not all on
+    a line (Umeyama 1991, reflections excluded). Returns (s, R (3, 3), t (3,)), float64."""
+    src, dst = np.asarray(src, np.float64).reshape(-1, 3), np.asarray(dst, np.float64).reshape(-1, 3)
+    if len(src) != len(dst) or len(src) < 3:
+        raise ValueError(f"umeyama: needs >= 3 matched points, got {len(src)} and {len(dst)}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, xd = src - mu_s, dst - mu_d
+    U, D, Vt = np.linalg.svd(xd.T @ xs / len(src))
+    if D[1] <= 1e-12 * max(D[0], 1e-300):
+        raise ValueError("umeyama: the points are (nearly) collinear; the rotation is undetermined")
+    S = np.diag([1.0, 1.0, np.sign(np.linalg.det(U) * np.linalg.det(Vt)) or 1.0])
+    R = U @ S @ Vt
+    s = float(np.trace(np.diag(D) @ S) / (xs ** 2).sum(1).mean()) if with_scale else 1.0
+    return s, R, mu_d - s * R @ mu_s
+
+
+def transform_cameras(R, t, s: float, Rs, ts) -> tuple[np.ndarray, np.ndarray]:
+    """Cameras (R (N, 3, 3), t (N, 3), world-to-camera) of frame B re-expressed in frame A, where
+    ``x_B = s Rs x_A + ts``: they see the A-frame points exactly as the originals saw the B-frame ones
+    (the camera frame is scaled by 1/s, which a pinhole projection ignores; intrinsics are unchanged)."""
+    R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
+    Rs, ts = np.asarray(Rs, np.float64), np.asarray(ts, np.float64)
+    return R @ Rs, (np.einsum("nij,j->ni", R, ts) + t) / s
+
+
+def invert_similarity(s: float, R, t) -> tuple[float, np.ndarray, np.ndarray]:
+    """The inverse of ``x -> s R x + t``."""
+    R = np.asarray(R, np.float64)
+    return 1.0 / s, R.T, -(R.T @ np.asarray(t, np.float64)) / s
+
+
+def align_result_cameras(result: dict, exact: dict[str, dict]) -> dict | None:
+    """The similarity that maps result.json's corrected camera centres onto the exact ones, fitted over
+    the frames present in both and not pruned. None when fewer than 3 such frames (or all on a line).
+
+    Returns {"scale", "rotation" (3x3 list), "translation" (3 list): x_exact = scale R x_result + t,
+    "matched", "centre_rms_before", "centre_rms_after" (scene units)}."""
+    est = cameras_from_result_entries(result.get("cameras") or [], "cameras")
+    pruned = {p.get("name") for p in result.get("pruned", []) or []}
+    names = [n for n in exact if n in est and n not in pruned]
+    if len(names) < 3:
+        return None
+    src = np.stack([_center(est[n]["R"], est[n]["t"]) for n in names])
+    dst = np.stack([_center(exact[n]["R"], exact[n]["t"]) for n in names])
+    try:
+        s, R, t = umeyama(src, dst)
+    except ValueError:
+        return None
+    rms = lambda d: float(np.sqrt((np.linalg.norm(d, axis=1) ** 2).mean()))  # noqa: E731
+    return {"scale": s, "rotation": R.tolist(), "translation": t.tolist(), "matched": len(names),
+            "centre_rms_before": rms(src - dst), "centre_rms_after": rms(s * src @ R.T + t - dst)}
 
 
 def finite_or_none(x):

@@ -60,6 +60,15 @@ def _camera_table(cams: dict | None) -> str:
     return "<table>" + head + "".join(rows) + "</table>" + note
 
 
+def _alignment_note(al: dict | None) -> str:
+    if not al:
+        return ""
+    return (f"<p class='note'>Procrustes alignment of the corrected onto the exact camera centres "
+            f"({al['matched']} views): scale {fmt(al['scale'])}, centre RMS {fmt(al['centre_rms_before'])} -> "
+            f"{fmt(al['centre_rms_after'])}; the aligned held-out figures render through the held-out cameras "
+            f"moved by it{'' if al.get('applied') else ' (not applied: no held-out views)'}.</p>")
+
+
 def report_html(report: dict) -> str:
     """The HTML page of one evaluation report (image paths relative to the report's folder)."""
     s = report.get("settings", {})
@@ -73,18 +82,19 @@ def report_html(report: dict) -> str:
         "<h2>Metrics</h2>", _metrics_table(report.get("metrics", {}), report.get("missing", {})),
         "<h2>Held-out views: photo | reconstruction | error</h2>",
         "<table><tr><th class='l'>view</th><th>image</th><th>IoU</th><th>PSNR</th><th>SSIM</th>"
-        "<th>perceptual</th></tr>",
+        "<th>perceptual</th><th>IoU aligned</th><th>PSNR aligned</th></tr>",
     ]
     for v in report.get("per_view", []):
         img = f"<img class='px' src='{escape(v['image'])}' alt='{escape(v['name'])}'>" if v.get("image") else ""
         parts.append(f"<tr><td class='l'>{escape(v['name'])}</td><td>{img}</td><td>{fmt(v.get('iou'))}</td>"
                      f"<td>{fmt(v.get('psnr'))}</td><td>{fmt(v.get('ssim'))}</td>"
-                     f"<td>{fmt(v.get('perceptual'))}</td></tr>")
+                     f"<td>{fmt(v.get('perceptual'))}</td><td>{fmt(v.get('iou_aligned'))}</td>"
+                     f"<td>{fmt(v.get('psnr_aligned'))}</td></tr>")
     parts.append("</table>")
     tt = report.get("images", {}).get("turntable")
     if tt:
         parts += ["<h2>Turntable</h2>", f"<img class='tt' src='{escape(tt)}' alt='turntable'>"]
-    parts += ["<h2>Cameras vs exact</h2>", _camera_table(report.get("cameras"))]
+    parts += ["<h2>Cameras vs exact</h2>", _camera_table(report.get("cameras")), _alignment_note(report.get("alignment"))]
     timings = report.get("timings", {})
     if timings:
         parts.append("<h2>Timings (s)</h2><table>" + "".join(

@@ -4,8 +4,9 @@ report.json (version 1):
   version, kind="texforge.evaluation", result, dataset, gt_mesh (paths as given), settings {engine,
   samples, lighting, seed, turntable_size, ...}, features (the backbone behind perceptual/KID/FID),
   metrics {key: float or null} (keys in METRICS), missing {key: why it is null},
-  per_view [{name, iou, psnr, ssim, perceptual, image}], cameras {before, after, pruned} (see
-  texforge.eval.cameras.before_after_errors; null without exact cameras), images {views: [...],
+  per_view [{name, iou, psnr, ssim, perceptual, image, iou_aligned, psnr_aligned}], cameras {before,
+  after, pruned} (see texforge.eval.cameras.before_after_errors; null without exact cameras), alignment
+  (texforge.eval.cameras.align_result_cameras + applied; null without exact cameras), images {views: [...],
   turntable}, timings {stage: seconds}, counts {...}.
 """
 
@@ -26,6 +27,8 @@ INF = math.inf
 METRICS: dict[str, tuple[str, float, float, str]] = {
     "iou": ("mask IoU (held-out views)", 0.0, 1.0, "higher"),
     "psnr": ("PSNR dB (held-out views)", 0.0, PSNR_CAP, "higher"),
+    "iou_aligned": ("mask IoU (held-out views, cameras Procrustes-aligned)", 0.0, 1.0, "higher"),
+    "psnr_aligned": ("PSNR dB (held-out views, cameras Procrustes-aligned)", 0.0, PSNR_CAP, "higher"),
     "ssim": ("SSIM (held-out views)", -1.0, 1.0, "higher"),
     "perceptual": (f"perceptual distance ({FEATURES_NAME})", 0.0, INF, "lower"),
     "kid": (f"KID ({FEATURES_NAME})", -1.0, INF, "lower"),
@@ -79,7 +82,7 @@ def validate_report(report: dict, out_dir=None) -> list[str]:
             if msg:
                 problems.append(msg)
     for v in report.get("per_view", []):
-        for key in ("iou", "psnr", "ssim", "perceptual"):
+        for key in ("iou", "psnr", "ssim", "perceptual", "iou_aligned", "psnr_aligned"):
             msg = check_metric(key, v.get(key))
             if msg:
                 problems.append(f"view '{v.get('name')}': {msg}")

@@ -1,6 +1,6 @@
 """Metric summaries of one evaluation, on top of texforge.metrics (the metric primitives live there).
 
-* view metrics: per held-out view mask IoU (hard masks at 0.5), PSNR, SSIM of the photo and the render
+* view metrics: per held-out view hard mask IoU (hard masks at 0.5), PSNR, SSIM of the photo and the render
   composited over the same background, and a perceptual distance (LPIPS-style on EffNet-Lite0 features);
 * set metrics: KID and an FID-style distance between the set of photos and the set of renders, on
   pooled EffNet-Lite0 embeddings at 224 px -- "EffNet-Lite0 features", never Inception FID;
@@ -24,17 +24,20 @@ def view_metrics(photos: np.ndarray, photo_masks: np.ndarray, renders: np.ndarra
     Returns (per_view [{"iou", "psnr", "ssim", "perceptual"}], means of the same keys)."""
     from ..metrics import features as fm
     from ..metrics import image as im
-    per_view = []
-    for i in range(len(photos)):
-        per_view.append({
-            "iou": im.mask_iou_hard(render_masks[i], photo_masks[i]),
-            "psnr": im.psnr(renders[i], photos[i]),
-            "ssim": im.ssim(renders[i], photos[i]),
-            "perceptual": fm.perceptual_distance(renders[i], photos[i], device=device),
-        })
+    per_view = mask_and_psnr(photos, photo_masks, renders, render_masks)
+    for i, v in enumerate(per_view):
+        v["ssim"] = im.ssim(renders[i], photos[i])
+        v["perceptual"] = fm.perceptual_distance(renders[i], photos[i], device=device)
     keys = ("iou", "psnr", "ssim", "perceptual")
     means = {k: float(np.mean([v[k] for v in per_view])) if per_view else None for k in keys}
     return per_view, means
+
+
+def mask_and_psnr(photos: np.ndarray, photo_masks: np.ndarray, renders: np.ndarray, render_masks: np.ndarray):
+    """Per view: hard mask IoU and whole-image PSNR (texforge.metrics.image), as [{"iou", "psnr"}]."""
+    from ..metrics import image as im
+    return [{"iou": im.mask_iou_hard(render_masks[i], photo_masks[i]), "psnr": im.psnr(renders[i], photos[i])}
+            for i in range(len(photos))]
 
 
 def set_metrics(real: list[np.ndarray], fake: list[np.ndarray], device="cpu") -> dict:

@@ -1,4 +1,5 @@
-"""Silhouette IoU loss (seed 000, Eq. 2) per view, and hard-mask IoU for judging fits."""
+"""Silhouette losses: soft IoU (seed 000, Eq. 2) per view and the mask Chamfer. The hard IoU that judges
+fits is texforge.metrics.image.hard_iou."""
 
 from __future__ import annotations
 
@@ -11,15 +12,6 @@ def silhouette_iou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     """``1 - |S . S_r| / |S + S_r - S . S_r|`` per view (kaolin's mask_iou, unreduced).
     pred, target (N, H, W) in [0, 1] -> (N,)."""
     return mask_iou(pred, target, reduction="none")
-
-
-@torch.no_grad()
-def hard_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """IoU of the binarised masks per view. pred, target (N, H, W) -> (N,). Empty vs empty counts 1."""
-    a, b = pred > threshold, target > threshold
-    inter = (a & b).sum((-2, -1)).float()
-    union = (a | b).sum((-2, -1)).float()
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
 
 class MaskChamfer:

@@ -1,4 +1,4 @@
-"""Mesh files <-> :class:`TexturedMesh` in Blender world coordinates (Z-up, metres).
+"""Mesh files <-> :class:`TexturedMesh` in Blender world coordinates (Z-up, metres), through trimesh.
 
 Axis conventions, matching Blender's own importers/exporters at their defaults:
 
@@ -6,21 +6,19 @@ Axis conventions, matching Blender's own importers/exporters at their defaults:
   Blender (x, y, z) to the file's (x, z, -y).
 * PLY (and other formats) are read as is.
 
-UVs: ``TexturedMesh`` keeps them per corner (``face_uvs`` separate from ``faces``), v pointing up (OBJ
-convention). OBJ is parsed here (v / vt / f with polygon fans) so seams keep their exact per-corner UVs
-and vertices stay welded; glTF stores one UV per vertex with vertices split at seams, so after reading
-we weld vertices with identical positions and keep the UVs per corner. glTF's UV origin is the top-left
-of the image: v_gltf = 1 - v.
+trimesh reads and writes every format (``process=False``: nothing merged, reordered or dropped). What
+it cannot do is kept here: ``TexturedMesh`` keeps UVs per corner (``face_uvs`` separate from
+``faces``), v pointing up, while trimesh (like glTF) holds one UV per vertex with vertices split at UV
+seams; :func:`weld_vertices` merges the split vertices again and the UVs stay per corner, and writing
+splits them per unique (vertex, UV) corner. MTL ``map_Kd`` lines with options (``-s 1 1 1 -clamp on
+file.png``), which trimesh's MTL reader takes for part of the file name, are read by
+:func:`_parse_mtl_texture`.
 
-Writers are atomic (temp file + os.replace). :func:`write_glb` is a small self-contained GLB writer:
-one mesh, one primitive, one material whose base colour is the embedded PNG texture.
+Writers are atomic (temp file + os.replace).
 """
 
 from __future__ import annotations
 
-import io
-import json
-import struct
 import warnings
 from pathlib import Path
 
@@ -51,7 +49,8 @@ def blender_to_yup(p: np.ndarray) -> np.ndarray:
 # helpers
 # ---------------------------------------------------------------------------------------------
 
-def _png_bytes(texture: np.ndarray) -> bytes:
+def _texture_image(texture: np.ndarray):
+    """(H, W, C) float texture in [0, 1] -> an 8-bit RGB(A) Pillow image."""
     from PIL import Image
 
     tex = np.asarray(texture, dtype=np.float64)
@@ -62,9 +61,9 @@ def _png_bytes(texture: np.ndarray) -> bytes:
     if not np.all(np.isfinite(tex)):
         raise ValueError("texture contains NaN or inf values")
     u8 = np.round(np.clip(tex[..., :4], 0.0, 1.0) * 255.0).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(u8), mode="RGBA" if u8.shape[-1] == 4 else "RGB").save(buf, format="PNG")
-    return buf.getvalue()
+    image = Image.fromarray(np.ascontiguousarray(u8), mode="RGBA" if u8.shape[-1] == 4 else "RGB")
+    image.format = "PNG"  # trimesh embeds / writes the image in its own format
+    return image
 
 
 def _image_to_texture(image) -> np.ndarray:
@@ -82,21 +81,8 @@ def weld_vertices(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
     remap[used] = inverse.reshape(-1)
     return uniq, remap[faces]
 
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (V, 3); vertices without area get (0, 0, 1)."""
-    v = vertices.astype(np.float64)
-    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])  # length = 2 x area
-    n = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(n, faces[:, k], fn)
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    out = np.where(length > 1e-20, n / np.maximum(length, 1e-300), np.array([0.0, 0.0, 1.0]))
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
-# OBJ
+# OBJ materials trimesh cannot read
 # ---------------------------------------------------------------------------------------------
 
 def _parse_mtl_texture(mtl_path: Path) -> dict[str, Path]:
@@ -136,128 +122,37 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def _load_obj(path: Path) -> TexturedMesh:
-    verts: list[list[float]] = []
-    uvs: list[list[float]] = []
-    faces: list[tuple[int, int, int]] = []
-    face_uvs: list[tuple[int, int, int]] = []
-    face_has_uv: list[bool] = []
-    mtllibs: list[str] = []
-    materials_used: list[str] = []
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e})") from e
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        if not raw or raw[0] == "#":
-            continue
-        parts = raw.split()
-        if not parts:
-            continue
-        key = parts[0]
-        try:
-            if key == "v":
-                verts.append([float(parts[1]), float(parts[2]), float(parts[3])])
-            elif key == "vt":
-                uvs.append([float(parts[1]), float(parts[2]) if len(parts) > 2 else 0.0])
-            elif key == "f":
-                corners = []
-                for c in parts[1:]:
-                    idx = c.split("/")
-                    vi = int(idx[0])
-                    vi = vi - 1 if vi > 0 else len(verts) + vi
-                    ti = None
-                    if len(idx) > 1 and idx[1]:
-                        ti = int(idx[1])
-                        ti = ti - 1 if ti > 0 else len(uvs) + ti
-                    corners.append((vi, ti))
-                if len(corners) < 3:
-                    raise ValueError("a face needs at least 3 corners")
-                has_uv = all(ti is not None for _, ti in corners)
-                for k in range(1, len(corners) - 1):  # fan triangulation of polygons
-                    tri = (corners[0], corners[k], corners[k + 1])
-                    faces.append(tuple(c[0] for c in tri))
-                    face_uvs.append(tuple((c[1] if has_uv else -1) for c in tri))
-                    face_has_uv.append(has_uv)
-            elif key == "mtllib":
-                mtllibs.append(raw.split(None, 1)[1].strip())
-            elif key == "usemtl" and len(parts) > 1:
-                name = " ".join(parts[1:])
-                if name not in materials_used:
-                    materials_used.append(name)
-        except (ValueError, IndexError) as e:
-            raise InputError(f"{path}: line {lineno}: cannot parse {raw.strip()[:60]!r} ({e})") from e
-    if not faces:
-        raise InputError(f"{path}: no faces")
-    v = np.asarray(verts, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64)
-    if f.min() < 0 or f.max() >= len(v):
-        raise InputError(f"{path}: a face refers to a vertex that does not exist")
-    mesh_uvs, mesh_fuv = None, None
-    if uvs and any(face_has_uv):
-        uv = np.asarray(uvs, dtype=np.float64)
-        fuv = np.asarray(face_uvs, dtype=np.int64)
-        if not all(face_has_uv):  # corners without vt get a UV at (0, 0)
-            uv = np.vstack([uv, [0.0, 0.0]])
-            fuv[fuv == -1] = len(uv) - 1
-        if fuv.min() < 0 or fuv.max() >= len(uv):
-            raise InputError(f"{path}: a face refers to a texture coordinate that does not exist")
-        mesh_uvs, mesh_fuv = uv, fuv
-    texture = None
-    if mesh_uvs is not None:
-        maps: dict[str, Path] = {}
-        for lib in mtllibs:
+def _obj_texture_fallback(path: Path) -> np.ndarray | None:
+    """The first map_Kd texture of an OBJ's material libraries, read with :func:`_parse_mtl_texture`."""
+    maps: dict[str, Path] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("mtllib"):
+            lib = line.split(None, 1)[1].strip() if len(line.split()) > 1 else ""
             # "mtllib a.mtl b.mtl" lists several files; a single name may also contain spaces
-            names_ = [lib] if (path.parent / lib).is_file() else lib.split()
-            for name in names_:
+            for name in [lib] if (path.parent / lib).is_file() else lib.split():
                 maps.update(_parse_mtl_texture(path.parent / name))
-        names = [m for m in materials_used if m in maps] or list(maps)
-        if len({str(maps[m]) for m in names}) > 1:
-            warnings.warn(f"{path}: several textured materials; only {maps[names[0]].name} is used")
-        if names:
-            from ..data.images import read_image, split_rgb_alpha
-            try:
-                texture, _ = split_rgb_alpha(read_image(maps[names[0]]))
-            except InputError as e:
-                warnings.warn(f"{path}: texture not loaded: {e}")
-    return TexturedMesh(yup_to_blender(v), f, mesh_uvs, mesh_fuv, texture)
+    if not maps:
+        return None
+    first = next(iter(maps.values()))
+    if len({str(m) for m in maps.values()}) > 1:
+        warnings.warn(f"{path}: several textured materials; only {first.name} is used")
+    from ..data.images import read_image, split_rgb_alpha
+    try:
+        return split_rgb_alpha(read_image(first))[0]
+    except InputError as e:
+        warnings.warn(f"{path}: texture not loaded: {e}")
+        return None
 
-
-def write_obj(path, mesh: TexturedMesh) -> Path:
-    """Write ``mesh`` as OBJ (Y-up) + MTL + PNG texture next to it (``<stem>.mtl``, ``<stem>_texture.png``).
-    Each file is written atomically. Returns the OBJ path."""
-    path = Path(path)
-    stem = path.stem
-    lines = ["# TexForge mesh (Y-up, as Blender's OBJ exporter writes it)"]
-    has_tex = mesh.texture is not None and mesh.uvs is not None
-    if has_tex:
-        lines += [f"mtllib {stem}.mtl", f"usemtl {stem}"]
-    v = blender_to_yup(mesh.vertices.astype(np.float64))
-    lines += [f"v {x:.8g} {y:.8g} {z:.8g}" for x, y, z in v]
-    if mesh.uvs is not None:
-        lines += [f"vt {a:.8g} {b:.8g}" for a, b in mesh.uvs.astype(np.float64)]
-        lines += [f"f {a + 1}/{ta + 1} {b + 1}/{tb + 1} {c + 1}/{tc + 1}"
-                  for (a, b, c), (ta, tb, tc) in zip(mesh.faces.tolist(), mesh.face_uvs.tolist())]
-    else:
-        lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in mesh.faces.tolist()]
-    if has_tex:
-        tex_name = f"{stem}_texture.png"
-        write_bytes(path.with_name(tex_name), _png_bytes(mesh.texture))
-        mtl = f"newmtl {stem}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\nmap_Kd {tex_name}\n"
-        write_bytes(path.with_name(f"{stem}.mtl"), mtl.encode("utf-8"))
-    write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
-# glTF / PLY / others through trimesh
-# ---------------------------------------------------------------------------------------------
 
 def _load_with_trimesh(path: Path, y_up: bool) -> TexturedMesh:
+    """Every triangle mesh of the file (node transforms applied) as one welded TexturedMesh with
+    per-corner UVs when the file has them, and the first base-colour texture."""
     import trimesh
 
     try:
-        scene = trimesh.load(str(path), force="scene", process=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # trimesh warns about what it skips; the checks below judge the mesh
+            scene = trimesh.load(str(path), force="scene", process=False)
     except Exception as e:  # trimesh raises many types for bad files
         raise InputError(f"{path}: cannot read mesh ({type(e).__name__}: {e})") from e
     all_v, all_f, all_uv, has_uv, texture = [], [], [], [], None
@@ -293,6 +188,8 @@ def _load_with_trimesh(path: Path, y_up: bool) -> TexturedMesh:
         v = yup_to_blender(v)
     if any(has_uv):
         uvs = np.concatenate(all_uv)
+        if texture is None and path.suffix.lower() == ".obj":
+            texture = _obj_texture_fallback(path)
         verts, faces = weld_vertices(v, f)
         return TexturedMesh(verts, faces, uvs, f, texture)  # face_uvs: the split vertices' UVs per corner
     verts, faces = weld_vertices(v, f)
@@ -305,9 +202,7 @@ def load_mesh(path) -> TexturedMesh:
     if not path.is_file():
         raise InputError(f"mesh file not found: {path}")
     ext = path.suffix.lower()
-    if ext == ".obj":
-        return _load_obj(path)
-    if ext in (".glb", ".gltf"):
+    if ext in (".obj", ".glb", ".gltf"):
         return _load_with_trimesh(path, y_up=True)
     if ext in (".ply", ".stl", ".off"):
         return _load_with_trimesh(path, y_up=False)
@@ -315,16 +210,12 @@ def load_mesh(path) -> TexturedMesh:
 
 
 # ---------------------------------------------------------------------------------------------
-# GLB writer
+# writers
 # ---------------------------------------------------------------------------------------------
 
-_ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
-_FLOAT, _UNSIGNED_SHORT, _UNSIGNED_INT = 5126, 5123, 5125
-
-
 def _split_corners(mesh: TexturedMesh):
-    """glTF needs one UV per vertex: unique (vertex, uv) corner pairs become the output vertices.
-    Returns (vertex index (K,), uv index (K,) or None, triangle indices (F, 3) into the K)."""
+    """One UV per vertex, as trimesh and glTF hold them: unique (vertex, uv) corner pairs become the
+    output vertices. Returns (vertex index (K,), uv index (K,) or None, triangle indices (F, 3) into the K)."""
     if mesh.uvs is None:
         used, inv = np.unique(mesh.faces.ravel(), return_inverse=True)
         return used, None, inv.reshape(-1, 3)
@@ -333,98 +224,64 @@ def _split_corners(mesh: TexturedMesh):
     return uniq[:, 0], uniq[:, 1], inv.reshape(-1, 3)
 
 
-def write_glb(path, mesh: TexturedMesh, double_sided: bool = False, name: str = "TexForgeMesh") -> Path:
-    """Write ``mesh`` (Blender Z-up) as a binary glTF (Y-up): POSITION, NORMAL (smooth, from the welded
-    mesh so UV seams do not show), TEXCOORD_0 (v flipped to glTF's top-left origin), indices, and one
-    material with the texture embedded as PNG. Atomic write. Returns the path."""
-    path = Path(path)
+def _to_trimesh(mesh: TexturedMesh, y_up: bool, double_sided: bool = False, name: str = "TexForgeMesh"):
+    """A trimesh mesh split per (vertex, UV) corner, with smooth normals of the welded mesh (so UV seams do
+    not show) and, when textured, one PBR material whose base colour is the texture."""
+    import trimesh
+
     if len(mesh.faces) == 0:
-        raise ValueError("write_glb: the mesh has no faces")
+        raise ValueError("the mesh has no faces")
     if not np.all(np.isfinite(mesh.vertices)):
-        raise ValueError("write_glb: vertices contain NaN or inf")
+        raise ValueError("vertices contain NaN or inf")
     if mesh.texture is not None and mesh.uvs is None:
-        raise ValueError("write_glb: a texture needs UVs")
+        raise ValueError("a texture needs UVs")
     vid, tid, tris = _split_corners(mesh)
-    normals = vertex_normals(mesh.vertices, mesh.faces)[vid]
-    pos = blender_to_yup(mesh.vertices[vid].astype(np.float64)).astype(np.float32)
-    nrm = blender_to_yup(normals).astype(np.float32)
-    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)  # unit length again after float32 rounding
-
-    blob = bytearray()
-    views, accessors = [], []
-
-    def add_view(data: bytes, target: int | None) -> int:
-        while len(blob) % 4:
-            blob.append(0)
-        view = {"buffer": 0, "byteOffset": len(blob), "byteLength": len(data)}
-        if target is not None:
-            view["target"] = target
-        blob.extend(data)
-        views.append(view)
-        return len(views) - 1
-
-    def add_accessor(arr: np.ndarray, ctype: int, atype: str, target: int, minmax: bool = False) -> int:
-        acc = {"bufferView": add_view(arr.tobytes(), target), "componentType": ctype,
-               "count": int(arr.shape[0]), "type": atype}
-        if minmax:
-            acc["min"] = [float(x) for x in arr.min(axis=0)]
-            acc["max"] = [float(x) for x in arr.max(axis=0)]
-        accessors.append(acc)
-        return len(accessors) - 1
-
-    attributes = {"POSITION": add_accessor(pos, _FLOAT, "VEC3", _ARRAY_BUFFER, minmax=True),
-                  "NORMAL": add_accessor(nrm, _FLOAT, "VEC3", _ARRAY_BUFFER)}
+    welded = trimesh.Trimesh(mesh.vertices.astype(np.float64), mesh.faces, process=False)
+    axes = blender_to_yup if y_up else np.asarray
+    normals = axes(np.asarray(welded.vertex_normals)[vid])
+    visual = None
     if tid is not None:
-        uv = mesh.uvs[tid].astype(np.float32).copy()
-        uv[:, 1] = 1.0 - uv[:, 1]
-        attributes["TEXCOORD_0"] = add_accessor(np.ascontiguousarray(uv), _FLOAT, "VEC2", _ARRAY_BUFFER)
-    if len(pos) < 65536:
-        idx = tris.astype(np.uint16).reshape(-1, 1)
-        index_acc = add_accessor(idx, _UNSIGNED_SHORT, "SCALAR", _ELEMENT_ARRAY_BUFFER)
-    else:
-        idx = tris.astype(np.uint32).reshape(-1, 1)
-        index_acc = add_accessor(idx, _UNSIGNED_INT, "SCALAR", _ELEMENT_ARRAY_BUFFER)
+        material = trimesh.visual.material.PBRMaterial(
+            name=f"{name}Material", metallicFactor=0.0, roughnessFactor=1.0, doubleSided=bool(double_sided),
+            baseColorTexture=_texture_image(mesh.texture) if mesh.texture is not None else None)
+        visual = trimesh.visual.TextureVisuals(uv=mesh.uvs[tid].astype(np.float64), material=material)
+    return trimesh.Trimesh(axes(mesh.vertices[vid].astype(np.float64)), tris, vertex_normals=normals,
+                           visual=visual, process=False, validate=False)
 
-    pbr = {"metallicFactor": 0.0, "roughnessFactor": 1.0}
-    material = {"name": f"{name}Material", "pbrMetallicRoughness": pbr, "doubleSided": bool(double_sided)}
-    gltf: dict = {
-        "asset": {"version": "2.0", "generator": "TexForge"},
-        "scene": 0,
-        "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0, "name": name}],
-        "meshes": [{"name": name, "primitives": [
-            {"attributes": attributes, "indices": index_acc, "material": 0, "mode": 4}]}],
-        "materials": [material],
-    }
-    if mesh.texture is not None:
-        image_view = add_view(_png_bytes(mesh.texture), None)
-        gltf["images"] = [{"bufferView": image_view, "mimeType": "image/png", "name": f"{name}Texture"}]
-        gltf["samplers"] = [{"magFilter": 9729, "minFilter": 9987, "wrapS": 10497, "wrapT": 10497}]
-        gltf["textures"] = [{"sampler": 0, "source": 0}]
-        pbr["baseColorTexture"] = {"index": 0, "texCoord": 0}
-    while len(blob) % 4:
-        blob.append(0)
-    gltf["accessors"] = accessors
-    gltf["bufferViews"] = views
-    gltf["buffers"] = [{"byteLength": len(blob)}]
 
-    js = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
-    js += b" " * (-len(js) % 4)
-    total = 12 + 8 + len(js) + 8 + len(blob)
-    out = bytearray(struct.pack("<4sII", b"glTF", 2, total))
-    out += struct.pack("<I4s", len(js), b"JSON") + js
-    out += struct.pack("<I4s", len(blob), b"BIN\x00") + blob
-    write_bytes(path, bytes(out))
-    return path
+def write_glb(path, mesh: TexturedMesh, double_sided: bool = False, name: str = "TexForgeMesh") -> Path:
+    """Write ``mesh`` (Blender Z-up) as a binary glTF (Y-up) with trimesh: POSITION, NORMAL, TEXCOORD_0,
+    indices and one material with the texture embedded as PNG. Atomic write. Returns the path."""
+    import trimesh
+
+    try:
+        tm = _to_trimesh(mesh, y_up=True, double_sided=double_sided, name=name)
+    except ValueError as e:
+        raise ValueError(f"write_glb: {e}") from e
+    scene = trimesh.Scene()
+    scene.add_geometry(tm, node_name=name, geom_name=name)
+    return write_bytes(path, trimesh.exchange.gltf.export_glb(scene, include_normals=True))
+
+
+def write_obj(path, mesh: TexturedMesh) -> Path:
+    """Write ``mesh`` as OBJ (Y-up) + MTL + PNG texture next to it (``<stem>.mtl`` and the texture file
+    trimesh names in it). Each file is written atomically. Returns the OBJ path."""
+    from trimesh.exchange.obj import export_obj
+
+    path = Path(path)
+    text, files = export_obj(_to_trimesh(mesh, y_up=True), include_normals=False, include_texture=True,
+                             return_texture=True, mtl_name=f"{path.stem}.mtl")
+    for name, data in files.items():
+        write_bytes(path.with_name(name), data)
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_ply(path, vertices: np.ndarray, faces: np.ndarray) -> Path:
-    """Binary little-endian PLY, float32 vertices and int32 triangles, coordinates as given (no axis
-    change: PLY has no up-axis convention; Blender's and trimesh's importers read it as is). Atomic."""
-    v = np.ascontiguousarray(vertices, dtype="<f4").reshape(-1, 3)
-    f = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
-    f["n"], f["idx"] = 3, np.asarray(faces).reshape(-1, 3)
-    header = ("ply\nformat binary_little_endian 1.0\ncomment TexForge mesh, Blender world coordinates "
-              f"(Z up, metres)\nelement vertex {len(v)}\nproperty float x\nproperty float y\n"
-              f"property float z\nelement face {len(f)}\nproperty list uchar int vertex_indices\nend_header\n")
-    return write_bytes(path, header.encode("ascii") + v.tobytes() + f.tobytes())
+    """Binary PLY with trimesh, coordinates as given (no axis change: PLY has no up-axis convention;
+    Blender's and trimesh's importers read it as is). Atomic."""
+    import trimesh
+    from trimesh.exchange.ply import export_ply
+
+    tm = trimesh.Trimesh(np.asarray(vertices, np.float64).reshape(-1, 3), np.asarray(faces).reshape(-1, 3),
+                         process=False)
+    return write_bytes(path, export_ply(tm, encoding="binary", include_attributes=False))

@@ -1,8 +1,9 @@
-"""Surface metrics between meshes: Chamfer distance, F-score and normal consistency (numpy + cKDTree).
+"""Surface metrics between meshes: Chamfer distance, F-score and normal consistency (trimesh + cKDTree).
 
-Points are sampled uniformly on both surfaces (area-weighted); each sample's distance is the exact
-Euclidean distance to the other surface's nearest triangle (found among the triangles of its k nearest
-samples), not to the nearest sample, so the sampling density does not put a floor under the
+Points are sampled uniformly on both surfaces (area-weighted, trimesh.sample); each sample's distance is
+the exact Euclidean distance to the other surface's nearest triangle (trimesh.triangles.closest_point
+on the triangles of its k nearest samples and of the nearest vertex: trimesh.proximity would need
+rtree), not to the nearest sample, so the sampling density does not put a floor under the
 distances (two samplings of one surface give ~0, not half the sample spacing). F-score
 thresholds are fractions of the ground-truth bounding-box diagonal, so the numbers compare across
 objects of any size. Deterministic for a given seed.
@@ -33,66 +34,24 @@ def _arrays(mesh) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
-def _face_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
-    cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-    length = np.linalg.norm(cross, axis=1, keepdims=True)
-    return np.where(length > 0, cross / np.maximum(length, 1e-300), 0.0)
+def _trimesh(v: np.ndarray, f: np.ndarray):
+    import trimesh
+    return trimesh.Trimesh(v, f, process=False, validate=False)
 
 
-def _sample(v: np.ndarray, f: np.ndarray, n: int, seed: int):
-    """Area-weighted surface samples: points (n, 3), unit normals (n, 3), face index (n,)."""
-    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
-    if not area.sum() > 0:
+def _sample(tm, n: int, seed: int):
+    """Area-weighted surface samples: points (n, 3), unit face normals (n, 3), face index (n,)."""
+    import trimesh
+    if not tm.area > 0:
         raise ValueError("mesh has zero surface area")
-    rng = np.random.default_rng(seed)
-    face = rng.choice(len(f), size=int(n), p=area / area.sum())
-    r1, r2 = rng.random(int(n)), rng.random(int(n))
-    s = np.sqrt(r1)  # uniform barycentric sampling of a triangle
-    u, w = 1.0 - s, s * r2
-    pts = u[:, None] * a[face] + (s - w)[:, None] * b[face] + w[:, None] * c[face]
-    return pts, _face_normals(v, f)[face], face
+    pts, face = trimesh.sample.sample_surface(tm, int(n), seed=seed)
+    return np.asarray(pts), np.asarray(tm.face_normals)[face], np.asarray(face)
 
 
 def sample_surface(mesh, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Sample ``n`` points uniformly on the surface -> (points (n, 3), unit face normals (n, 3))."""
-    v, f = _arrays(mesh)
-    pts, nrm, _ = _sample(v, f, n, seed)
+    pts, nrm, _ = _sample(_trimesh(*_arrays(mesh)), n, seed)
     return pts, nrm
-
-
-def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Closest points (..., 3) on triangles (a, b, c) to points p, all (..., 3) broadcastable
-    (Ericson, Real-Time Collision Detection 5.1.5: Voronoi regions of vertices, edges and face)."""
-    ab, ac, ap = b - a, c - a, p - a
-    bp, cp = p - b, p - c
-    dot = lambda x, y: np.sum(x * y, axis=-1)  # noqa: E731
-    d1, d2 = dot(ab, ap), dot(ac, ap)
-    d3, d4 = dot(ab, bp), dot(ac, bp)
-    d5, d6 = dot(ab, cp), dot(ac, cp)
-    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_ab = d1 / (d1 - d3)
-        t_ac = d2 / (d2 - d6)
-        t_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
-        denom = 1.0 / (va + vb + vc)
-    face = a + ab * (vb * denom)[..., None] + ac * (vc * denom)[..., None]
-    conditions = [
-        (d1 <= 0) & (d2 <= 0),                                   # vertex a
-        (d3 >= 0) & (d4 <= d3),                                  # vertex b
-        (vc <= 0) & (d1 >= 0) & (d3 <= 0),                       # edge ab
-        (d6 >= 0) & (d5 <= d6),                                  # vertex c
-        (vb <= 0) & (d2 >= 0) & (d6 <= 0),                       # edge ac
-        (va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0),         # edge bc
-    ]
-    choices = [a, b, a + ab * t_ab[..., None], c, a + ac * t_ac[..., None], b + (c - b) * t_bc[..., None]]
-    out = face.copy()
-    done = np.zeros(d1.shape, dtype=bool)
-    for cond, choice in zip(conditions, choices):  # the first matching region wins, as in the scalar code
-        sel = cond & ~done
-        out[sel] = np.broadcast_to(choice, out.shape)[sel]
-        done |= sel
-    return out
 
 
 def _vertex_faces(f: np.ndarray, num_vertices: int) -> np.ndarray:
@@ -113,9 +72,12 @@ class _Surface:
     """One mesh prepared for point-to-surface queries: samples, KD-trees, face normals, vertex->faces."""
 
     def __init__(self, mesh, n: int, seed: int):
+        import trimesh
         self.v, self.f = _arrays(mesh)
-        self.points, self.normals, self.sample_face = _sample(self.v, self.f, n, seed)
-        self.face_normals = _face_normals(self.v, self.f)
+        tm = _trimesh(self.v, self.f)
+        self.points, self.normals, self.sample_face = _sample(tm, n, seed)
+        self.face_normals = np.asarray(tm.face_normals)
+        self.closest_point = trimesh.triangles.closest_point
         used = np.unique(self.f)
         self.vertex_ids = used
         self.vertex_tree = cKDTree(self.v[used])
@@ -139,9 +101,9 @@ class _Surface:
             cand = np.concatenate([self.sample_face[idx], self.vertex_faces[self.vertex_ids[vi]]], axis=1)
             valid = cand >= 0
             cand = np.where(valid, cand, cand[:, :1])
-            tri = self.f[cand]                                              # (q, c, 3)
-            closest = closest_point_on_triangles(q[:, None, :], self.v[tri[..., 0]], self.v[tri[..., 1]],
-                                                 self.v[tri[..., 2]])
+            tri = self.v[self.f[cand]]                                      # (q, c, 3, 3)
+            pts = np.broadcast_to(q[:, None, :], tri.shape[:2] + (3,))
+            closest = self.closest_point(tri.reshape(-1, 3, 3), pts.reshape(-1, 3)).reshape(pts.shape)
             d_tri = np.linalg.norm(closest - q[:, None, :], axis=-1)
             d_tri = np.where(np.isfinite(d_tri), d_tri, np.inf)            # degenerate triangles
             best = np.argmin(d_tri, axis=1)

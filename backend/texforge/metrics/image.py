@@ -1,4 +1,5 @@
-"""Image metrics: PSNR, SSIM (Wang et al. 2004, Gaussian window) and hard-mask IoU. numpy, CPU, deterministic.
+"""Image metrics: PSNR, SSIM (Wang et al. 2004, Gaussian window) and hard-mask IoU; deterministic. PSNR
+and SSIM compute in numpy on the CPU; the hard IoU in torch on the masks' device (batched, for fits).
 
 Inputs may be numpy arrays or torch tensors; images are (H, W) or (H, W, C) in [0, data_range].
 """
@@ -81,13 +82,24 @@ def ssim(a, b, data_range: float = 1.0, sigma: float = 1.5, win_size: int = 11, 
     return float(smap[valid].mean())
 
 
+def hard_iou(pred, target, threshold: float = 0.5):
+    """IoU of masks binarised at ``threshold``, per mask over the last two axes: (..., H, W) -> (...).
+    torch tensors (any device) or numpy arrays; returns a float32 torch tensor on the input's device.
+    Two empty masks are identical: IoU 1. The one hard IoU of the project (fits, pruning, evaluation)."""
+    import torch
+
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"hard_iou: shapes differ {tuple(pred.shape)} vs {tuple(target.shape)}")
+    a, b = pred > threshold, target.to(pred.device) > threshold
+    inter = (a & b).sum((-2, -1)).float()
+    union = (a | b).sum((-2, -1)).float()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
 def mask_iou_hard(a, b, threshold: float = 0.5) -> float:
-    """Intersection over union of two masks thresholded at ``threshold`` (any equal shapes).
-    Two empty masks are identical: IoU 1."""
-    a, b = _np(a) > threshold, _np(b) > threshold
+    """:func:`hard_iou` of two masks of any one shape, taken as a whole, as a float."""
+    a, b = _np(a), _np(b)
     if a.shape != b.shape:
         raise ValueError(f"mask_iou_hard: shapes differ {a.shape} vs {b.shape}")
-    union = np.count_nonzero(a | b)
-    if union == 0:
-        return 1.0
-    return float(np.count_nonzero(a & b) / union)
+    return float(hard_iou(a.reshape(1, -1), b.reshape(1, -1), threshold))

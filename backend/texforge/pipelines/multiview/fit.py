@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...losses.silhouette import hard_iou
 from ...mesh.model import MeshModel
+from ...metrics.image import hard_iou
 from ...render.camera import Cameras
 from ...render.soft_mask import band_to_sigmainv
 

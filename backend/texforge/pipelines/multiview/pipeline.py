@@ -399,7 +399,7 @@ class _Run:
         lo, hi, steps = self.cfg.inflate_search_px
         if steps <= 0:
             return 0.0
-        from ...losses.silhouette import hard_iou
+        from ...metrics.image import hard_iou
         from ...render.renderer import render_mesh
 
         w, h = self.input_cameras.width, self.input_cameras.height
@@ -432,7 +432,7 @@ class _Run:
         comp = rgb * hard.unsqueeze(-1) + self.background * (1 - hard.unsqueeze(-1))
         comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
         cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
-        from ...losses.silhouette import hard_iou
+        from ...metrics.image import hard_iou
         ious = hard_iou(cover, self.masks)
         from ...metrics.image import psnr as image_psnr
         comp, images = comp.clamp(0, 1).cpu().numpy(), self.images.cpu().numpy()

@@ -1,0 +1,39 @@
+"""Dataset folder -> result folder in one call: what batch runs, the benchmarks and the demo call instead of
+each other's scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...data.working_size import DEFAULT_MAX_SIZE
+from ...runtime.progress import ProgressFn, ShouldStopFn
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" -> "cuda" when PyTorch sees a CUDA device, else "cpu"; other names pass through."""
+    import torch
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, device: str = "auto",
+                       max_size: int | None = DEFAULT_MAX_SIZE, symmetry: str | None = None, prune: bool = True,
+                       overwrite: bool = False, progress: ProgressFn | None = None,
+                       should_stop: ShouldStopFn | None = None, log=print) -> Path:
+    """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
+    texture.png, result.json; atomically, see result_io.write_result). Raises InputError on bad input
+    and Cancelled when ``should_stop`` asks; nothing but a log is ever left half-written."""
+    from ...data.transforms_io import load_dataset
+    from . import MultiviewConfig, run_multiview
+    from ...results import check_out_dir
+    from .result_io import write_result
+
+    check_out_dir(out, overwrite)
+    log(f"loading {dataset}")
+    ds = load_dataset(dataset, split="train", max_size=max_size)
+    for w in ds.warnings:
+        log(f"warning: {w}")
+    cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune)
+    result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device))
+    return write_result(result, out, dataset=str(Path(dataset).resolve()), overwrite=overwrite)
