@@ -302,9 +302,11 @@ def test_job_cancel_stops_within_a_step():
     job = job_mod.Job("test", _looping_work(10_000, 0.005)).start()
     while job.progress_calls < 5:
         time.sleep(0.005)
-    t0 = time.monotonic()
+    calls_at_cancel = job.progress_calls
     job.cancel()
-    assert job.wait(2.0) and time.monotonic() - t0 < 1.0
+    assert job.wait(10.0)
+    # the work polls should_stop before each step: at most the step under way when Cancel came finishes
+    assert job.progress_calls - calls_at_cancel <= 1
     assert job.cancelled and job.result is None and job.error is None
     assert job.status_text()
     job.release()

@@ -36,16 +36,16 @@ def test_ctrl_c_stops_reconstruct_and_writes_nothing_but_the_log(tiny_dataset, t
             if "%" in line and "loading" not in line and len(lines) > 3:
                 break
             assert time.monotonic() < deadline, "".join(lines)
-        sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
-        stopped_after = time.monotonic() - sent
+        rest, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     text = "".join(lines) + rest
     assert proc.returncode == 130, text
     assert "cancelled" in text or "aborted" in text
-    assert stopped_after < 30, f"took {stopped_after:.1f} s to stop"
+    # the pipeline polls the stop request every iteration: at most a couple of progress lines follow it
+    after = rest.split("Ctrl-C", 1)[-1]
+    assert sum("%" in line for line in after.splitlines()) <= 2, text
     assert sorted(os.listdir(out)) == ["reconstruct.log"]
     assert not [p for p in os.listdir(tmp_path) if p != "result"], "a temporary folder was left behind"
