@@ -24,3 +24,15 @@ def test_data() -> Path:
     if not (TEST_DATA / "README.md").is_file():
         pytest.fail(f"test data missing at {TEST_DATA}: the checkout is incomplete")
     return TEST_DATA
+
+
+@pytest.fixture
+def tf():
+    """A factory-fresh, empty Blender scene with the add-on registered (unregistered afterwards)."""
+    import bpy
+
+    import addon
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon.register()
+    yield bpy.context.scene
+    addon.unregister()

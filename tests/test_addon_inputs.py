@@ -19,12 +19,6 @@ from texforge.data.images import write_png  # noqa: E402
 from texforge.runtime.errors import Cancelled, InputError  # noqa: E402
 
 
-@pytest.fixture
-def tf():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    yield bpy.context.scene
-    addon.unregister()
 
 
 def _disc_image(w: int, h: int, seed: int = 0, alpha: bool = True) -> np.ndarray:

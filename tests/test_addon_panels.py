@@ -21,12 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "blender_scripts"))
 from _common import RecordingLayout  # noqa: E402
 
 
-@pytest.fixture
-def tf():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    yield bpy.context.scene
-    addon.unregister()
 
 
 def _draw(panel_cls) -> RecordingLayout:
