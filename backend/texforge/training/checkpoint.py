@@ -105,6 +105,12 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return header, tensors
 
 
+def checkpoint_header(path) -> dict:
+    """The header of a checkpoint (config, step, extra, ...) without restoring anything, so a caller can
+    name a configuration mismatch before the module shapes would."""
+    return _read(Path(path))[0]
+
+
 def _check_module(path: Path, name: str, module: nn.Module, header: dict, tensors: dict) -> dict:
     if name not in header["modules"]:
         raise CheckpointError(f"checkpoint {path} has no module {name!r} (it holds {sorted(header['modules'])})")
