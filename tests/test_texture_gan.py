@@ -201,3 +201,95 @@ def test_tiny_run_best_texture_fits_the_views_better_than_their_mean_colour(tmp_
         assert float(np.mean((t[..., 0] > 0.8) & (t[..., 1] < 0.1) & (t[..., 2] > 0.8))) < 0.01
     assert len(r.samples) >= 1 and r.samples[-1][1].ndim == 3
     assert r.log[-1]["iteration"] == 150 and np.isfinite(r.log[-1]["d"])
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+def _result_folder(path):
+    """A reconstruct.py-like result: mesh.glb (a UV sphere), texture.png and pseudo_gt.safetensors."""
+    from texforge.data.images import write_png
+    from texforge.mesh.io import write_glb
+    from texforge.mesh.template import uv_sphere
+
+    tex, vis = synthetic_pseudo_gt()
+    path.mkdir()
+    mesh = uv_sphere(16, 8)
+    mesh.texture = np.full((32, 64, 3), 0.5, np.float32)
+    write_glb(path / "mesh.glb", mesh)
+    write_png(path / "texture.png", mesh.texture)
+    save_pseudo_gt(path, tex, vis, [f"view_{i}" for i in range(len(tex))])
+    return path
+
+
+def _script(*args, **kw):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-u", str(root / "scripts" / "texture_gan.py"), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kw)
+
+
+def test_cli_writes_textures_and_glbs_and_resumes_after_ctrl_c(tmp_path):
+    import json
+    import signal
+
+    from texforge.mesh.io import load_mesh
+
+    result = _result_folder(tmp_path / "result")
+    out = tmp_path / "gan"
+    proc = _script(result, "--out", out, "--preset", "tiny", "--iterations", "3000")
+    lines = []
+    for line in proc.stdout:  # interrupt once training runs
+        lines.append(line)
+        if "texture GAN: iteration" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "texture_gan.log"]  # nothing half-written
+
+    proc = _script(result, "--out", out, "--preset", "tiny", "--iterations", "3000")  # not without --resume
+    assert proc.wait(timeout=120) == 2 and "not empty" in proc.stdout.read()
+    proc = _script(result, "--out", out, "--preset", "tiny", "--iterations", "160", "--resume", "--variations", "2")
+    text, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, text
+    assert "resumed at iteration" in text
+    names = {p.name for p in out.iterdir()}
+    assert {"best_texture.png", "variation_01.png", "variation_02.png", "best.glb", "variation_02.glb",
+            "mean_texture.png", "losses.json", "texture_gan.json", "texture_gan.log", "checkpoints", "samples"} <= names
+    summary = json.loads((out / "texture_gan.json").read_text())
+    assert summary["iterations"] == 160 and summary["figures"]["projected_l1"] > 0
+    glb = load_mesh(out / "best.glb")
+    assert glb.texture.shape == (16, 32, 3) and float(np.abs(glb.texture - 0.5).max()) > 0.05
+
+
+def test_cli_without_pseudo_gt_says_how_to_make_it(tmp_path):
+    result = tmp_path / "result"
+    result.mkdir()
+    proc = _script(result, "--out", tmp_path / "gan", "--preset", "tiny")
+    text, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "run reconstruct with pseudo-GT saving" in text
+    assert not (tmp_path / "gan" / "best_texture.png").exists()
+
+
+def test_ablation_prints_one_row_per_setup(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = _result_folder(tmp_path / "result")
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "scripts" / "texture_gan_ablation.py"), str(result), "--out",
+                        str(tmp_path / "abl"), "--preset", "tiny", "--seeds", "2", "--iterations", "4",
+                        "--samples", "4"], capture_output=True, text=True, timeout=600,
+                       env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    data = json.loads((tmp_path / "abl" / "ablation.json").read_text())
+    assert [row["setup"] for row in data["rows"]] == ["baseline (ConvMesh)", "+ learned embedding",
+                                                      "+ position attention"]
+    assert all(len(row["runs"]) == 2 and np.isfinite(row["kid_mean"]) for row in data["rows"])
+    assert "EffNet-Lite0" in data["extractor"] and "| + position attention |" in r.stdout
