@@ -129,6 +129,18 @@ def test_invisible_texels_never_reach_the_discriminator():
         assert not bool(magenta.any())
 
 
+@pytest.mark.parametrize("switches", [dict(loss="lsgan", attention="self", embedding="fixed"),
+                                      dict(attention="none", embedding="none", symmetry="width", augment=False)])
+def test_every_switch_trains(switches):
+    tex, vis = synthetic_pseudo_gt()
+    r = run_texture_gan((tex, vis), tiny(iterations=3, log_every=1, search_steps=1, search_candidates=2, **switches))
+    assert len(r.log) == 3 and all(np.isfinite(e["d"]) and np.isfinite(e["g"]) for e in r.log)
+    if switches.get("symmetry") == "width":
+        assert np.array_equal(r.best_texture, r.best_texture[:, ::-1])
+    with pytest.raises(ValueError, match="loss"):
+        run_texture_gan((tex, vis), tiny(loss="wgan"))
+
+
 def _tensors(path):
     from safetensors.torch import load_file
 

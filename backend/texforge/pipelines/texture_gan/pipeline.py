@@ -211,6 +211,8 @@ def run_texture_gan(pseudo_gt, config: TextureGANConfig | None = None, progress:
     end of training and when the run is cancelled (then Cancelled is raised). ``resume``: continue from
     that file (CheckpointError when it is missing, corrupt or from another configuration)."""
     cfg = config or TextureGANConfig.preset("small")
+    if cfg.loss not in ("hinge", "lsgan"):
+        raise ValueError(f"texture GAN loss must be 'hinge' or 'lsgan', got {cfg.loss!r}")
     device = torch.device(device)
     textures, visibility = pseudo_gt[0], pseudo_gt[1]
     names = list(pseudo_gt[2]) if len(pseudo_gt) > 2 else []
