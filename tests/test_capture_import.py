@@ -354,3 +354,69 @@ def test_reconstruct_cli_reads_colmap_folder_and_names_missing_photo(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "f3.png" in proc.stdout and "missing" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Blender: Import capture
+# ---------------------------------------------------------------------------------------------
+
+def _blender_error(bpy, fn) -> str:
+    """Run an operator that must refuse; returns its error message (Blender raises RuntimeError)."""
+    with pytest.raises(RuntimeError) as info:
+        fn()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["colmap", "llff"])
+def test_blender_import_capture_cameras_project_points(tmp_path, tf, kind):
+    bpy = pytest.importorskip("bpy")
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    from addon.convert import roles
+    from texforge.blender.camera import camera_krt
+
+    if kind == "colmap":
+        folder, K = write_colmap(tmp_path / "cap", "PINHOLE", binary=True), pinhole(PARAMS["PINHOLE"], "PINHOLE")
+        names = [f"f{i}" for i in range(VIEWS)]
+    else:
+        folder, K = write_llff(tmp_path / "cap"), np.array([[80.0, 0, W / 2], [0, 80.0, H / 2], [0, 0, 1.0]])
+        names = [f"IMG_{i:04d}" for i in range(VIEWS)]
+    users = set(bpy.data.objects)
+    assert bpy.ops.texforge.import_capture(directory=str(folder), write_transforms=True) == {"FINISHED"}
+    cams = sorted((o for o in bpy.data.objects if o not in users and o.type == "CAMERA"), key=lambda o: o.name)
+    assert [c.name for c in cams] == names
+    X = scene_points()
+    for cam, (R, t) in zip(cams, ring_cameras()):
+        ideal = project(K, R, t, X)
+        Kb, Rb, tb, w, h = camera_krt(tf, cam)
+        assert (w, h) == (W, H)
+        assert np.abs(project(Kb, Rb, tb, X) - ideal).max() < 0.5
+        for p, (u, v) in zip(X, ideal):  # Blender's own projection agrees
+            co = world_to_camera_view(tf, cam, Vector(p))
+            assert abs(co.x * W - u) < 0.5 and abs((1.0 - co.y) * H - v) < 0.5
+        photo, mask = (s.image for s in cam.data.background_images)
+        assert Path(bpy.path.abspath(photo.filepath)).stem == cam.name and roles.role(photo) == ""
+        assert roles.role(mask) == roles.MASK and Path(bpy.path.abspath(mask.filepath)).parent.name == "masks"
+    # the transforms.json it wrote reads back as the same cameras, masks included
+    ds = load_dataset(folder / "transforms.json", max_size=0)
+    for i, (R, t) in enumerate(ring_cameras()):
+        Kt, Rt, tt = (x[i].double().numpy() for x in (ds.cameras.K, ds.cameras.R, ds.cameras.t))
+        assert np.abs(project(Kt, Rt, tt, X) - project(K, R, t, X)).max() < 0.5
+    assert abs(ds.masks.mean() - np.mean([read_image(p).mean() for p in sorted((folder / "masks").iterdir())])) < 0.02
+    # a second import with transforms.json present refuses to overwrite it and creates nothing
+    count = len(bpy.data.objects)
+    msg = _blender_error(bpy, lambda: bpy.ops.texforge.import_capture(directory=str(folder), write_transforms=True))
+    assert "already exists" in msg and len(bpy.data.objects) == count
+
+
+def test_blender_import_capture_refuses_distortion_and_bad_folders(tmp_path, tf):
+    bpy = pytest.importorskip("bpy")
+    folder = write_colmap(tmp_path / "cap", "OPENCV", binary=False)
+    count = len(bpy.data.objects)
+    msg = _blender_error(bpy, lambda: bpy.ops.texforge.import_capture(directory=str(folder)))
+    assert "frame f0.png" in msg and "lens distortion" in msg and "k1=0.2" in msg and "image_undistorter" in msg
+    (tmp_path / "empty").mkdir()
+    msg = _blender_error(bpy, lambda: bpy.ops.texforge.import_capture(directory=str(tmp_path / "empty")))
+    assert "COLMAP model" in msg and "poses_bounds.npy" in msg
+    assert len(bpy.data.objects) == count
