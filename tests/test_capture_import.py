@@ -8,6 +8,7 @@ blob drawn at its *distorted* position, so undistortion must move it onto the pi
 through the Blender cameras the operator creates (the project's conversion and Blender's own
 world_to_camera_view)."""
 
+import json
 import struct
 import subprocess
 import sys
@@ -346,14 +347,22 @@ def test_large_jpeg_decoded_at_reduced_scale(tmp_path):
 # Command line
 # ---------------------------------------------------------------------------------------------
 
-def test_reconstruct_cli_reads_colmap_folder_and_names_missing_photo(tmp_path):
-    folder = write_colmap(tmp_path / "cap", "PINHOLE", binary=True)
+def _reconstruct(folder: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "reconstruct.py"), str(folder), "--out", str(out),
+                           "--preset", "tiny"], capture_output=True, text=True, timeout=600)
+
+
+def test_reconstruct_cli_takes_a_colmap_folder(tmp_path):
+    folder = write_colmap(tmp_path / "cap", "SIMPLE_RADIAL", binary=True)
+    proc = _reconstruct(folder, tmp_path / "out")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "camera 1 (SIMPLE_RADIAL, k1=0.3): photos undistorted" in proc.stdout
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["metrics"]["views_used"] == VIEWS and result["metrics"]["train_iou_mean"] > 0.85
     (folder / "images" / "f3.png").unlink()
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "reconstruct.py"), str(folder),
-                           "--out", str(tmp_path / "out"), "--preset", "tiny"],
-                          capture_output=True, text=True, timeout=300)
+    proc = _reconstruct(folder, tmp_path / "out2")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "f3.png" in proc.stdout and "missing" in proc.stdout
+    assert "f3.png" in proc.stdout and "missing" in proc.stdout and not (tmp_path / "out2" / "result.json").exists()
 
 
 # ---------------------------------------------------------------------------------------------
