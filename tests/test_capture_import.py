@@ -85,9 +85,10 @@ def project(K, R, t, X, dist=(0, 0, 0, 0)) -> np.ndarray:
     return np.stack([K[0, 0] * xd + K[0, 2], K[1, 1] * yd + K[1, 2]], axis=1)
 
 
-def blobs(uv: np.ndarray) -> np.ndarray:
-    v, u = np.mgrid[0:H, 0:W] + 0.5
-    img = np.full((H, W), 0.1)
+def blobs(uv: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A photo (scale * H, scale * W) with a blob at each of ``uv`` (given at the W x H size)."""
+    v, u = (np.mgrid[0:H * scale, 0:W * scale] + 0.5) / scale
+    img = np.full(u.shape, 0.1)
     for pu, pv in uv:
         img += 0.9 * np.exp(-((u - pu) ** 2 + (v - pv) ** 2) / (2 * SIGMA ** 2))
     return np.repeat(np.clip(img, 0, 1)[..., None], 3, axis=-1).astype(np.float32)
@@ -253,6 +254,30 @@ def test_llff_points_project_back_with_masks_by_name(tmp_path):
     (folder / "images" / "IMG_0000.png").unlink()
     with pytest.raises(InputError, match="6 poses but 5 photos"):
         load_dataset(folder)
+
+
+def test_colmap_photos_of_different_sizes(tmp_path):
+    """Two COLMAP cameras (96x72 and 192x144), and one photo re-saved at twice its camera's size: all
+    come out at the most common size with their points in place."""
+    folder = write_colmap(tmp_path / "cap", "SIMPLE_RADIAL", binary=False)
+    p = PARAMS["SIMPLE_RADIAL"]
+    K, dist, X = pinhole(p, "SIMPLE_RADIAL"), distortion(p, "SIMPLE_RADIAL"), scene_points()
+    sparse = folder / "sparse" / "0"
+    with open(sparse / "cameras.txt", "a") as f:
+        f.write(f"2 SIMPLE_RADIAL {2 * W} {2 * H} {2 * p[0]} {2 * p[1]} {2 * p[2]} {p[3]}\n")
+    lines = (sparse / "images.txt").read_text().splitlines()
+    lines = [ln.replace(" 1 f5.png", " 2 f5.png") for ln in lines]
+    (sparse / "images.txt").write_text("\n".join(lines) + "\n")
+    for i in (0, 5):  # f0: a photo twice the size its camera 1 says; f5: camera 2, at its size
+        R, t = ring_cameras()[i]
+        write_png(folder / "images" / f"f{i}.png", blobs(project(K, R, t, X, dist), scale=2))
+    ds = load_dataset(folder, max_size=0)
+    assert ds.images.shape == (VIEWS, H, W, 3)
+    for i, (R, t) in enumerate(ring_cameras()):
+        ideal = project(K, R, t, X)
+        Kt, Rt, tt = (x[i].double().numpy() for x in (ds.cameras.K, ds.cameras.R, ds.cameras.t))
+        assert np.abs(project(Kt, Rt, tt, X) - ideal).max() < 0.5
+        assert blob_error(ds.images[i], ideal) < 0.5, f"view {i}"
 
 
 def test_mask_files_beside_photos(tmp_path):
