@@ -454,3 +454,25 @@ def test_blender_import_capture_refuses_distortion_and_bad_folders(tmp_path, tf)
     msg = _blender_error(bpy, lambda: bpy.ops.texforge.import_capture(directory=str(tmp_path / "empty")))
     assert "COLMAP model" in msg and "poses_bounds.npy" in msg
     assert len(bpy.data.objects) == count
+
+
+def test_blender_import_capture_without_torch(tmp_path):
+    """Import capture, like Import transforms, works in a Blender where PyTorch is not installed yet."""
+    folder = write_colmap(tmp_path / "cap", "PINHOLE", binary=True)
+    code = (
+        "import sys, json\n"
+        f"sys.path[:0] = [{str(ROOT / 'tests' / 'blender_scripts')!r}, {str(ROOT)!r}]\n"
+        "import _common\n"
+        "blocker = _common.block(['torch'], 'missing')\n"
+        "import bpy, addon\n"
+        "bpy.ops.wm.read_factory_settings(use_empty=True)\n"
+        "addon.register()\n"
+        f"status = sorted(bpy.ops.texforge.import_capture(directory={str(folder)!r}))\n"
+        "cams = [o for o in bpy.data.objects if o.type == 'CAMERA']\n"
+        "print('RESULT:', json.dumps({'status': status, 'cameras': len(cams), 'attempts': sorted(set(blocker.attempts)),"
+        " 'torch': [m for m in sys.modules if m.split('.')[0] == 'torch']}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=180)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT: ")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    assert json.loads(lines[-1][len("RESULT: "):]) == {"status": ["FINISHED"], "cameras": VIEWS, "attempts": [],
+                                                       "torch": []}
