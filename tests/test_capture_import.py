@@ -120,9 +120,19 @@ def qvec(R) -> list[float]:
     return [w, x, y, z]
 
 
-def write_colmap(folder: Path, model: str, binary: bool, params=None, photos=True, masks=True) -> Path:
+def save_jpeg_sideways(path: Path, arr: np.ndarray):
+    """Save as a camera held sideways does: pixels stored turned, EXIF orientation 6 to show them upright."""
+    stored = Image.fromarray((np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    stored.save(path, quality=100, exif=exif.tobytes())
+
+
+def write_colmap(folder: Path, model: str, binary: bool, params=None, photos=True, masks=True,
+                 ext: str = ".png") -> Path:
     """A capture folder: images/f{i}.png (blobs at the distorted projections), masks/f{i}.png and
-    sparse/0/ with one camera of ``model`` and an image per view observing every point."""
+    sparse/0/ with one camera of ``model`` and an image per view observing every point. ``ext=".JPG"``:
+    the photos are JPEGs, every other one stored sideways with an EXIF orientation tag."""
     params = PARAMS[model] if params is None else params
     K, dist, X = pinhole(params, model), distortion(params, model), scene_points()
     cams = ring_cameras()
@@ -135,7 +145,12 @@ def write_colmap(folder: Path, model: str, binary: bool, params=None, photos=Tru
         uv = project(K, R, t, X, dist)
         obs.append(uv)
         if photos:
-            write_png(folder / "images" / f"f{i}.png", blobs(uv))
+            if ext == ".png":
+                write_png(folder / "images" / f"f{i}.png", blobs(uv))
+            elif i % 2:
+                save_jpeg_sideways(folder / "images" / f"f{i}{ext}", blobs(uv))
+            else:
+                Image.fromarray((blobs(uv) * 255 + 0.5).astype(np.uint8)).save(folder / "images" / f"f{i}{ext}", quality=100)
         if masks:
             m = np.zeros((H, W), np.float32)
             m[int(uv[:, 1].min()) - 2:int(uv[:, 1].max()) + 3, int(uv[:, 0].min()) - 2:int(uv[:, 0].max()) + 3] = 1
@@ -147,7 +162,7 @@ def write_colmap(folder: Path, model: str, binary: bool, params=None, photos=Tru
         with open(sparse / "images.bin", "wb") as f:
             f.write(struct.pack("<Q", VIEWS))
             for i, ((R, t), uv) in enumerate(zip(cams, obs)):
-                f.write(struct.pack("<idddddddi", i + 1, *qvec(R), *t, 1) + f"f{i}.png".encode() + b"\0")
+                f.write(struct.pack("<idddddddi", i + 1, *qvec(R), *t, 1) + f"f{i}{ext}".encode() + b"\0")
                 f.write(struct.pack("<Q", len(uv)))
                 for j, (u, v) in enumerate(uv):
                     f.write(struct.pack("<ddq", u, v, j + 1))
@@ -163,7 +178,7 @@ def write_colmap(folder: Path, model: str, binary: bool, params=None, photos=Tru
             f"1 {model} {W} {H} " + " ".join(repr(p) for p in params) + "\n")
         lines = ["# Image list with two lines of data per image:"]
         for i, ((R, t), uv) in enumerate(zip(cams, obs)):
-            lines.append(" ".join(repr(float(v)) for v in [*qvec(R), *t]).join([f"{i + 1} ", f" 1 f{i}.png"]))
+            lines.append(" ".join(repr(float(v)) for v in [*qvec(R), *t]).join([f"{i + 1} ", f" 1 f{i}{ext}"]))
             lines.append(" ".join(f"{u!r} {v!r} {j + 1}" for j, (u, v) in enumerate(uv)))
         (sparse / "images.txt").write_text("\n".join(lines) + "\n")
         (sparse / "points3D.txt").write_text("".join(
@@ -353,6 +368,16 @@ def test_exif_rotated_jpeg_loads_upright(tmp_path):
     # a camera calibrated on the stored grid (COLMAP does not turn photos) keeps the stored pixels
     assert stored_grid_matches(path, (40, 64)) and not stored_grid_matches(path, (64, 40))
     assert read_image(path, upright=False).shape == (64, 40, 3)
+
+
+def test_colmap_jpegs_with_exif_orientation_load_upright(tmp_path):
+    folder = write_colmap(tmp_path / "cap", "SIMPLE_RADIAL", binary=True, ext=".JPG")
+    assert image_size(folder / "images" / "f1.JPG", upright=False) == (H, W)  # stored sideways
+    K, X = pinhole(PARAMS["SIMPLE_RADIAL"], "SIMPLE_RADIAL"), scene_points()
+    ds = load_dataset(folder, max_size=0)
+    assert ds.names == [f"f{i}.JPG" for i in range(VIEWS)] and ds.images.shape == (VIEWS, H, W, 3)
+    for i, (R, t) in enumerate(ring_cameras()):
+        assert blob_error(ds.images[i], project(K, R, t, X)) < 0.5, f"view {i}"
 
 
 def test_large_jpeg_decoded_at_reduced_scale(tmp_path):
