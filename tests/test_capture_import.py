@@ -226,6 +226,7 @@ def test_colmap_model_points_and_selection(tmp_path):
     np.testing.assert_allclose(first.xys, project(pinhole(PARAMS["PINHOLE"], "PINHOLE"), *ring_cameras()[0],
                                                   scene_points()))
     assert capture_format(folder) == "colmap"
+    assert load_dataset(folder / "sparse" / "0", max_size=32).names == [f"f{i}.png" for i in range(VIEWS)]
     held = load_dataset(folder, max_size=32, select=every_nth(3))
     train = load_dataset(folder, max_size=32, select=every_nth(3, keep=False))
     assert held.names == ["f0.png", "f3.png"] and len(train.names) == 4
@@ -257,7 +258,8 @@ def write_llff(folder: Path, scale: int = 2) -> Path:
 
 def test_llff_points_project_back_with_masks_by_name(tmp_path):
     folder = write_llff(tmp_path / "llff")
-    assert capture_format(folder) == "llff"
+    assert capture_format(folder) == "llff" and capture_format(folder / "poses_bounds.npy") == "llff"
+    assert len(load_dataset(folder / "poses_bounds.npy", max_size=32).names) == VIEWS
     ds = load_dataset(folder, max_size=0)
     K, X = np.array([[80.0, 0, W / 2], [0, 80.0, H / 2], [0, 0, 1.0]]), scene_points()
     Kt, Rt, tt = (ds.cameras.K.double().numpy(), ds.cameras.R.double().numpy(), ds.cameras.t.double().numpy())

@@ -303,6 +303,8 @@ def read_colmap_frames(folder, images_dir=None) -> tuple[list[Frame], list[str]]
         raise InputError(f"{folder}: no COLMAP model (sparse/0/, sparse/ or the folder itself with cameras.bin "
                          f"or cameras.txt)")
     model = read_model(model_dir)
+    if images_dir is None and not (folder / "images").is_dir() and folder.parent.name == "sparse":
+        folder = folder.parent.parent  # the path named the model folder itself (CAPTURE/sparse/0)
     images_dir = Path(images_dir) if images_dir else folder / "images"
     if not model.images:
         raise InputError(f"{model_dir}: the COLMAP model registers no images")

@@ -186,7 +186,7 @@ def capture_format(path, split: str = "train") -> str:
 
     path = Path(path)
     if path.is_file():
-        return "transforms"
+        return "llff" if path.name == POSES_FILE else "transforms"
     if not path.exists():
         raise InputError(f"dataset not found: {path}")
     if split in SPLIT_FILES and any((path / n).is_file() for n in SPLIT_FILES[split]):
@@ -213,8 +213,9 @@ def read_any_frames(path, split: str = "train") -> tuple[list[Frame], list[str],
     from .colmap import read_colmap_frames
     from .llff import read_llff_frames
 
-    frames, warnings = (read_colmap_frames if kind == "colmap" else read_llff_frames)(path)
-    return frames, warnings, str(path)
+    folder = Path(path).parent if Path(path).is_file() else Path(path)  # poses_bounds.npy named itself
+    frames, warnings = (read_colmap_frames if kind == "colmap" else read_llff_frames)(folder)
+    return frames, warnings, str(folder)
 
 
 def every_nth(k: int, offset: int = 0, keep: bool = True):
