@@ -227,7 +227,9 @@ def test_colmap_model_points_and_selection(tmp_path):
                                                   scene_points()))
     assert capture_format(folder) == "colmap"
     assert load_dataset(folder / "sparse" / "0", max_size=32).names == [f"f{i}.png" for i in range(VIEWS)]
-    held = load_dataset(folder, max_size=32, select=every_nth(3))
+    with pytest.raises(InputError, match="no separate 'test' split.*every_nth"):
+        load_dataset(folder, "test")
+    held = load_dataset(folder, "test", max_size=32, select=every_nth(3))
     train = load_dataset(folder, max_size=32, select=every_nth(3, keep=False))
     assert held.names == ["f0.png", "f3.png"] and len(train.names) == 4
     assert load_dataset(folder, max_size=32, select=[5, 1]).names == ["f5.png", "f1.png"]

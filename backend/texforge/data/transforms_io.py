@@ -201,15 +201,13 @@ def capture_format(path, split: str = "train") -> str:
 
 
 def read_any_frames(path, split: str = "train") -> tuple[list[Frame], list[str], str]:
-    """Frames of any supported dataset folder, headers only -> (frames, warnings, a name for messages)."""
+    """Frames of any supported dataset folder, headers only -> (frames, warnings, a name for messages).
+    ``split`` picks the json of a transforms.json dataset; a capture has one set of photos."""
     kind = capture_format(path, split)
     if kind == "transforms":
         json_path = resolve_transforms_path(path, split)
         frames, warnings, _ = read_frames(json_path)
         return frames, warnings, str(json_path)
-    if split != "train":
-        raise InputError(f"{path}: a {kind.upper()} capture has no separate {split!r} split; load it as 'train' and "
-                         f"choose the held-out photos with select (e.g. every_nth(8))")
     from .colmap import read_colmap_frames
     from .llff import read_llff_frames
 
@@ -249,12 +247,17 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
 
     ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
     transforms_test.json, "gt" -> transforms_gt.json), a json file, or a capture folder with a COLMAP
-    model or poses_bounds.npy and images/ (split "train" only). ``select``: which frames to load, a
-    callable (index, name) -> bool such as :func:`every_nth` or a sequence of indices (None: all).
+    model or poses_bounds.npy and images/ (split "train", or any split with ``select``: a capture's
+    held-out views are ``load_dataset(folder, "test", select=every_nth(8))``, kept unpruned like every
+    split but "train"). ``select``: which frames to load, a callable (index, name) -> bool such as
+    :func:`every_nth` or a sequence of indices (None: all).
     ``max_size``: longest image side after loading (downscaled if larger; None or 0: no cap).
     ``background``: RGB that RGBA images are composited onto. Bad input raises :class:`InputError`
     naming the frame; training frames whose masks are unusable are left out (``dataset.pruned``,
     with a warning) while enough usable ones remain; other splits keep them (with the warning)."""
+    if split != "train" and select is None and capture_format(path, split) != "transforms":
+        raise InputError(f"{path}: a photo capture has no separate {split!r} split; choose its held-out photos with "
+                         f"select (e.g. every_nth(8)) and train on the others (every_nth(8, keep=False))")
     # headers first: a bad camera or a missing file fails before any pixels are decoded
     frames, warnings, where = read_any_frames(path, split)
     frames = _select(frames, select, where)
