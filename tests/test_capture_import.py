@@ -20,7 +20,7 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from texforge.data import colmap
-from texforge.data.images import image_size, read_image, stored_grid_matches, write_png
+from texforge.data.images import image_size, read_image, reads_upright, write_png
 from texforge.data.transforms_io import capture_format, every_nth, load_dataset
 from texforge.runtime.errors import InputError
 
@@ -369,9 +369,14 @@ def test_exif_rotated_jpeg_loads_upright(tmp_path):
     assert img.shape == (40, 64, 3)
     assert img[2:8, 2:14, 0].mean() > 0.9 and img[2:8, 2:14, 1:].mean() < 0.1  # red still top-left
     assert img[30:, 50:].mean() < 0.1
-    # a camera calibrated on the stored grid (COLMAP does not turn photos) keeps the stored pixels
-    assert stored_grid_matches(path, (40, 64)) and not stored_grid_matches(path, (64, 40))
+    # a camera calibrated on the stored grid keeps the stored pixels; where the size cannot tell (a
+    # 180-degree turn), COLMAP's cameras (which ignore the tag) keep them too
+    assert not reads_upright(path, (40, 64)) and reads_upright(path, (64, 40))
     assert read_image(path, upright=False).shape == (64, 40, 3)
+    exif[0x0112] = 3  # upside down
+    Image.fromarray(upright).save(path, quality=95, exif=exif.tobytes())
+    assert reads_upright(path, (64, 40)) and not reads_upright(path, (64, 40), stored_by_default=True)
+    assert read_image(path)[30:, 50:, 0].mean() > 0.9  # turned: the red block is now bottom-right
 
 
 def test_colmap_jpegs_with_exif_orientation_load_upright(tmp_path):

@@ -24,7 +24,7 @@ def read_capture(folder: str) -> tuple[list[dict], list[str]]:
 
     Blender shows a photo as stored, so photos that the library would undistort or turn upright (EXIF)
     would not line up with their cameras: such captures are refused with what to do instead."""
-    from texforge.data.images import image_size
+    from texforge.data.images import exif_orientation
     from texforge.data.transforms_io import capture_format, read_any_frames
 
     kind = capture_format(folder)
@@ -37,7 +37,7 @@ def read_capture(folder: str) -> tuple[list[dict], list[str]]:
                              f"pinhole cameras, so the photos would not line up. Run COLMAP's image_undistorter "
                              f"and import its output folder, or reconstruct from the command line "
                              f"(scripts/reconstruct.py undistorts the photos itself)")
-        if getattr(reader, "upright", False) and image_size(fr.path) != image_size(fr.path, upright=False):
+        if getattr(reader, "upright", False) and exif_orientation(fr.path) != 1:
             raise ValueError(f"{fr.label}: the photo is rotated by its EXIF orientation tag, which Blender's "
                              f"background images do not apply; save it upright (most photo tools do this on "
                              f"export) or reconstruct from the command line")

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..runtime.errors import InputError
 from .gather import Frame
-from .images import ImageReader, image_size, stored_grid_matches
+from .images import ImageReader, image_size, reads_upright
 from .mask_files import find_mask_file, mask_reader
 from .undistort import NEGLIGIBLE_PX, max_displacement, undistort_image
 
@@ -326,7 +326,7 @@ def read_colmap_frames(folder, images_dir=None) -> tuple[list[Frame], list[str]]
         K, coeffs = intrinsics(cam, str(cam_file))
         path = images_dir / im.name
         label = f"frame {im.name}"
-        upright = not stored_grid_matches(path, (cam.width, cam.height))
+        upright = reads_upright(path, (cam.width, cam.height), stored_by_default=True)
         wh = image_size(path, upright)
         if abs(wh[0] * cam.height - wh[1] * cam.width) > 0.01 * wh[1] * cam.width:
             raise InputError(f"{label}: the photo is {wh[0]}x{wh[1]} but its COLMAP camera {cam.id} is "

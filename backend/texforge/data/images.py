@@ -5,7 +5,7 @@ file: 1 (grey), 2 (grey + alpha), 3 (RGB), 4 (RGBA); :func:`split_rgb_alpha` tur
 (RGB, alpha or None). Photos are turned upright by their EXIF orientation tag by default, as every
 viewer and camera phone shows them; ``upright=False`` reads the stored pixel grid, for cameras that
 were calibrated on it (the loaders decide per photo from the size their cameras give:
-:func:`stored_grid_matches`). Large JPEGs are decoded at a reduced scale (Pillow's ``draft``, a DCT
+:func:`reads_upright`). Large JPEGs are decoded at a reduced scale (Pillow's ``draft``, a DCT
 shortcut that never goes below the requested size) when the caller says how many pixels it needs.
 
 Pillow reads 16-bit grey PNGs at full precision; 16-bit RGB(A) PNGs are reduced to 8 bits by Pillow.
@@ -50,13 +50,26 @@ def image_size(path, upright: bool = True) -> tuple[int, int]:
         raise InputError(f"{path}: not a readable image ({e})") from e
 
 
-def stored_grid_matches(path, size: tuple[int, int]) -> bool:
-    """True when a camera made for ``size`` (W, H) refers to the file's stored pixel grid rather than
-    its upright view: the EXIF orientation turns the photo by 90 degrees and only the stored grid has
-    the camera's aspect ratio (tools such as COLMAP calibrate on the stored grid)."""
+def reads_upright(path, size: tuple[int, int], stored_by_default: bool = False) -> bool:
+    """Whether a camera made for ``size`` (W, H) sees the photo upright (EXIF orientation applied) or as
+    stored. The aspect ratio decides when the orientation turns the photo by 90 degrees and only one
+    grid fits; otherwise (a 180-degree turn, a mirror, a square photo) the tool decides:
+    ``stored_by_default`` for cameras from COLMAP (and LLFF, which runs COLMAP), which calibrate on the
+    stored pixels and ignore the tag, so that photos taken with one camera share its intrinsics."""
     up, raw = image_size(path), image_size(path, upright=False)
-    same = lambda a: abs(a[0] * size[1] - a[1] * size[0]) <= 0.01 * a[1] * size[0]  # noqa: E731
-    return up != raw and same(raw) and not same(up)
+    fits = lambda a: abs(a[0] * size[1] - a[1] * size[0]) <= 0.01 * a[1] * size[0]  # noqa: E731
+    if up != raw and fits(up) != fits(raw):
+        return fits(up)
+    return not stored_by_default
+
+
+def exif_orientation(path) -> int:
+    """The photo's EXIF orientation tag (1: stored upright, also when there is none)."""
+    try:
+        with Image.open(path) as im:
+            return _orientation(im)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise InputError(f"{path}: not a readable image ({e})") from e
 
 
 def _to_float(im: Image.Image) -> np.ndarray:

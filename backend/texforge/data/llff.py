@@ -17,7 +17,7 @@ import numpy as np
 
 from ..runtime.errors import InputError
 from .gather import Frame
-from .images import IMAGE_EXTENSIONS, ImageReader, image_size, stored_grid_matches
+from .images import IMAGE_EXTENSIONS, ImageReader, image_size, reads_upright
 from .mask_files import find_mask_file, is_mask_file, mask_reader
 
 POSES_FILE = "poses_bounds.npy"
@@ -68,7 +68,7 @@ def read_llff_frames(folder) -> tuple[list[Frame], list[str]]:
         label = f"frame {photo.name}"
         if h0 <= 0 or w0 <= 0 or focal <= 0:
             raise InputError(f"{path}: {label} has a non-positive height, width or focal length ({h0}, {w0}, {focal})")
-        upright = not stored_grid_matches(photo, (w0, h0))
+        upright = reads_upright(photo, (w0, h0), stored_by_default=True)
         wh = image_size(photo, upright)
         if abs(wh[0] * h0 - wh[1] * w0) > 0.01 * wh[1] * w0:
             raise InputError(f"{label}: the photo is {wh[0]}x{wh[1]} but {POSES_FILE} says {w0:g}x{h0:g} "

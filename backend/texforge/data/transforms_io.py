@@ -39,7 +39,7 @@ from ..runtime.errors import InputError
 from ..geometry.camera_convert import c2w_gl_to_rt, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
 from .gather import MIN_VIEWS, Frame, gather_frames, too_few_views
-from .images import IMAGE_EXTENSIONS, ImageReader, image_size, stored_grid_matches
+from .images import IMAGE_EXTENSIONS, ImageReader, image_size, reads_upright
 from .mask_files import find_mask_file, mask_reader
 from .working_size import working_size
 
@@ -153,7 +153,7 @@ def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dic
             wh = image_size(f)
             K, w, h = transforms_intrinsics(meta, frame, wh)
             # cameras calibrated on a photo's stored grid (its EXIF orientation turns it) keep that grid
-            upright = not stored_grid_matches(f, (w, h))
+            upright = reads_upright(f, (w, h))
             wh = wh if upright else image_size(f, upright=False)
         except InputError as e:
             raise InputError(f"frame {name}: {e}") from e
