@@ -1,8 +1,13 @@
-"""Multi-view reconstruction: a transforms.json dataset -> textured mesh, corrected cameras, figures.
+"""Multi-view reconstruction: a dataset or photo capture folder -> textured mesh, corrected cameras, figures.
 
     python scripts/reconstruct.py DATASET --out DIR [--preset tiny|small|full] [--device auto|cpu|cuda]
            [--seed S] [--max-size PX] [--symmetry x|y|z] [--no-prune] [--overwrite]
     blender -b --factory-startup --python-exit-code 1 -P scripts/reconstruct.py -- DATASET --out DIR ...
+
+DATASET is a folder with transforms.json, a COLMAP capture (images/ plus a sparse model in sparse/0/,
+sparse/ or the folder itself; distorted photos are undistorted), an LLFF capture (images/ or images_N/
+plus poses_bounds.npy), or a transforms json file. Mask files are found next to the photos by name
+(masks/IMG_0001.png, or IMG_0001_mask.png beside the photo).
 
 Writes DIR/mesh.glb (UVs + base-colour texture), DIR/texture.png and DIR/result.json (corrected and
 input cameras, pruned frames with reasons, per-view IoU / PSNR, timings, config), atomically (temp
@@ -33,7 +38,8 @@ def parse_args(argv):
     from texforge.data.working_size import DEFAULT_MAX_SIZE
 
     p = argparse.ArgumentParser(prog="reconstruct.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("dataset", help="dataset folder (transforms.json + images) or a transforms json file")
+    p.add_argument("dataset", help="dataset folder (transforms.json, a COLMAP model or poses_bounds.npy, with images/) "
+                                   "or a transforms json file")
     p.add_argument("--out", required=True, help="new result folder")
     p.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
