@@ -1,0 +1,101 @@
+"""Per-view pseudo-ground-truth textures on disk: ``pseudo_gt.safetensors`` in a result folder.
+
+A texture GAN trains on these instead of the photos, so training can be repeated (and shipped) with only
+the result folder. Tensors: "textures" float16 (V, H, W, 3) in [0, 1], each kept view projected into the
+result's UV map (texel (0, 0) = UV (0, 1), top-left, as in texture.png); "visibility" float16 (V, H, W)
+in [0, 1], 0 where that view did not see the surface. Metadata: format "texforge-pseudo-gt", version "1",
+"names" (JSON list of the V view names), "texture_size" "W,H". float16 halves the file and is exact to
+1/2048 in [0, 1], far below 8-bit photo quantisation.
+
+A file that is missing, corrupt or not in this format raises InputError naming it; nothing is written
+then. Writes are atomic (a crash never leaves a truncated file under the final name).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import write_bytes
+from ..runtime.errors import InputError
+
+FORMAT, VERSION, FILE_NAME = "texforge-pseudo-gt", "1", "pseudo_gt.safetensors"
+
+
+def _as_array(x) -> np.ndarray:
+    if torch.is_tensor(x):
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    w, h = (int(v) for v in str(text).split(","))
+    return w, h
+
+
+def save_pseudo_gt(path, textures, visibility, names, texture_size=None) -> Path:
+    """Write the per-view textures (V, H, W, 3) and visibility (V, H, W), both in [0, 1], with one name
+    per view. ``texture_size`` (W, H) defaults to the arrays' size and must match it. Returns the path.
+    ``path`` may be a result folder (the file gets its standard name) or a file path."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILE_NAME
+    tex, vis, names = _as_array(textures), _as_array(visibility), [str(n) for n in names]
+    if tex.ndim != 4 or tex.shape[-1] != 3:
+        raise ValueError(f"pseudo-GT textures must be (V, H, W, 3), got {tex.shape}")
+    if vis.shape != tex.shape[:3]:
+        raise ValueError(f"pseudo-GT visibility must be (V, H, W) = {tex.shape[:3]}, got {vis.shape}")
+    if len(names) != tex.shape[0] or len(set(names)) != len(names):
+        raise ValueError(f"pseudo-GT needs {tex.shape[0]} distinct view names, got {names}")
+    w, h = (tex.shape[2], tex.shape[1]) if texture_size is None else (int(texture_size[0]), int(texture_size[1]))
+    if (w, h) != (tex.shape[2], tex.shape[1]):
+        raise ValueError(f"texture_size {w}x{h} does not match the textures' {tex.shape[2]}x{tex.shape[1]}")
+    from safetensors.torch import save
+
+    tensors = {"textures": torch.from_numpy(np.clip(tex, 0, 1)).half().contiguous(),
+               "visibility": torch.from_numpy(np.clip(vis, 0, 1)).half().contiguous()}
+    meta = {"format": FORMAT, "version": VERSION, "names": json.dumps(names), "texture_size": f"{w},{h}"}
+    return write_bytes(path, save(tensors, metadata=meta))
+
+
+def load_pseudo_gt(path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
+    """Read a file written by :func:`save_pseudo_gt` (or the one in a result folder). Returns textures
+    (V, H, W, 3) float32, visibility (V, H, W) float32, the view names and the metadata dict (with
+    "texture_size" parsed to (W, H))."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILE_NAME
+    if not path.is_file():
+        raise InputError(f"pseudo-ground-truth file {path} not found: reconstruct with save_pseudo_gt on "
+                         f"(the default) to write it into the result folder")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            keys = set(f.keys())
+            tensors = {k: f.get_tensor(k) for k in ("textures", "visibility") if k in keys}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for corrupt files
+        raise InputError(f"pseudo-ground-truth file {path} is corrupt or not a safetensors file "
+                         f"({type(exc).__name__}: {exc})") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise InputError(f"{path} is not a texforge pseudo-ground-truth file: format {meta.get('format')!r} "
+                         f"version {meta.get('version')!r}, expected {FORMAT!r} version {VERSION}")
+    if set(tensors) != {"textures", "visibility"}:
+        raise InputError(f"pseudo-ground-truth file {path} lacks {sorted({'textures', 'visibility'} - set(tensors))}")
+    tex, vis = tensors["textures"].float().numpy(), tensors["visibility"].float().numpy()
+    try:
+        names = json.loads(meta["names"])
+        size = _parse_size(meta["texture_size"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"pseudo-ground-truth file {path} has broken metadata ({type(exc).__name__}: {exc})") from None
+    if (tex.ndim != 4 or tex.shape[-1] != 3 or vis.shape != tex.shape[:3] or len(names) != tex.shape[0]
+            or size != (tex.shape[2], tex.shape[1])):
+        raise InputError(f"pseudo-ground-truth file {path} is inconsistent: textures {tuple(tex.shape)}, "
+                         f"visibility {tuple(vis.shape)}, {len(names)} names, texture_size {meta['texture_size']}")
+    meta["texture_size"] = size
+    meta["names"] = names
+    return tex, vis, list(names), meta
