@@ -48,3 +48,77 @@ def test_pseudo_gt_bad_files_name_the_file(tmp_path):
     with pytest.raises(ValueError):
         save_pseudo_gt(tmp_path / "x.safetensors", np.zeros((2, 4, 4, 3)), np.zeros((2, 4, 4)), ["only one"])
     assert not (tmp_path / "x.safetensors").exists()
+
+
+MAGENTA = (1.0, 0.0, 1.0)
+
+
+def sphere_scene(size=64, views=((0, 20), (90, 20), (180, 20), (270, 20)), inflate=1.04):
+    """Photos of a unit sphere with a green-ish texture over a magenta background, photo masks dilated
+    3 px into the background, and a 'fitted' mesh 4 % too large (a realistic fit error)."""
+    import torch
+    import torch.nn.functional as F
+
+    from texforge.geometry.layouts import cameras_for
+    from texforge.mesh.template import uv_sphere
+    from texforge.render.camera import Cameras
+    from texforge.render.renderer import render_mesh
+
+    m = uv_sphere(32, 16)
+    verts, faces = torch.tensor(m.vertices, dtype=torch.float64), torch.tensor(m.faces)
+    uv, fuv = torch.tensor(m.uvs, dtype=torch.float64), torch.tensor(m.face_uvs)
+    R, t = cameras_for(list(views), np.zeros(3), 4.0)
+    K = np.array([[70.0, 0, size / 2], [0, 70.0, size / 2], [0, 0, 1]])
+    cams = Cameras(torch.tensor(np.repeat(K[None], len(views), 0)), torch.tensor(R), torch.tensor(t), size, size)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 64), indexing="ij")
+    tex = torch.stack([0.1 + 0.2 * xx, 0.4 + 0.5 * yy, 0.1 + 0.2 * (1 - xx)], 0)[None].double()
+    photo = render_mesh(verts, faces, cams, uv, fuv, tex, soft_mask=False,
+                        background=torch.tensor(MAGENTA, dtype=torch.float64))
+    masks = F.max_pool2d(photo.hard_mask.double().unsqueeze(1), 7, 1, 3).squeeze(1)
+    fit = verts * inflate
+    fitted = render_mesh(fit, faces, cams, soft_mask=False)
+    return dict(vertices=fit, faces=faces, uvs=uv, face_uvs=fuv, normals=F.normalize(fit, dim=-1), cameras=cams,
+                images=photo.rgb[..., :3], depths=fitted.depth, silhouettes=fitted.hard_mask.double(),
+                size=(64, 128), radius=inflate), masks
+
+
+def magenta_fraction(textures, visibility, within=0.5):
+    """Fraction of visible texels within ``within`` (RGB distance) of the background colour."""
+    d = np.linalg.norm(np.asarray(textures) - np.array(MAGENTA), axis=-1)
+    seen = np.asarray(visibility) > 0
+    return float((d[seen] < within).mean()), int(seen.sum())
+
+
+def test_mesh_silhouette_keeps_background_out_of_pseudo_gt_where_photo_masks_leak_it():
+    from texforge.texture.pseudo_gt import build_pseudo_gt
+
+    scene, photo_masks = sphere_scene()
+    tex, vis = build_pseudo_gt(**scene)
+    assert tex.shape == (4, 64, 128, 3) and vis.shape == (4, 64, 128)
+    leak, seen = magenta_fraction(tex.numpy(), vis.numpy())
+    assert seen > 2000 and leak == 0.0
+    assert np.linalg.norm(tex.numpy() - np.array(MAGENTA), axis=-1)[vis.numpy() > 0].min() > 1.0
+    # the photo-mask variant (dilated masks, no erosion, no grazing cut) lets the background in
+    tex_p, vis_p = build_pseudo_gt(**scene, masks=photo_masks)
+    leak_p, _ = magenta_fraction(tex_p.numpy(), vis_p.numpy())
+    assert leak_p > 0.05
+
+
+def test_pseudo_gt_visibility_is_zero_for_texels_facing_away_from_the_view():
+    import torch
+    import torch.nn.functional as F
+
+    from texforge.texture import uv_rasterize
+    from texforge.texture.pseudo_gt import build_pseudo_gt
+
+    scene, _ = sphere_scene()
+    _, vis = build_pseudo_gt(**scene, min_cos=0.25)
+    pts, nrm, covered = uv_rasterize(scene["vertices"], scene["faces"], scene["uvs"], scene["face_uvs"],
+                                     scene["normals"], scene["size"])
+    for i, centre in enumerate(scene["cameras"].centers):
+        cos = (nrm * F.normalize(centre - pts, dim=-1)).sum(-1)
+        assert float(vis[i][covered & (cos < 0.25)].abs().max()) == 0.0      # back-facing and grazing
+        assert float(vis[i][covered & (cos > 0.8)].mean()) > 0.5              # facing the camera: seen
+        assert float(vis[i][~covered].abs().max()) == 0.0
+    # the views look from four sides: each sees a different part of the UV map
+    assert float((vis[0] * vis[2]).max()) == 0.0

@@ -1,4 +1,5 @@
-"""Per-view pseudo-ground-truth textures on disk: ``pseudo_gt.safetensors`` in a result folder.
+"""Per-view pseudo-ground-truth textures: built from a fitted mesh and its views
+(:func:`build_pseudo_gt`), and kept on disk as ``pseudo_gt.safetensors`` in a result folder.
 
 A texture GAN trains on these instead of the photos, so training can be repeated (and shipped) with only
 the result folder. Tensors: "textures" float16 (V, H, W, 3) in [0, 1], each kept view projected into the
@@ -18,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..atomic import write_bytes
 from ..runtime.errors import InputError
+from .projection import project_colors
+from .raster import uv_rasterize
 
 FORMAT, VERSION, FILE_NAME = "texforge-pseudo-gt", "1", "pseudo_gt.safetensors"
 
@@ -99,3 +103,44 @@ def load_pseudo_gt(path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
     meta["texture_size"] = size
     meta["names"] = names
     return tex, vis, list(names), meta
+
+
+@torch.no_grad()
+def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor,
+                    normals: torch.Tensor, cameras, images: torch.Tensor, depths: torch.Tensor,
+                    silhouettes: torch.Tensor, size: tuple[int, int], radius: float, *, min_cos: float = 0.25,
+                    erode_px: int = 2, border_px: float = 2.0, masks: torch.Tensor | None = None):
+    """One texture per view (V, H, W, 3) and its visibility (V, H, W), both float32 in [0, 1].
+
+    Each view is projected alone (:func:`project_colors`, occlusion-tested against the fitted mesh's
+    rendered ``depths``). Visibility is limited by the MESH-PROJECTED hard ``silhouettes`` (eroded by
+    ``erode_px`` and ramped up over ``border_px`` more), not by the photo's mask: a photo mask that is a
+    little too large (matting halo, dilation) would let background colour into the texels at the mesh's
+    rim (seed 000, 3.2). Texels seen at grazing angles (n.v < ``min_cos``) are dropped too: there one
+    pixel spans a long stretch of surface, so registration errors smear background and neighbouring
+    detail. Passing ``masks`` (photo masks) instead reproduces the leaky photo-mask variant for
+    comparison: visibility then follows the photo mask with no erosion and no grazing cut.
+    Unseen texels keep colour 0 and visibility 0 (the GAN masks them; nothing is inpainted)."""
+    h, w = size
+    pts, nrm, covered = uv_rasterize(vertices, faces, uvs, face_uvs, normals, size)
+    flat_p, flat_n = pts[covered], nrm[covered]
+    n = len(cameras)
+    textures = torch.zeros(n, h, w, 3, dtype=torch.float32)
+    visibility = torch.zeros(n, h, w, dtype=torch.float32)
+    photo = masks is not None
+    centers = cameras.centers
+    for i in range(n):
+        sl = slice(i, i + 1)
+        if photo:
+            col, wsum = project_colors(flat_p, flat_n, cameras[sl], images[sl], masks[sl], depths[sl],
+                                       torch.ones_like(silhouettes[sl]), radius, cos_power=0.0,
+                                       border_px=1e-6, erode_px=0)
+        else:
+            col, wsum = project_colors(flat_p, flat_n, cameras[sl], images[sl], silhouettes[sl], depths[sl],
+                                       silhouettes[sl], radius, cos_power=0.0, border_px=border_px,
+                                       erode_px=erode_px)
+            cos = (flat_n * F.normalize(centers[i] - flat_p, dim=-1)).sum(-1)
+            wsum = torch.where(cos >= min_cos, wsum, torch.zeros_like(wsum))
+        textures[i][covered] = torch.where(wsum.unsqueeze(-1) > 0, col, torch.zeros_like(col)).float().cpu()
+        visibility[i][covered] = wsum.clamp(0, 1).float().cpu()
+    return textures.clamp(0, 1), visibility
