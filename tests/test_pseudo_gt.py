@@ -122,3 +122,38 @@ def test_pseudo_gt_visibility_is_zero_for_texels_facing_away_from_the_view():
         assert float(vis[i][~covered].abs().max()) == 0.0
     # the views look from four sides: each sees a different part of the UV map
     assert float((vis[0] * vis[2]).max()) == 0.0
+
+
+def test_result_folder_holds_pseudo_gt_of_the_kept_views_only(tmp_path):
+    import math
+
+    from ball_scene import ball_photo, c2w_looking_at_origin, quick_config, write_ball_dataset
+    from texforge.data.transforms_io import load_dataset
+    from texforge.pipelines.multiview import run_multiview
+    from texforge.pipelines.multiview.result_io import write_result
+
+    # a photo whose ball sits far off-centre: the fit cannot explain its silhouette, so the run prunes it
+    stray = np.roll(ball_photo(7), (14, 14), axis=(0, 1))
+    ds = load_dataset(write_ball_dataset(tmp_path / "ds", extra={"stray.png": (stray, c2w_looking_at_origin(
+        2 * math.pi * 7.5 / 24, 0.0))}))
+    cfg = quick_config()
+    cfg.prune = True
+    result = run_multiview(ds, cfg)
+    pruned = {p["name"] for p in result.pruned}
+    assert "stray.png" in pruned
+    write_result(result, tmp_path / "res")
+    tex, vis, names, meta = load_pseudo_gt(tmp_path / "res")
+    assert names == [n for n in result.names if n not in pruned] and "stray.png" not in names
+    h, w = cfg.texture_size
+    assert tex.shape == (len(names), h, w, 3) and meta["texture_size"] == (w, h)
+    seen = vis > 0
+    assert seen.any(axis=(1, 2)).all()                                   # every kept view sees something
+    assert seen.mean() < 0.6                                             # ... but none sees all of it
+    # the ball's colour changes around the ring: a view's pseudo-GT carries its own photo's colour
+    k = names.index("good_00.png")
+    assert abs(float(tex[k][seen[k]][:, 0].mean()) - 237 / 255) < 0.1
+
+    cfg.save_pseudo_gt = False
+    again = run_multiview(ds, cfg)
+    write_result(again, tmp_path / "res2")
+    assert not (tmp_path / "res2" / FILE_NAME).exists()

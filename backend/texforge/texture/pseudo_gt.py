@@ -29,10 +29,10 @@ from .raster import uv_rasterize
 FORMAT, VERSION, FILE_NAME = "texforge-pseudo-gt", "1", "pseudo_gt.safetensors"
 
 
-def _as_array(x) -> np.ndarray:
-    if torch.is_tensor(x):
-        x = x.detach().cpu().float().numpy()
-    return np.asarray(x, dtype=np.float32)
+def _as_half(x) -> torch.Tensor:
+    """float16 on the CPU, clipped to [0, 1], without a float32 copy of a float16 input."""
+    t = x.detach().cpu() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
+    return t.clamp(0, 1).half().contiguous()
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -47,11 +47,11 @@ def save_pseudo_gt(path, textures, visibility, names, texture_size=None) -> Path
     path = Path(path)
     if path.is_dir():
         path = path / FILE_NAME
-    tex, vis, names = _as_array(textures), _as_array(visibility), [str(n) for n in names]
+    tex, vis, names = _as_half(textures), _as_half(visibility), [str(n) for n in names]
     if tex.ndim != 4 or tex.shape[-1] != 3:
-        raise ValueError(f"pseudo-GT textures must be (V, H, W, 3), got {tex.shape}")
+        raise ValueError(f"pseudo-GT textures must be (V, H, W, 3), got {tuple(tex.shape)}")
     if vis.shape != tex.shape[:3]:
-        raise ValueError(f"pseudo-GT visibility must be (V, H, W) = {tex.shape[:3]}, got {vis.shape}")
+        raise ValueError(f"pseudo-GT visibility must be (V, H, W) = {tuple(tex.shape[:3])}, got {tuple(vis.shape)}")
     if len(names) != tex.shape[0] or len(set(names)) != len(names):
         raise ValueError(f"pseudo-GT needs {tex.shape[0]} distinct view names, got {names}")
     w, h = (tex.shape[2], tex.shape[1]) if texture_size is None else (int(texture_size[0]), int(texture_size[1]))
@@ -59,8 +59,7 @@ def save_pseudo_gt(path, textures, visibility, names, texture_size=None) -> Path
         raise ValueError(f"texture_size {w}x{h} does not match the textures' {tex.shape[2]}x{tex.shape[1]}")
     from safetensors.torch import save
 
-    tensors = {"textures": torch.from_numpy(np.clip(tex, 0, 1)).half().contiguous(),
-               "visibility": torch.from_numpy(np.clip(vis, 0, 1)).half().contiguous()}
+    tensors = {"textures": tex, "visibility": vis}
     meta = {"format": FORMAT, "version": VERSION, "names": json.dumps(names), "texture_size": f"{w},{h}"}
     return write_bytes(path, save(tensors, metadata=meta))
 
@@ -109,8 +108,10 @@ def load_pseudo_gt(path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
 def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor,
                     normals: torch.Tensor, cameras, images: torch.Tensor, depths: torch.Tensor,
                     silhouettes: torch.Tensor, size: tuple[int, int], radius: float, *, min_cos: float = 0.25,
-                    erode_px: int = 2, border_px: float = 2.0, masks: torch.Tensor | None = None):
-    """One texture per view (V, H, W, 3) and its visibility (V, H, W), both float32 in [0, 1].
+                    erode_px: int = 2, border_px: float = 2.0, masks: torch.Tensor | None = None,
+                    dtype=torch.float32):
+    """One texture per view (V, H, W, 3) and its visibility (V, H, W), both ``dtype`` (float16 halves
+    the memory of many large textures) in [0, 1], on the CPU.
 
     Each view is projected alone (:func:`project_colors`, occlusion-tested against the fitted mesh's
     rendered ``depths``). Visibility is limited by the MESH-PROJECTED hard ``silhouettes`` (eroded by
@@ -125,8 +126,8 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
     pts, nrm, covered = uv_rasterize(vertices, faces, uvs, face_uvs, normals, size)
     flat_p, flat_n = pts[covered], nrm[covered]
     n = len(cameras)
-    textures = torch.zeros(n, h, w, 3, dtype=torch.float32)
-    visibility = torch.zeros(n, h, w, dtype=torch.float32)
+    textures = torch.zeros(n, h, w, 3, dtype=dtype)
+    visibility = torch.zeros(n, h, w, dtype=dtype)
     photo = masks is not None
     centers = cameras.centers
     for i in range(n):
@@ -141,6 +142,8 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
                                        erode_px=erode_px)
             cos = (flat_n * F.normalize(centers[i] - flat_p, dim=-1)).sum(-1)
             wsum = torch.where(cos >= min_cos, wsum, torch.zeros_like(wsum))
-        textures[i][covered] = torch.where(wsum.unsqueeze(-1) > 0, col, torch.zeros_like(col)).float().cpu()
-        visibility[i][covered] = wsum.clamp(0, 1).float().cpu()
-    return textures.clamp(0, 1), visibility
+        covered_cpu = covered.cpu()
+        col = torch.where(wsum.unsqueeze(-1) > 0, col, torch.zeros_like(col)).clamp(0, 1)
+        textures[i][covered_cpu] = col.to("cpu", dtype)
+        visibility[i][covered_cpu] = wsum.clamp(0, 1).to("cpu", dtype)
+    return textures, visibility
