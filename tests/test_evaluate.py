@@ -146,6 +146,12 @@ def test_html_mentions_features_and_escapes():
     assert "<script>x" not in page and "&lt;script&gt;" in page
     assert "EffNet-Lite0 features" in page and "not Inception" in page
     assert "src='images/view_000.png'" in page and "src='images/turntable.png'" in page
+    rep["texture_realism"] = {"result": {"kid": 0.01, "kid_std": 0.0, "fid": 3.5, "psnr": 24.0, "iou": 0.9, "views": 8,
+                                         "features": "EfficientNet-Lite0 (ImageNet), 1280-d pooled, 224 px"},
+                              "<gan>": {"kid": 0.02, "kid_std": 0.0, "fid": 4.5, "psnr": 23.0, "iou": 0.9, "views": 8,
+                                        "features": "EfficientNet-Lite0 (ImageNet), 1280-d pooled, 224 px"}}
+    page = report_html(rep)
+    assert "Texture realism" in page and "&lt;gan&gt;" in page and "EfficientNet-Lite0 (ImageNet)" in page
     agg = aggregate_reports([{"name": "b", "metrics": {"iou": 0.8, "psnr": 20.0}, "report_html": "b/report.html"},
                              {"name": "a", "metrics": {"iou": 0.6, "psnr": None}, "report_html": None}],
                             pending=["c"])

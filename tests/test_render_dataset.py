@@ -219,3 +219,13 @@ def test_mesh_file_with_studio_lighting_matches_the_backend_loader(tmp_path, tes
     ds = load_dataset(out, "train")
     lum = ds.images.mean(-1)[ds.masks > 0.99]
     assert lum.std() > 0.03 and 0.05 < lum.mean() < 0.95  # lit and shaded, neither black nor blown out
+
+
+def test_turntable_lighting_and_specular_options():
+    _, spec = dataset_render.parse_command(["example", "--out", "x", "--lighting", "turntable", "--specular", "0.5"])
+    assert spec.lighting == "turntable" and spec.specular == 0.5
+    assert dataset_render.parse_command(["example", "--out", "x"])[1].specular == 0.0
+    for bad, msg in ((["--specular", "1.5", "--lighting", "studio"], r"--specular must be in \[0, 1\]"),
+                     (["--specular", "0.5"], "--specular needs lit materials")):
+        with pytest.raises(ValueError, match=msg):
+            dataset_render.parse_command(["example", "--out", "x", *bad])
