@@ -99,9 +99,12 @@ def test_mesh_silhouette_keeps_background_out_of_pseudo_gt_where_photo_masks_lea
     assert seen > 2000 and leak == 0.0
     assert np.linalg.norm(tex.numpy() - np.array(MAGENTA), axis=-1)[vis.numpy() > 0].min() > 1.0
     # the photo-mask variant (dilated masks, no erosion, no grazing cut) lets the background in
-    tex_p, vis_p = build_pseudo_gt(**scene, masks=photo_masks)
+    tex_p, vis_p = build_pseudo_gt(**scene, masks=photo_masks, mask_source="photo")
     leak_p, _ = magenta_fraction(tex_p.numpy(), vis_p.numpy())
     assert leak_p > 0.05
+    # the photo masks added to the mesh silhouette only ever remove texels
+    tex_b, vis_b = build_pseudo_gt(**scene, masks=photo_masks, mask_source="mesh+photo")
+    assert magenta_fraction(tex_b.numpy(), vis_b.numpy())[0] == 0.0 and bool((vis_b <= vis).all())
 
 
 def test_pseudo_gt_visibility_is_zero_for_texels_facing_away_from_the_view():

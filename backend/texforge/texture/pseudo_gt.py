@@ -109,7 +109,7 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
                     normals: torch.Tensor, cameras, images: torch.Tensor, depths: torch.Tensor,
                     silhouettes: torch.Tensor, size: tuple[int, int], radius: float, *, min_cos: float = 0.25,
                     erode_px: int = 2, border_px: float = 2.0, masks: torch.Tensor | None = None,
-                    dtype=torch.float32):
+                    mask_source: str = "mesh", dtype=torch.float32):
     """One texture per view (V, H, W, 3) and its visibility (V, H, W), both ``dtype`` (float16 halves
     the memory of many large textures) in [0, 1], on the CPU.
 
@@ -119,16 +119,24 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
     little too large (matting halo, dilation) would let background colour into the texels at the mesh's
     rim (seed 000, 3.2). Texels seen at grazing angles (n.v < ``min_cos``) are dropped too: there one
     pixel spans a long stretch of surface, so registration errors smear background and neighbouring
-    detail. Passing ``masks`` (photo masks) instead reproduces the leaky photo-mask variant for
-    comparison: visibility then follows the photo mask with no erosion and no grazing cut.
+    detail.
+
+    ``mask_source``: "mesh" (the above); "mesh+photo" also requires the photo's ``masks`` (both eroded):
+    where the fitted mesh is a little larger than the object its silhouette alone admits background,
+    and the photo mask removes it (measured on a tiny-preset fit: see docs/BENCHMARKS.md); "photo" is
+    the leaky photo-mask variant, for comparison: the photo ``masks`` with no erosion and no grazing cut.
     Unseen texels keep colour 0 and visibility 0 (the GAN masks them; nothing is inpainted)."""
+    if mask_source not in ("mesh", "mesh+photo", "photo"):
+        raise ValueError(f"mask_source must be 'mesh', 'mesh+photo' or 'photo', got {mask_source!r}")
+    if mask_source != "mesh" and masks is None:
+        raise ValueError(f"mask_source {mask_source!r} needs the photo masks")
     h, w = size
     pts, nrm, covered = uv_rasterize(vertices, faces, uvs, face_uvs, normals, size)
     flat_p, flat_n = pts[covered], nrm[covered]
     n = len(cameras)
     textures = torch.zeros(n, h, w, 3, dtype=dtype)
     visibility = torch.zeros(n, h, w, dtype=dtype)
-    photo = masks is not None
+    photo = mask_source == "photo"
     centers = cameras.centers
     for i in range(n):
         sl = slice(i, i + 1)
@@ -137,7 +145,8 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
                                        torch.ones_like(silhouettes[sl]), radius, cos_power=0.0,
                                        border_px=1e-6, erode_px=0)
         else:
-            col, wsum = project_colors(flat_p, flat_n, cameras[sl], images[sl], silhouettes[sl], depths[sl],
+            allowed = silhouettes[sl] if mask_source == "mesh" else masks[sl]
+            col, wsum = project_colors(flat_p, flat_n, cameras[sl], images[sl], allowed, depths[sl],
                                        silhouettes[sl], radius, cos_power=0.0, border_px=border_px,
                                        erode_px=erode_px)
             cos = (flat_n * F.normalize(centers[i] - flat_p, dim=-1)).sum(-1)
