@@ -156,6 +156,12 @@ def test_result_folder_holds_pseudo_gt_of_the_kept_views_only(tmp_path):
     k = names.index("good_00.png")
     assert abs(float(tex[k][seen[k]][:, 0].mean()) - 237 / 255) < 0.1
 
+    # scripts/pseudo_gt_leak.py's figures on this result: photos on magenta, masks as given and dilated
+    from texforge.eval.pseudo_gt_leak import background_leak
+    rows = {(r["mask_source"], r["dilate_px"]): r for r in background_leak(tmp_path / "res", tmp_path / "ds")}
+    assert rows[("mesh+photo", 0)]["leak_pct"] == 0.0 and rows[("mesh+photo", 0)]["visible_texels"] > 1000
+    assert set(rows) == {(m, px) for m in ("photo", "mesh", "mesh+photo") for px in (0, 2)}
+
     cfg.save_pseudo_gt = False
     again = run_multiview(ds, cfg)
     write_result(again, tmp_path / "res2")
