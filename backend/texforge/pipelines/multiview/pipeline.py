@@ -494,6 +494,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     with timed(run.timings, "texture"):
         texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
                               symmetry=cfg.symmetry)
+    with timed(run.timings, "pseudo_gt"):
         pseudo_gt = pseudo_gt_views(run, cfg.texture_size) if cfg.save_pseudo_gt else None
     with timed(run.timings, "evaluate"):
         ious, psnr = run.per_view_figures(texture)
