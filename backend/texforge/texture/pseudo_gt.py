@@ -115,9 +115,9 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
 
     Each view is projected alone (:func:`project_colors`, occlusion-tested against the fitted mesh's
     rendered ``depths``). Visibility is limited by the MESH-PROJECTED hard ``silhouettes`` (eroded by
-    ``erode_px`` and ramped up over ``border_px`` more), not by the photo's mask: a photo mask that is a
-    little too large (matting halo, dilation) would let background colour into the texels at the mesh's
-    rim (seed 000, 3.2). Texels seen at grazing angles (n.v < ``min_cos``) are dropped too: there one
+    ``erode_px`` and ramped up over ``border_px`` more), never by the photo's mask alone: a photo mask
+    that is a little too large (matting halo, dilation) would let background colour into the texels at
+    the mesh's rim (seed 000, 3.2). Texels seen at grazing angles (n.v < ``min_cos``) are dropped too: there one
     pixel spans a long stretch of surface, so registration errors smear background and neighbouring
     detail.
 
@@ -138,6 +138,7 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
     visibility = torch.zeros(n, h, w, dtype=dtype)
     photo = mask_source == "photo"
     centers = cameras.centers
+    covered_cpu = covered.cpu()
     for i in range(n):
         sl = slice(i, i + 1)
         if photo:
@@ -151,7 +152,6 @@ def build_pseudo_gt(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
                                        erode_px=erode_px)
             cos = (flat_n * F.normalize(centers[i] - flat_p, dim=-1)).sum(-1)
             wsum = torch.where(cos >= min_cos, wsum, torch.zeros_like(wsum))
-        covered_cpu = covered.cpu()
         col = torch.where(wsum.unsqueeze(-1) > 0, col, torch.zeros_like(col)).clamp(0, 1)
         textures[i][covered_cpu] = col.to("cpu", dtype)
         visibility[i][covered_cpu] = wsum.clamp(0, 1).to("cpu", dtype)
