@@ -73,6 +73,7 @@ class MultiviewConfig:
     texture_border_px: float = 2.0    # weight ramps up over this many pixels inside the silhouette
     texture_erode_px: int = 1
     symmetry: str | None = None       # None or "x" | "y" | "z": mirror plane through the object centre
+    save_pseudo_gt: bool = True       # per-view textures (pseudo_gt.safetensors) for training without the photos
     eval_views_batch: int = 8
 
     # -- presets -------------------------------------------------------------------------------

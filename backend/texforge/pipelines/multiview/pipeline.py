@@ -50,6 +50,7 @@ from ...training.loop import TrainLoop
 from . import prune as prune_mod
 from .config import MultiviewConfig, StageConfig
 from .fit import render, resample_views, view_ious
+from .pseudo_views import pseudo_gt_views
 
 
 @dataclass
@@ -62,7 +63,8 @@ class MultiviewResult:
     "psnr", "pruned"}`` per frame (training views, against the input images); timings: seconds per
     stage and ``total``; config: the :class:`MultiviewConfig` as a dict; image_size: (width, height) of
     the working images; metrics: summary figures (train IoU / PSNR means over the kept views, counts);
-    visibility: the texel visibility returned by the texture extraction (kept views only).
+    visibility: the texel visibility returned by the texture extraction (kept views only); pseudo_gt:
+    per-view textures of the kept views (:mod:`.pseudo_views`) or None when ``save_pseudo_gt`` is off.
     """
 
     mesh: TexturedMesh
@@ -76,6 +78,7 @@ class MultiviewResult:
     image_size: tuple[int, int] = (0, 0)
     metrics: dict = field(default_factory=dict)
     visibility: np.ndarray | None = None
+    pseudo_gt: dict | None = None
 
 
 def validate_dataset(ds: MultiViewDataset) -> MultiViewDataset:
@@ -491,6 +494,8 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     with timed(run.timings, "texture"):
         texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
                               symmetry=cfg.symmetry)
+    with timed(run.timings, "pseudo_gt"):
+        pseudo_gt = pseudo_gt_views(run, cfg.texture_size) if cfg.save_pseudo_gt else None
     with timed(run.timings, "evaluate"):
         ious, psnr = run.per_view_figures(texture)
     run.timings["total"] = time.perf_counter() - t_start
@@ -511,7 +516,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     return MultiviewResult(mesh=mesh, cameras=cams, input_cameras=run.input_cameras.to("cpu"), names=run.names,
                            pruned=pruned, per_view=per_view, timings=dict(run.timings), config=cfg.to_dict(),
                            image_size=(run.input_cameras.width, run.input_cameras.height), metrics=metrics,
-                           visibility=run.last_visibility.cpu().numpy())
+                           visibility=run.last_visibility.cpu().numpy(), pseudo_gt=pseudo_gt)
 
 
 def _prune_and_refine(run: _Run, st: StageConfig, frac0: float, frac1: float):
