@@ -170,13 +170,13 @@ def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dic
 
 
 def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
-                 background=(0.0, 0.0, 0.0)) -> MultiViewDataset:
+                 background=(0.0, 0.0, 0.0), mask_source: str = "AUTO") -> MultiViewDataset:
     """Load a transforms.json dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
 
     ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
     transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
     after loading (downscaled if larger; None or 0: no cap). ``background``: RGB that RGBA images are
-    composited onto. Bad input raises :class:`InputError` naming the frame; training frames whose
+    composited onto. ``mask_source``: see :func:`texforge.data.gather.gather_frames`. Bad input raises :class:`InputError` naming the frame; training frames whose
     masks are unusable are left out (``dataset.pruned``, with a warning) while enough usable ones
     remain; other splits keep them (with the warning)."""
     json_path = resolve_transforms_path(path, split)
@@ -190,7 +190,7 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
         capped = f" (longest side capped at {max_size} px)" if max_size and max(max(s) for s in sizes) > max_size else ""
         warnings.append(f"images rescaled to {target[0]}x{target[1]}{capped}")
     train = split == "train"  # held-out and ground-truth views are evaluated one by one: all of them stay
-    return gather_frames(frames, target, "AUTO", background, MIN_VIEWS if train else 1, warnings, device, prune=train)
+    return gather_frames(frames, target, mask_source, background, MIN_VIEWS if train else 1, warnings, device, prune=train)
 
 
 def _named_reader(read, path: Path, name: str):
