@@ -13,7 +13,7 @@ from texforge.data.gather import gather_frames  # noqa: E402
 from texforge.data.images import read_image, write_png  # noqa: E402
 from texforge.data.segment import segment_views  # noqa: E402
 from texforge.data.transforms_io import load_dataset, read_frames  # noqa: E402
-from texforge.runtime.errors import InputError  # noqa: E402
+from texforge.runtime.errors import Cancelled, InputError  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 VIEWS, SIZE = 12, 96
@@ -110,3 +110,15 @@ def test_cameras_that_look_nowhere_in_common_are_refused():
     K = np.repeat(np.array([[50.0, 0, 16], [0, 50.0, 16], [0, 0, 1]])[None], 2, 0)
     with pytest.raises(InputError, match="parallel"):
         segment_views(np.zeros((2, 32, 32, 3)), K, R, t)
+
+
+def test_progress_and_cancel(cluttered_spot):
+    """Stages report progress in order; a stop request ends the run at the next stage."""
+    folder, _ = cluttered_spot
+    frames, _, _ = read_frames(folder / "transforms.json")
+    images = np.stack([f.read_pixels()[..., :3] for f in frames])
+    cams = [np.stack([getattr(f, a) for f in frames]) for a in ("K", "R", "t")]
+    seen = []
+    with pytest.raises(Cancelled):
+        segment_views(images, *cams, progress=lambda f, m: seen.append(f), should_stop=lambda: len(seen) >= 2)
+    assert len(seen) == 2 and seen[0] < seen[1] < 1.0

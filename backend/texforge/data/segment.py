@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import ndimage
 
-from ..runtime.errors import InputError
+from ..runtime.errors import Cancelled, InputError
 from .images import resize_image, split_rgb_alpha
 from .masks import fill_small_holes, has_useful_alpha
 
@@ -313,10 +313,11 @@ def _hull_prior(hull: np.ndarray) -> np.ndarray:
 
 
 def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, names: list[str] | None = None,
-                  fill: float = FILL, seed: int = 0, progress=None) -> Segmentation:
+                  fill: float = FILL, seed: int = 0, progress=None, should_stop=None) -> Segmentation:
     """Object masks for views images (N, H, W, 3) in [0, 1] with OpenCV cameras K, R, t for that size.
 
-    See the module docstring. ``progress(fraction, message)`` is called between stages."""
+    See the module docstring. ``progress(fraction, message)`` is called between stages;
+    ``should_stop()`` is checked there too and raises Cancelled (nothing has been written)."""
     images = np.asarray(images, dtype=np.float32)
     n, h, w = images.shape[:3]
     K, R, t = (np.asarray(a, dtype=np.float64) for a in (K, R, t))
@@ -324,7 +325,12 @@ def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarra
     if n < 2:
         raise InputError("automatic segmentation needs at least 2 views (the views vote on the object's shape)")
     rng = np.random.default_rng(seed)
-    report = progress or (lambda *_: None)
+    def report(fraction: float, message: str) -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled("segmentation cancelled")
+        if progress is not None:
+            progress(fraction, message)
+
     center, radius = seed_sphere(K, R, t, [(w, h)] * n, fill)
     prior = disc_prior(K, R, t, center, radius, h, w)
     core = prior > 0.5 * PRIOR_GAIN  # the inner half of the projected sphere
@@ -365,11 +371,12 @@ def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarra
             warnings.append(f"frame {names[i]}: its automatic mask agrees poorly with the other views "
                             f"(only {inside:.0%} of it lies where the other views put the object); "
                             f"check its camera, or give it a mask file")
-    report(1.0, "segmentation done")
+    if progress is not None:
+        progress(1.0, "segmentation done")
     return Segmentation(out, center, radius, warnings, colour_only, prior > 0, hull)
 
 
-def segment_frames(frames: list, size: int = SEGMENT_SIZE, progress=None):
+def segment_frames(frames: list, size: int = SEGMENT_SIZE, progress=None, should_stop=None):
     """Frames (texforge.data.gather.Frame) -> (frames, warnings): every frame with neither a mask file
     nor a useful alpha channel gets a ``read_mask`` holding its automatic mask (at the frame's own
     size, resized from a long side of ``size``); the others are returned unchanged."""
@@ -394,7 +401,8 @@ def segment_frames(frames: list, size: int = SEGMENT_SIZE, progress=None):
         raise InputError(f"{frames[todo[0]].label}: automatic segmentation needs at least 2 photos without "
                          f"masks (the views vote on the object's shape); give it a mask file")
     seg = segment_views(np.stack(images), np.stack(Ks), np.stack([frames[i].R for i in todo]),
-                        np.stack([frames[i].t for i in todo]), [frames[i].name for i in todo], progress=progress)
+                        np.stack([frames[i].t for i in todo]), [frames[i].name for i in todo], progress=progress,
+                        should_stop=should_stop)
     out = list(frames)
     for j, i in enumerate(todo):
         out[i] = replace(frames[i], read_mask=(lambda m=seg.masks[j]: m))
