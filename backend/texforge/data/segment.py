@@ -79,6 +79,9 @@ SUPPORT_MARGIN = 0.03
 # the colour models and the hull need no more, and the cost grows with the pixel count.
 SEGMENT_SIZE = 256
 _SAMPLES = 3000
+# A view with less background than this fraction of it (a close-up) gets no background model: its
+# mask follows the spatial prior alone.
+MIN_BACKGROUND = 0.05
 # Enclosed holes up to this fraction of the object are filled (dark pits and highlights inside it).
 HOLE_FRACTION = 0.01
 
@@ -234,7 +237,7 @@ def _colour_round(feats, prior, masks, rng, sigma, background=None) -> np.ndarra
     out = np.empty_like(prior)
     for i in range(n):
         bg = _sample(feats[i], background[i], _SAMPLES, rng)
-        if len(bg) < 50:  # the object fills the view: nothing to contrast it with
+        if background[i].mean() < MIN_BACKGROUND:  # the object fills the view: nothing to contrast it with
             out[i] = _smooth(prior[i], sigma)
             continue
         llr = fg_model.log_likelihood(feats[i]) - Gmm(bg, rng).log_likelihood(feats[i])
@@ -352,7 +355,9 @@ def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarra
         hull = hull_masks(K, R, t, pts, voxel, h, w)
         support = np.stack([ndimage.binary_dilation(m, iterations=max(2, int(SUPPORT_MARGIN * min(h, w))))
                             for m in hull])
-        prob = _colour_round(feats, HULL_PRIOR_SCALE * _hull_prior(hull), masks, rng, sigma)
+        # background learnt only where no view puts the object: a close-up whose colour mask went
+        # wrong would otherwise teach its background model the object's colours
+        prob = _colour_round(feats, HULL_PRIOR_SCALE * _hull_prior(hull), masks, rng, sigma, ~support)
         ungated = np.stack([_clean(p, c & m, strand) for p, c, m in zip(prob, core, hull)])
         masks = ungated & support
     warnings = []
