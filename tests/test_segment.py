@@ -92,6 +92,7 @@ def test_a_view_without_the_object_is_named_and_left_out(cluttered_spot):
     assert any(name in w and "found no object where the cameras look" in w for w in ds.warnings), ds.warnings
     others = [_iou(m > 0.5, truth[frames.index(next(f for f in frames if f.name == n))])
               for m, n in zip(ds.masks, ds.names) if n != name]
+    print("other views IoU with a clutter-only view", np.round(np.mean(others), 3))
     assert np.mean(others) >= MEAN_IOU - 0.03
 
 

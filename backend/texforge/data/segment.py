@@ -342,37 +342,47 @@ def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarra
     strand = max(1, int(0.004 * (h + w)))
     masks = prior > INIT_LOGIT
     for r in range(ROUNDS):
-        report(0.8 * r / (ROUNDS + HULL_ROUNDS), f"segmentation: colour models, round {r + 1}")
+        report(0.9 * r / (ROUNDS + HULL_ROUNDS + 1), f"segmentation: colour models, round {r + 1}")
         prob = _colour_round(feats, prior, masks, rng, sigma)
         masks = np.stack([_clean(p, c, strand) for p, c in zip(prob, core)])
     colour_only = masks
-    for r in range(HULL_ROUNDS):
+    stages = ROUNDS + HULL_ROUNDS + 1
+    valid = np.ones(n, dtype=bool)  # views whose masks vote and teach the object model
+    r = 0
+    while True:
         # the hull's silhouette replaces the sphere as the spatial prior
-        report(0.8 * (ROUNDS + r) / (ROUNDS + HULL_ROUNDS), f"segmentation: visual hull, round {r + 1}")
+        report(0.9 * (ROUNDS + r) / stages, f"segmentation: visual hull, round {r + 1}")
         slack = int(HULL_SLACK * min(h, w))
-        voted = np.stack([ndimage.binary_dilation(m, iterations=slack) for m in masks]) if slack else masks
-        pts, voxel = visual_hull(K, R, t, voted, center, radius)
+        voted = np.stack([ndimage.binary_dilation(m, iterations=slack) for m in masks[valid]]) if slack else masks[valid]
+        pts, voxel = visual_hull(K[valid], R[valid], t[valid], voted, center, radius)
         hull = hull_masks(K, R, t, pts, voxel, h, w)
         support = np.stack([ndimage.binary_dilation(m, iterations=max(2, int(SUPPORT_MARGIN * min(h, w))))
                             for m in hull])
         # background learnt only where no view puts the object: a close-up whose colour mask went
         # wrong would otherwise teach its background model the object's colours
-        prob = _colour_round(feats, HULL_PRIOR_SCALE * _hull_prior(hull), masks, rng, sigma, ~support)
+        prob = _colour_round(feats, HULL_PRIOR_SCALE * _hull_prior(hull), masks & valid[:, None, None], rng, sigma,
+                             ~support)
         ungated = np.stack([_clean(p, c & m, strand) for p, c, m in zip(prob, core, hull)])
         masks = ungated & support
+        covered = (masks & hull).sum((1, 2)) / np.maximum(hull.sum((1, 2)), 1)
+        empty = ~(masks & core).any((1, 2)) | (covered < MIN_COVERED)
+        r += 1
+        # a view that shows no object (the others outvoted it) is dropped from the vote and from the
+        # object model, and the hull is carved again without it: its clutter must not shape the rest
+        if r >= HULL_ROUNDS and (not (empty & valid).any() or r > HULL_ROUNDS or (valid & ~empty).sum() < 2):
+            break
+        valid &= ~empty
     warnings = []
     out = np.zeros((n, h, w), np.float32)
     for i in range(n):
-        m = masks[i]
-        out[i] = m
         inside = (ungated[i] & support[i]).sum() / max(ungated[i].sum(), 1)
-        covered = (m & hull[i]).sum() / max(hull[i].sum(), 1)
-        if not m.any() or not (m & core[i]).any() or covered < MIN_COVERED:
+        if empty[i]:
             warnings.append(f"frame {names[i]}: automatic segmentation found no object where the cameras look "
-                            f"(its mask covers {covered:.0%} of the object's outline seen from the other views); "
-                            f"its mask is left empty: check its camera, or give it a mask file")
-            out[i] = 0.0
-        elif inside < 0.5:
+                            f"(its mask covers {covered[i]:.0%} of the object's outline seen from the other "
+                            f"views); its mask is left empty: check its camera, or give it a mask file")
+            continue
+        out[i] = masks[i]
+        if inside < 0.5:
             warnings.append(f"frame {names[i]}: its automatic mask agrees poorly with the other views "
                             f"(only {inside:.0%} of it lies where the other views put the object); "
                             f"check its camera, or give it a mask file")
