@@ -300,17 +300,14 @@ def hull_masks(K, R, t, pts, voxel, h, w) -> np.ndarray:
     return out
 
 
-def _iou(a, b) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
-
-
 def _hull_prior(hull: np.ndarray) -> np.ndarray:
     """Prior logits (N, H, W) from the hull's silhouettes: 0 on their outline, PRIOR_GAIN per tenth
     of the short side into them, twice that (at most) out of them."""
     step = 1.0 / (0.1 * min(hull.shape[1:]))
     out = np.empty(hull.shape, np.float32)
     for i, m in enumerate(hull):
-        d = np.where(m, ndimage.distance_transform_edt(m, sampling=step), -ndimage.distance_transform_edt(~m, sampling=step))
+        d = np.where(m, ndimage.distance_transform_edt(m, sampling=step),
+                     -ndimage.distance_transform_edt(~m, sampling=step))
         out[i] = np.clip(d * PRIOR_GAIN, -2 * PRIOR_GAIN, PRIOR_GAIN)
     return out
 
@@ -353,7 +350,9 @@ def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarra
         # the hull's silhouette replaces the sphere as the spatial prior
         report(0.9 * (ROUNDS + r) / stages, f"segmentation: visual hull, round {r + 1}")
         slack = int(HULL_SLACK * min(h, w))
-        voted = np.stack([ndimage.binary_dilation(m, iterations=slack) for m in masks[valid]]) if slack else masks[valid]
+        voted = masks[valid]
+        if slack:
+            voted = np.stack([ndimage.binary_dilation(m, iterations=slack) for m in voted])
         pts, voxel = visual_hull(K[valid], R[valid], t[valid], voted, center, radius)
         hull = hull_masks(K, R, t, pts, voxel, h, w)
         support = np.stack([ndimage.binary_dilation(m, iterations=max(2, int(SUPPORT_MARGIN * min(h, w))))
