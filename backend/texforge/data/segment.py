@@ -12,12 +12,15 @@ what it looks like, and the views vote on its shape.
    down-weighted (shading and exposure change lightness far more than hue). One object Gaussian
    mixture shared by all views (the object looks the same from everywhere: this is what makes
    the views consistent) and one background mixture per view (backgrounds differ). A few rounds
-   of: per-pixel log-likelihood ratio + spatial prior -> mean-field smoothing -> refit both
-   mixtures from the new masks.
-3. **The views vote.** A coarse visual hull is carved from the masks, tolerant of a minority of
-   views disagreeing (rough cameras, a bad mask); reprojected into each view it replaces the
-   sphere as the spatial prior for a second round, and a view's mask pixels that the hull does not
-   support are dropped. Parts of the image outside other views' frames are unknown, not background.
+   of: per-pixel log-likelihood ratio + spatial prior -> mean-field smoothing -> a guided filter
+   (outlines snap to colour edges) -> refit both mixtures from the new masks.
+3. **The views vote.** A coarse visual hull is carved from the (slightly widened) masks, tolerant
+   of a minority of views disagreeing (rough cameras, a bad mask); parts of the space outside a
+   view's frame are unknown to it, not background. Reprojected into each view, the hull replaces
+   the sphere as the spatial prior for a last round in which backgrounds are learnt only outside
+   it (a close-up with almost no background follows the hull alone), and a view's mask pixels that
+   the hull does not support are dropped. A view whose mask covers little of the hull shows no
+   object: it is named in a warning, its mask left empty, and the hull carved again without it.
 4. **Clean-up:** the components touching the object's seed are kept, small enclosed holes filled
    (large holes stay: objects can have real holes).
 
