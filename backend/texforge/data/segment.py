@@ -316,10 +316,13 @@ def _hull_prior(hull: np.ndarray) -> np.ndarray:
 
 
 def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, names: list[str] | None = None,
-                  fill: float = FILL, seed: int = 0, progress=None, should_stop=None) -> Segmentation:
+                  fill: float = FILL, seed: int = 0, progress=None, should_stop=None,
+                  hull_weight: float = HULL_PRIOR_SCALE) -> Segmentation:
     """Object masks for views images (N, H, W, 3) in [0, 1] with OpenCV cameras K, R, t for that size.
 
-    See the module docstring. ``progress(fraction, message)`` is called between stages;
+    See the module docstring. ``hull_weight``: the hull prior's weight against the colour models
+    (higher for calibrated cameras, lower for rough ones: see HULL_PRIOR_SCALE).
+    ``progress(fraction, message)`` is called between stages;
     ``should_stop()`` is checked there too and raises Cancelled (nothing has been written)."""
     images = np.asarray(images, dtype=np.float32)
     n, h, w = images.shape[:3]
@@ -362,7 +365,7 @@ def segment_views(images: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarra
                             for m in hull])
         # background learnt only where no view puts the object: a close-up whose colour mask went
         # wrong would otherwise teach its background model the object's colours
-        prob = _colour_round(feats, HULL_PRIOR_SCALE * _hull_prior(hull), masks & valid[:, None, None], rng, sigma,
+        prob = _colour_round(feats, hull_weight * _hull_prior(hull), masks & valid[:, None, None], rng, sigma,
                              ~support)
         ungated = np.stack([_clean(p, c & m, strand) for p, c, m in zip(prob, core, hull)])
         masks = ungated & support
