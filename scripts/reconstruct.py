@@ -35,6 +35,7 @@ def _arguments() -> list[str]:
 
 
 def parse_args(argv):
+    from texforge.data.gather import MASK_SOURCES
     from texforge.data.working_size import DEFAULT_MAX_SIZE
 
     p = argparse.ArgumentParser(prog="reconstruct.py", description=__doc__.split("\n\n")[0])
@@ -52,6 +53,9 @@ def parse_args(argv):
     p.add_argument("--no-prune", action="store_true",
                    help="keep every usable frame (frames with unusable masks or cameras are always left out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+    p.add_argument("--mask-source", default="AUTO", choices=MASK_SOURCES,
+                   help="where masks come from for photos without mask files: AUTO (alpha, else a plain "
+                        "backdrop), ALPHA, BACKGROUND, or SEGMENT (automatic, any background)")
     return p.parse_args(argv)
 
 
@@ -109,7 +113,8 @@ def main(argv=None, should_stop=None) -> int:
     try:
         reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=device,
                            max_size=args.max_size, symmetry=args.symmetry, prune=not args.no_prune,
-                           overwrite=args.overwrite, progress=progress, should_stop=stop, log=log)
+                           overwrite=args.overwrite, progress=progress, should_stop=stop, log=log,
+                           mask_source=args.mask_source)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
         return 0
     except InputError as e:

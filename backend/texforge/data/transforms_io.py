@@ -242,7 +242,7 @@ def _select(frames: list[Frame], select, where: str) -> list[Frame]:
 
 
 def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
-                 background=(0.0, 0.0, 0.0), select=None) -> MultiViewDataset:
+                 background=(0.0, 0.0, 0.0), select=None, mask_source: str = "AUTO") -> MultiViewDataset:
     """Load a dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
 
     ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
@@ -252,7 +252,8 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
     split but "train"). ``select``: which frames to load, a callable (index, name) -> bool such as
     :func:`every_nth` or a sequence of indices (None: all).
     ``max_size``: longest image side after loading (downscaled if larger; None or 0: no cap).
-    ``background``: RGB that RGBA images are composited onto. Bad input raises :class:`InputError`
+    ``background``: RGB that RGBA images are composited onto. ``mask_source``: see
+    :func:`texforge.data.gather.gather_frames`. Bad input raises :class:`InputError`
     naming the frame; training frames whose masks are unusable are left out (``dataset.pruned``,
     with a warning) while enough usable ones remain; other splits keep them (with the warning)."""
     if split != "train" and select is None and capture_format(path, split) != "transforms":
@@ -272,7 +273,7 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
         if isinstance(f.read_pixels, ImageReader):  # large JPEGs need not be decoded at full size
             f.read_pixels.min_size = target
     train = split == "train"  # held-out and ground-truth views are evaluated one by one: all of them stay
-    return gather_frames(frames, target, "AUTO", background, MIN_VIEWS if train else 1, warnings, device, prune=train)
+    return gather_frames(frames, target, mask_source, background, MIN_VIEWS if train else 1, warnings, device, prune=train)
 
 
 def _as_numpy(x) -> np.ndarray:

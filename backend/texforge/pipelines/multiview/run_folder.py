@@ -20,10 +20,11 @@ def resolve_device(device: str = "auto") -> str:
 def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, device: str = "auto",
                        max_size: int | None = DEFAULT_MAX_SIZE, symmetry: str | None = None, prune: bool = True,
                        overwrite: bool = False, progress: ProgressFn | None = None,
-                       should_stop: ShouldStopFn | None = None, log=print) -> Path:
+                       should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO") -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
     texture.png, result.json; atomically, see result_io.write_result). Raises InputError on bad input
-    and Cancelled when ``should_stop`` asks; nothing but a log is ever left half-written."""
+    and Cancelled when ``should_stop`` asks; nothing but a log is ever left half-written. ``mask_source``:
+    see :func:`texforge.data.gather.gather_frames`."""
     from ...data.transforms_io import load_dataset
     from . import MultiviewConfig, run_multiview
     from ...results import check_out_dir
@@ -31,7 +32,7 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
 
     check_out_dir(out, overwrite)
     log(f"loading {dataset}")
-    ds = load_dataset(dataset, split="train", max_size=max_size)
+    ds = load_dataset(dataset, split="train", max_size=max_size, mask_source=mask_source)
     for w in ds.warnings:
         log(f"warning: {w}")
     cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune)
