@@ -44,7 +44,7 @@ from ...runtime.progress import (
     no_progress,
 )
 from ...runtime.timing import timed
-from ...texture import extract_texture, project_colors, push_pull_fill, uv_rasterize
+from ...texture import extract_texture_chunked, project_colors, push_pull_fill, uv_rasterize
 from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
@@ -309,14 +309,23 @@ class _Run:
         return self._perceptual
 
     # -- views and textures ------------------------------------------------------------------
+    def view_chunks(self, views: list[int] | torch.Tensor | None = None):
+        """``views`` (default all) as index tensors of at most ``eval_views_batch`` views: every
+        per-view buffer after the fit is allocated one chunk at a time, so memory does not grow with
+        the number of views."""
+        views = torch.arange(self.n) if views is None else torch.as_tensor(views)
+        views = views.to(self.device)
+        step = max(1, int(self.cfg.eval_views_batch))
+        return [views[s:s + step] for s in range(0, len(views), step)]
+
     @torch.no_grad()
-    def render_all(self, size, texture=None, batch=8):
-        """Depth (N, H, W), hard mask (N, H, W) and rgb (N, H, W, 3) or None, all views."""
+    def render_all(self, size, texture=None):
+        """Depth (N, H, W), hard mask (N, H, W) and rgb (N, H, W, 3) or None, all views (at the fit's
+        sizes only: after the fit, where images are large, the views are rendered chunk by chunk)."""
         cams = self.rig(None, size)
         verts = self.mesh.vertices()
         depth, hard, rgb = [], [], []
-        for s in range(0, self.n, batch):
-            idx = torch.arange(s, min(s + batch, self.n), device=self.device)
+        for idx in self.view_chunks():
             out = render(self.mesh, verts, cams[idx], texture, 0.5, soft_mask=False)
             depth.append(out.depth)
             hard.append(out.hard_mask.float())
@@ -326,14 +335,22 @@ class _Run:
 
     @torch.no_grad()
     def extract(self, resolution: int, tex_size, views: list[int] | None = None, symmetry=None):
+        """The texture projected from ``views`` (default the active ones) at ``resolution``, one
+        chunk of views rendered at a time; keeps the texel visibility in ``last_visibility``."""
         images, masks, size = self.level(resolution)
-        depth, hard, _, cams = self.render_all(size)
-        views = self.active if views is None else views
-        idx = torch.as_tensor(views, device=self.device)
-        tex, vis = extract_texture(self.mesh.vertices(), self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
-                                   self.mesh.normals(), cams[idx], images[idx], masks[idx], depth[idx], hard[idx],
-                                   tuple(tex_size), self.radius, self.centre, symmetry, self.cfg.texture_cos_power,
-                                   self.cfg.texture_border_px, self.cfg.texture_erode_px)
+        cams = self.rig(None, size)
+        verts = self.mesh.vertices()
+        chunks = self.view_chunks(self.active if views is None else views)
+
+        def rendered():
+            for idx in chunks:
+                out = render(self.mesh, verts, cams[idx], None, 0.5, soft_mask=False)
+                yield cams[idx], images[idx], masks[idx], out.depth, out.hard_mask.float()
+
+        tex, vis = extract_texture_chunked(verts, self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
+                                           self.mesh.normals(), rendered, tuple(tex_size), self.radius, self.centre,
+                                           symmetry, self.cfg.texture_cos_power, self.cfg.texture_border_px,
+                                           self.cfg.texture_erode_px)
         self.last_visibility = vis
         return tex
 
@@ -388,56 +405,98 @@ class _Run:
             scores.setdefault(i, -float(errs[i]))
         return self.prune(flags, scores)
 
+    @property
+    def eval_resolution(self) -> int:
+        """Longest image side of the steps after the fit (inflation search, per-view figures): the
+        config's ``eval_max_size``, or by default the fit's finest resolution, never above the input."""
+        return int(self.cfg.eval_max_size or max(s.resolution for s in self.cfg.stages))
+
     @torch.no_grad()
     def inflate(self, supersample: int = 2) -> float:
         """Move the surface along its vertex normals by the offset that maximises the mean hard-mask
-        IoU of the active views (input size, 2x supersampled as the figures are); returns it in pixels.
+        IoU of the active views (at the evaluation size, 2x supersampled as the figures are); returns
+        it in pixels of that size.
 
         The DIB-R soft mask reaches 0.5 one band half-width *outside* the hard edge, so fitting soft
         silhouettes leaves the hard silhouette about that much too small (plus the Laplacian's
-        shrinkage); measured on spot24: ~200 of ~3,400 foreground pixels missing, almost none extra."""
+        shrinkage); measured on spot24: ~200 of ~3,400 foreground pixels missing, almost none extra.
+        The band is set in pixels of the fit's resolution, so the offset is searched in those pixels
+        too (in input pixels a 1024 px photo fitted at 128 px would need 8x the range), by a
+        golden-section search: ``steps`` evaluations instead of a grid of ``steps``."""
         lo, hi, steps = self.cfg.inflate_search_px
         if steps <= 0:
             return 0.0
         from ...metrics.image import hard_iou
         from ...render.renderer import render_mesh
 
-        w, h = self.input_cameras.width, self.input_cameras.height
+        _, masks, (w, h) = self.level(self.eval_resolution)
         act = torch.as_tensor(self.active, device=self.device)
         cams = self.rig(None, (w * supersample, h * supersample))
         v0, nrm = self.mesh.vertices(), self.mesh.normals()
-        # world length of one input pixel at the object's distance
+        # world length of one evaluation pixel at the object's distance
         px = self.rig.distance * supersample / float(cams.K[act, 0, 0].mean())
-        best_iou, best = -1.0, 0.0
-        for d in np.linspace(lo, hi, int(steps)):
-            verts, ious = v0 + float(d) * px * nrm, []
-            for s in range(0, len(act), self.cfg.eval_views_batch):
-                idx = act[s:s + self.cfg.eval_views_batch]
+
+        def mean_iou(d: float) -> float:
+            self.check()
+            verts, ious = v0 + d * px * nrm, []
+            for idx in self.view_chunks(act):
                 hard = render_mesh(verts, self.mesh.faces, cams[idx], soft_mask=False).hard_mask.float()
                 cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
-                ious.append(hard_iou(cover, self.masks[idx]))
-            iou = float(torch.cat(ious).mean())
-            if iou > best_iou + 1e-6:
-                best_iou, best = iou, float(d)
+                ious.append(hard_iou(cover, masks[idx]))
+            return float(torch.cat(ious).mean())
+
+        best = golden_section_max(mean_iou, float(lo), float(hi), int(steps))
         self.mesh.offsets.add_(best * px * nrm)
         return best
 
     @torch.no_grad()
     def per_view_figures(self, texture: torch.Tensor, supersample: int = 2):
-        """Hard IoU and whole-image PSNR (over the dataset background) per view at the input size."""
-        w, h = self.input_cameras.width, self.input_cameras.height
-        size = (w * supersample, h * supersample)
-        tex = texture.permute(2, 0, 1).unsqueeze(0)
-        _, hard, rgb, _ = self.render_all(size, tex)
-        comp = rgb * hard.unsqueeze(-1) + self.background * (1 - hard.unsqueeze(-1))
-        comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
-        cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
+        """Hard IoU and whole-image PSNR (over the dataset background) per view at the evaluation
+        size (see :attr:`eval_resolution`), one chunk of views at a time."""
         from ...metrics.image import hard_iou
-        ious = hard_iou(cover, self.masks)
         from ...metrics.image import psnr as image_psnr
-        comp, images = comp.clamp(0, 1).cpu().numpy(), self.images.cpu().numpy()
-        psnr = torch.tensor([image_psnr(c, i) for c, i in zip(comp, images)])
-        return ious, psnr
+
+        images, masks, (w, h) = self.level(self.eval_resolution)
+        cams = self.rig(None, (w * supersample, h * supersample))
+        verts = self.mesh.vertices()
+        tex = texture.permute(2, 0, 1).unsqueeze(0)
+        ious, psnr = [], []
+        for idx in self.view_chunks():
+            self.check()
+            out = render(self.mesh, verts, cams[idx], tex, 0.5, soft_mask=False)
+            hard = out.hard_mask.float()
+            comp = out.rgb[..., :3] * hard.unsqueeze(-1) + self.background * (1 - hard.unsqueeze(-1))
+            comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
+            cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
+            ious.append(hard_iou(cover, masks[idx]))
+            comp, target = comp.clamp(0, 1).cpu().numpy(), images[idx].cpu().numpy()
+            psnr.extend(image_psnr(c, t) for c, t in zip(comp, target))
+        return torch.cat(ious), torch.tensor(psnr)
+
+
+def golden_section_max(f, lo: float, hi: float, evaluations: int) -> float:
+    """The argument in [lo, hi] of the largest value of ``f`` found with ``evaluations`` calls of a
+    golden-section search (``f`` unimodal: the bracket shrinks by 0.618 per call after the first
+    two). One evaluation tests the middle; ties keep the first point found."""
+    if evaluations <= 1:
+        return 0.5 * (lo + hi)
+    g = (5 ** 0.5 - 1) / 2
+    a, b = lo, hi
+    x1, x2 = b - g * (b - a), a + g * (b - a)
+    f1, f2 = f(x1), f(x2)
+    seen = [(f1, -0, x1), (f2, -1, x2)]
+    for k in range(evaluations - 2):
+        if f1 >= f2:           # the maximum lies in [a, x2]
+            b, x2, f2 = x2, x1, f1
+            x1 = b - g * (b - a)
+            f1 = f(x1)
+            seen.append((f1, -(k + 2), x1))
+        else:                  # ... in [x1, b]
+            a, x1, f1 = x1, x2, f2
+            x2 = a + g * (b - a)
+            f2 = f(x2)
+            seen.append((f2, -(k + 2), x2))
+    return max(seen)[2]
 
 
 def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = None, progress: ProgressFn | None = None,
