@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     args = parse_args(_arguments() if argv is None else argv)
     from texforge.data.transforms_io import load_dataset
     from texforge.pipelines.multiview import MultiviewConfig, run_multiview
+    from texforge.pipelines.multiview.run_folder import photo_reader
     from texforge.results import check_out_dir
     from texforge.runtime.errors import Cancelled, InputError
 
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
                 tenths[0] = int(10 * frac)
                 print(f"[bench_multiview {time.perf_counter() - t0:7.1f}s] {100 * frac:5.1f}% {msg}", flush=True)
 
-        result = run_multiview(ds, cfg, progress=progress, device=args.device)
+        result = run_multiview(ds, cfg, progress=progress, device=args.device, photos=photo_reader(args.dataset))
         if args.out:
             from texforge.pipelines.multiview.result_io import write_result
             write_result(result, args.out, dataset=str(Path(args.dataset).resolve()))

@@ -337,3 +337,42 @@ def test_post_fit_steps_render_views_in_chunks_at_the_fit_size(spot, monkeypatch
     assert sum(post) == (cfg.inflate_search_px[2] + 1) * VIEWS
     assert not [c for c in calls if c[1] > 80]
     assert len(res.per_view) == VIEWS and all(0 < v["iou"] <= 1 for v in res.per_view)
+
+
+def _texture_gradient_energy(tex: np.ndarray, visibility: np.ndarray) -> float:
+    """Mean squared difference of horizontally and vertically adjacent texels that views see."""
+    seen = visibility > 0.05
+    dx = ((tex[:, 1:] - tex[:, :-1]) ** 2).sum(-1)[seen[:, 1:] & seen[:, :-1]]
+    dy = ((tex[1:] - tex[:-1]) ** 2).sum(-1)[seen[1:] & seen[:-1]]
+    return float(np.concatenate([dx, dy]).mean())
+
+
+def test_final_texture_reads_the_photos_above_the_working_size(spot, monkeypatch):
+    """Fitted at a 32 px working size, the texture still comes from the 64 px photos (read again
+    in chunks of eval_views_batch through a PhotoReader), and is sharper for it; the fit is the same."""
+    import dataclasses
+
+    from texforge.data.photo_reader import PhotoReader, transforms_photo_reader
+
+    reads = []
+    real_call = PhotoReader.__call__
+
+    def counting(self, names, max_size):
+        images, masks = real_call(self, names, max_size)
+        reads.append((len(names), images.shape[1:3], masks.shape[1:3]))
+        return images, masks
+
+    monkeypatch.setattr(PhotoReader, "__call__", counting)
+    ds = load_dataset(spot, split="train", max_size=32)
+    tiny = MultiviewConfig.preset("tiny")
+    cfg = dataclasses.replace(tiny, stages=[dataclasses.replace(s, iterations=4) for s in tiny.stages], prune=False,
+                              eval_views_batch=4)
+    plain = run_multiview(ds, cfg)
+    sharp = run_multiview(ds, cfg, photos=transforms_photo_reader(spot))
+    assert sum(n for n, _, _ in reads) == VIEWS and all(n <= 4 for n, _, _ in reads)
+    assert all(tuple(i) == (SIZE, SIZE) and tuple(m) == (SIZE, SIZE) for _, i, m in reads)
+    assert np.array_equal(plain.mesh.vertices, sharp.mesh.vertices)
+    e_plain = _texture_gradient_energy(plain.mesh.texture, plain.visibility)
+    e_sharp = _texture_gradient_energy(sharp.mesh.texture, sharp.visibility)
+    print("texture gradient energy, 32 px working images -> 64 px photos:", e_plain, e_sharp)
+    assert e_sharp > 1.2 * e_plain

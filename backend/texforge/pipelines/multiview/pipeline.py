@@ -334,18 +334,29 @@ class _Run:
         return torch.cat(depth), torch.cat(hard), (torch.cat(rgb) if texture is not None else None), cams
 
     @torch.no_grad()
-    def extract(self, resolution: int, tex_size, views: list[int] | None = None, symmetry=None):
+    def extract(self, resolution: int, tex_size, views: list[int] | None = None, symmetry=None, photos=None):
         """The texture projected from ``views`` (default the active ones) at ``resolution``, one
-        chunk of views rendered at a time; keeps the texel visibility in ``last_visibility``."""
-        images, masks, size = self.level(resolution)
+        chunk of views rendered at a time; keeps the texel visibility in ``last_visibility``.
+        ``photos`` (a :class:`texforge.data.photo_reader.PhotoReader`): read each chunk's photos
+        from it at ``resolution`` instead of resampling the working images."""
+        if photos is None:
+            images, masks, size = self.level(resolution)
+            read = lambda idx: (images[idx], masks[idx])
+        else:
+            size = photos.target(resolution)
+
+            def read(idx):
+                im, mk = photos([self.names[i] for i in idx.tolist()], resolution)
+                return (torch.as_tensor(im, device=self.device), torch.as_tensor(mk, device=self.device))
         cams = self.rig(None, size)
         verts = self.mesh.vertices()
         chunks = self.view_chunks(self.active if views is None else views)
 
         def rendered():
             for idx in chunks:
+                self.check()
                 out = render(self.mesh, verts, cams[idx], None, 0.5, soft_mask=False)
-                yield cams[idx], images[idx], masks[idx], out.depth, out.hard_mask.float()
+                yield (cams[idx], *read(idx), out.depth, out.hard_mask.float())
 
         tex, vis = extract_texture_chunked(verts, self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
                                            self.mesh.normals(), rendered, tuple(tex_size), self.radius, self.centre,
@@ -404,6 +415,18 @@ class _Run:
             flags.setdefault(i, r)
             scores.setdefault(i, -float(errs[i]))
         return self.prune(flags, scores)
+
+    @torch.no_grad()
+    def final_texture(self, photos=None) -> torch.Tensor:
+        """The texture projected from the photos at up to the texture's longest side: re-read in
+        chunks by ``photos`` (a PhotoReader) where they are larger than the working images (the
+        working size may be small for memory; the fit never needs more), else the working images."""
+        cfg = self.cfg
+        working = max(self.input_cameras.width, self.input_cameras.height)
+        cap = max(cfg.texture_size)
+        if photos is not None and max(photos.target(cap)) > working:
+            return self.extract(cap, cfg.texture_size, symmetry=cfg.symmetry, photos=photos)
+        return self.extract(working, cfg.texture_size, symmetry=cfg.symmetry)
 
     @property
     def eval_resolution(self) -> int:
@@ -500,18 +523,21 @@ def golden_section_max(f, lo: float, hi: float, evaluations: int) -> float:
 
 
 def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = None, progress: ProgressFn | None = None,
-                  should_stop: ShouldStopFn | None = None, device="cpu") -> MultiviewResult:
+                  should_stop: ShouldStopFn | None = None, device="cpu", photos=None) -> MultiviewResult:
     """Reconstruct a textured mesh from a multi-view dataset (see the module docstring).
+
+    ``photos``: optional :class:`texforge.data.photo_reader.PhotoReader` of the same frames; the
+    final texture then reads them at up to the texture's size (see ``_Run.final_texture``).
 
     Raises InputError (naming the frame) for unusable input and Cancelled when ``should_stop()``
     returns True; nothing is written by this function. The same seed gives the same result on
     CPU: deterministic algorithms are switched on for the run only and the caller's setting is
     restored afterwards (the pipeline also runs inside Blender's process)."""
     with deterministic():
-        return _run_multiview(dataset, config, progress, should_stop, device)
+        return _run_multiview(dataset, config, progress, should_stop, device, photos)
 
 
-def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewResult:
+def _run_multiview(dataset, config, progress, should_stop, device, photos=None) -> MultiviewResult:
     cfg = config or MultiviewConfig.preset("small")
     progress = progress or no_progress
     should_stop = should_stop or never_stop
@@ -548,8 +574,7 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
     with timed(run.timings, "texture"):
-        texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
-                              symmetry=cfg.symmetry)
+        texture = run.final_texture(photos)
     with timed(run.timings, "evaluate"):
         ious, psnr = run.per_view_figures(texture)
     run.timings["total"] = time.perf_counter() - t_start
