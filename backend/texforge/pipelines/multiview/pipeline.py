@@ -16,6 +16,7 @@ Steps (fractions of the progress bar in brackets):
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,7 +63,8 @@ class MultiviewResult:
     "psnr", "pruned"}`` per frame (training views, against the input images); timings: seconds per
     stage and ``total``; config: the :class:`MultiviewConfig` as a dict; image_size: (width, height) of
     the working images; metrics: summary figures (train IoU / PSNR means over the kept views, counts);
-    visibility: the texel visibility returned by the texture extraction (kept views only).
+    visibility: the texel visibility returned by the texture extraction (kept views only);
+    cpu_timings: process CPU seconds of the same phases as ``timings`` (benchmarks).
     """
 
     mesh: TexturedMesh
@@ -76,6 +78,7 @@ class MultiviewResult:
     image_size: tuple[int, int] = (0, 0)
     metrics: dict = field(default_factory=dict)
     visibility: np.ndarray | None = None
+    cpu_timings: dict = field(default_factory=dict)
 
 
 def validate_dataset(ds: MultiViewDataset) -> MultiViewDataset:
@@ -168,11 +171,23 @@ class _Run:
         self.background = torch.as_tensor(np.asarray(bg, dtype=np.float32), device=self.device)
         self.pruned: dict[int, str] = {}
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}
         self.gen = torch.Generator().manual_seed(int(cfg.seed))
         self.levels: dict[int, tuple] = {}
         self.texture_param: torch.Tensor | None = None
 
     # -- helpers ------------------------------------------------------------------------------
+    @contextmanager
+    def timed(self, key: str):
+        """Wall seconds into ``timings`` and process CPU seconds into ``cpu_timings`` (the steadier
+        figure on a machine shared with other jobs)."""
+        c0 = time.process_time()
+        try:
+            with timed(self.timings, key):
+                yield
+        finally:
+            self.cpu_timings[key] = self.cpu_timings.get(key, 0.0) + time.process_time() - c0
+
     def check(self):
         check_stop(self.should_stop)
 
@@ -203,7 +218,7 @@ class _Run:
 
     # -- steps --------------------------------------------------------------------------------
     def place(self):
-        with timed(self.timings, "place"):
+        with self.timed("place"):
             self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
             self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
             if self.cfg.prune:
@@ -220,7 +235,7 @@ class _Run:
 
     def stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
         """Run one stage of the joint fit (``iterations`` steps of :class:`TrainLoop`)."""
-        with timed(self.timings, label):
+        with self.timed(label):
             self._stage(st, iterations, frac0, frac1, label)
 
     def _stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
@@ -569,13 +584,13 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
             run.prune(flags, {i: float(ious[i]) for i in flags})
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
-    with timed(run.timings, "inflate"):
+    with run.timed("inflate"):
         inflated = run.inflate()
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
-    with timed(run.timings, "texture"):
+    with run.timed("texture"):
         texture = run.final_texture(photos)
-    with timed(run.timings, "evaluate"):
+    with run.timed("evaluate"):
         ious, psnr = run.per_view_figures(texture)
     run.timings["total"] = time.perf_counter() - t_start
     with torch.no_grad():
@@ -595,12 +610,12 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     return MultiviewResult(mesh=mesh, cameras=cams, input_cameras=run.input_cameras.to("cpu"), names=run.names,
                            pruned=pruned, per_view=per_view, timings=dict(run.timings), config=cfg.to_dict(),
                            image_size=(run.input_cameras.width, run.input_cameras.height), metrics=metrics,
-                           visibility=run.last_visibility.cpu().numpy())
+                           visibility=run.last_visibility.cpu().numpy(), cpu_timings=dict(run.cpu_timings))
 
 
 def _prune_and_refine(run: _Run, st: StageConfig, frac0: float, frac1: float):
     run.progress(frac0, "checking frames (silhouette, neighbours, colours)", force=True)
-    with timed(run.timings, "prune"):
+    with run.timed("prune"):
         new = run.prune_after_fit(st.resolution)
     if new and run.cfg.refine_iterations > 0:
         run.stage(st, run.cfg.refine_iterations, frac0, frac1, "refine after pruning")
