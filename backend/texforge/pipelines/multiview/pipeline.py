@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -106,14 +107,16 @@ def validate_dataset(ds: MultiViewDataset) -> MultiViewDataset:
     problems = {i: p for i, m in enumerate(ds.masks) if (p := mask_problem(m))}
     good = [i for i in range(n) if i not in problems]
     if len(good) >= MIN_VIEWS:
-        problems.update(_aim_problems(ds.subset(good), good))
+        problems.update(_aim_problems(ds, good))
     return _without(ds, problems)
 
 
-def _aim_problems(ds: MultiViewDataset, index: list[int]) -> dict[int, str]:
+def _aim_problems(full: MultiViewDataset, index: list[int]) -> dict[int, str]:
     """{dataset index: reason} for cameras that do not look at the object (behind them, or far
     outside their image): the point closest to the rays through the silhouette centres is the
-    object, so one wrong camera barely moves it."""
+    object, so one wrong camera barely moves it. (Cameras and masks of ``index`` only: a subset
+    of the dataset would copy every photo.)"""
+    ds = SimpleNamespace(cameras=full.cameras[index], masks=full.masks[index], names=[full.names[i] for i in index])
     cams = ds.cameras.to(dtype=torch.float64)
     cent, _ = mask_centroids(torch.as_tensor(ds.masks, dtype=torch.float64))
     centre = ray_intersection(*pixel_rays(cams, cent))
