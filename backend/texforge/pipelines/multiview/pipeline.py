@@ -10,7 +10,10 @@ Steps (fractions of the progress bar in brackets):
 4. after the coarse stages, prune views whose silhouettes stay badly explained, whose corrected
    cameras disagree with their neighbours, or whose colours disagree with the other views
    (leave-one-out projection), and refit without them;
-5. extract the final texture by projection and measure per-view IoU / PSNR.
+5. move the surface along its normals by the offset that best matches the hard silhouettes, extract
+   the final texture by projection (from the photos at up to the texture's size when a reader is
+   given) and measure per-view IoU / PSNR; these steps work at the fit's resolution and a chunk of
+   views at a time, so they stay a small fraction of the fit whatever the photos' size and number.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ class MultiviewResult:
     mesh: the fitted mesh with UVs and the projected texture; cameras: the corrected cameras of every
     input frame (pruned ones included), input_cameras: the cameras as given; names: frame names in
     input order; pruned: ``{"name", "index", "reason"}`` per dropped frame; per_view: ``{"name", "iou",
-    "psnr", "pruned"}`` per frame (training views, against the input images); timings: seconds per
+    "psnr", "pruned"}`` per frame (training views, against the input images at the evaluation size,
+    ``MultiviewConfig.eval_max_size``); timings: seconds per
     stage and ``total``; config: the :class:`MultiviewConfig` as a dict; image_size: (width, height) of
     the working images; metrics: summary figures (train IoU / PSNR means over the kept views, counts);
     visibility: the texel visibility returned by the texture extraction (kept views only);
