@@ -17,6 +17,18 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def photo_reader(dataset, mask_source: str = "AUTO"):
+    """The dataset's photos for the final texture (read at up to the texture's size, above the working
+    size), or None where they cannot be re-read the same way (see dataset_photo_reader)."""
+    from ...data.photo_reader import dataset_photo_reader
+    from ...runtime.errors import InputError
+
+    try:
+        return dataset_photo_reader(dataset, "train", mask_source=mask_source)
+    except InputError:
+        return None
+
+
 def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, device: str = "auto",
                        max_size: int | None = DEFAULT_MAX_SIZE, symmetry: str | None = None, prune: bool = True,
                        overwrite: bool = False, progress: ProgressFn | None = None,
@@ -36,5 +48,6 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     for w in ds.warnings:
         log(f"warning: {w}")
     cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune)
-    result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device))
+    result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device),
+                           photos=photo_reader(dataset, mask_source))
     return write_result(result, out, dataset=str(Path(dataset).resolve()), overwrite=overwrite)
