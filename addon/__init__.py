@@ -19,6 +19,7 @@ _MODULE_NAMES = (
     "operators.reconstruct",
     "operators.turntable",
     "operators.transforms",
+    "operators.import_capture",
     "operators.export",
     "operators.preview",
     "ui.panels_workflow",

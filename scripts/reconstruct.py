@@ -1,8 +1,13 @@
-"""Multi-view reconstruction: a transforms.json dataset -> textured mesh, corrected cameras, figures.
+"""Multi-view reconstruction: a dataset or photo capture folder -> textured mesh, corrected cameras, figures.
 
     python scripts/reconstruct.py DATASET --out DIR [--preset tiny|small|full] [--device auto|cpu|cuda]
            [--seed S] [--max-size PX] [--symmetry x|y|z] [--no-prune] [--overwrite]
     blender -b --factory-startup --python-exit-code 1 -P scripts/reconstruct.py -- DATASET --out DIR ...
+
+DATASET is a folder with transforms.json, a COLMAP capture (images/ plus a sparse model in sparse/0/,
+sparse/ or the folder itself; distorted photos are undistorted), an LLFF capture (images/ or images_N/
+plus poses_bounds.npy), or a transforms json file. Mask files are found next to the photos by name
+(masks/IMG_0001.png, or IMG_0001_mask.png beside the photo).
 
 Writes DIR/mesh.glb (UVs + base-colour texture), DIR/texture.png and DIR/result.json (corrected and
 input cameras, pruned frames with reasons, per-view IoU / PSNR, timings, config), atomically (temp
@@ -30,10 +35,12 @@ def _arguments() -> list[str]:
 
 
 def parse_args(argv):
+    from texforge.data.gather import MASK_SOURCES
     from texforge.data.working_size import DEFAULT_MAX_SIZE
 
     p = argparse.ArgumentParser(prog="reconstruct.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("dataset", help="dataset folder (transforms.json + images) or a transforms json file")
+    p.add_argument("dataset", help="dataset folder (transforms.json, a COLMAP model or poses_bounds.npy, with images/) "
+                                   "or a transforms json file")
     p.add_argument("--out", required=True, help="new result folder")
     p.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -46,6 +53,9 @@ def parse_args(argv):
     p.add_argument("--no-prune", action="store_true",
                    help="keep every usable frame (frames with unusable masks or cameras are always left out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+    p.add_argument("--mask-source", default="AUTO", choices=MASK_SOURCES,
+                   help="where masks come from for photos without mask files: AUTO (alpha, else a plain "
+                        "backdrop), ALPHA, BACKGROUND, or SEGMENT (automatic, any background)")
     return p.parse_args(argv)
 
 
@@ -103,7 +113,8 @@ def main(argv=None, should_stop=None) -> int:
     try:
         reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=device,
                            max_size=args.max_size, symmetry=args.symmetry, prune=not args.no_prune,
-                           overwrite=args.overwrite, progress=progress, should_stop=stop, log=log)
+                           overwrite=args.overwrite, progress=progress, should_stop=stop, log=log,
+                           mask_source=args.mask_source)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
         return 0
     except InputError as e:

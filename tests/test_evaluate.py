@@ -146,6 +146,12 @@ def test_html_mentions_features_and_escapes():
     assert "<script>x" not in page and "&lt;script&gt;" in page
     assert "EffNet-Lite0 features" in page and "not Inception" in page
     assert "src='images/view_000.png'" in page and "src='images/turntable.png'" in page
+    rep["texture_realism"] = {"result": {"kid": 0.01, "kid_std": 0.0, "fid": 3.5, "psnr": 24.0, "iou": 0.9, "views": 8,
+                                         "features": "EfficientNet-Lite0 (ImageNet), 1280-d pooled, 224 px"},
+                              "<gan>": {"kid": 0.02, "kid_std": 0.0, "fid": 4.5, "psnr": 23.0, "iou": 0.9, "views": 8,
+                                        "features": "EfficientNet-Lite0 (ImageNet), 1280-d pooled, 224 px"}}
+    page = report_html(rep)
+    assert "Texture realism" in page and "&lt;gan&gt;" in page and "EfficientNet-Lite0 (ImageNet)" in page
     agg = aggregate_reports([{"name": "b", "metrics": {"iou": 0.8, "psnr": 20.0}, "report_html": "b/report.html"},
                              {"name": "a", "metrics": {"iou": 0.6, "psnr": None}, "report_html": None}],
                             pending=["c"])
@@ -406,3 +412,74 @@ def test_report_folder_appears_only_complete(example_dataset, gt_result, tmp_pat
     assert list(tmp_path.iterdir()) == [out]
     with pytest.raises(InputError, match="not empty"):  # a second run refuses to mix into it
         evaluation.plan_evaluation(gt_result, example_dataset, out, log=lambda m: None)
+
+
+# ------------------------------------------------------------------------------------------------
+# texture realism: KID / FID of the held-out renders per texture
+# ------------------------------------------------------------------------------------------------
+
+def test_texture_realism_ranks_a_scrambled_texture_below_the_true_one():
+    from texforge.eval.texture_realism import FEATURE_EXTRACTOR, score_textures
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:32, 0:32] / 32.0
+    masks = np.zeros((6, 32, 32), np.float32)
+    masks[:, 6:26, 6:26] = 1
+    photos = np.stack([np.stack([xx, yy, 0.5 + 0.1 * k * np.ones_like(xx)], -1) for k in range(6)]).astype(np.float32)
+    bg = np.array([1.0, 1.0, 1.0], np.float32)
+    photos = photos * masks[..., None] + bg * (1 - masks[..., None])
+    same = np.concatenate([photos, masks[..., None]], -1)
+    noise = same.copy()
+    noise[..., :3] = rng.random(noise[..., :3].shape)
+    # the photos' background outside the mask does not count: a render is scored on the same backdrop
+    photos_other_bg = photos * masks[..., None]
+    figs = score_textures(photos_other_bg, masks, {"true": same, "noise": noise}, bg)
+    assert figs["true"]["kid"] < 1e-6 and figs["true"]["fid"] < 1e-3 and figs["true"]["psnr"] == 100.0
+    assert figs["noise"]["kid"] > 0.01 and figs["noise"]["fid"] > 1.0 and figs["noise"]["psnr"] < 15
+    assert figs["true"]["iou"] == 1.0 and figs["noise"]["views"] == 6
+    assert figs["true"]["features"] == FEATURE_EXTRACTOR and "EfficientNet-Lite0" in FEATURE_EXTRACTOR
+
+
+def test_texture_arguments_are_checked_before_any_work(tmp_path):
+    from texforge.eval.texture_realism import check_textures, parse_texture_args
+
+    assert parse_texture_args(["best=a.png", "s1=b.png"]) == {"best": "a.png", "s1": "b.png"}
+    for bad, msg in ((["best"], "NAME=PATH"), (["a=x.png", "a=y.png"], "twice")):
+        with pytest.raises(InputError, match=msg):
+            parse_texture_args(bad)
+    with pytest.raises(InputError, match="missing.png not found"):
+        check_textures({"best": tmp_path / "missing.png"})
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    with pytest.raises(InputError, match="junk.png is not a readable image"):
+        check_textures({"best": junk})
+    with pytest.raises(InputError, match="not 'result'"):
+        check_textures({"result": junk})
+
+
+def test_evaluate_scores_extra_textures_on_the_same_mesh(example_dataset, gt_result, tmp_path):
+    from texforge.blender.example_object import example_texture
+    from texforge.data.images import write_png
+
+    true_png, grey_png = tmp_path / "true.png", tmp_path / "grey.png"
+    write_png(true_png, example_texture())
+    write_png(grey_png, np.full_like(example_texture(), 0.5))
+    out = tmp_path / "eval"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(gt_result), "--dataset",
+                        str(example_dataset), "--out", str(out), "--texture", f"copy={true_png}",
+                        "--texture", f"grey={grey_png}"], capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "texture grey: KID" in r.stdout + r.stderr
+    real = json.loads((out / "report.json").read_text())["texture_realism"]
+    assert set(real) == {"result", "copy", "grey"}
+    # the same texture as the result's scores the same; a flat grey one scores worse on every figure
+    assert real["copy"]["psnr"] == pytest.approx(real["result"]["psnr"], abs=0.3)
+    assert real["copy"]["fid"] == pytest.approx(real["result"]["fid"], abs=0.1 + 0.1 * real["result"]["fid"])
+    assert real["grey"]["psnr"] < real["result"]["psnr"] - 3
+    assert real["grey"]["fid"] > real["result"]["fid"] and real["grey"]["kid"] > real["result"]["kid"]
+    assert all(v["features"].startswith("EfficientNet-Lite0") for v in real.values())
+    # a bad --texture fails before anything is written
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(gt_result), "--dataset",
+                          str(example_dataset), "--out", str(tmp_path / "o2"), "--texture", "best=nope.png"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and "nope.png not found" in bad.stderr and not (tmp_path / "o2").exists()

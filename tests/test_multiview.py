@@ -289,3 +289,90 @@ def test_same_seed_same_result_and_setting_restored(tiny_result, spot):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(tiny_result.stat().st_mode) == 0o777 & ~mask
+
+
+def test_golden_section_search_finds_the_best_offset_with_few_evaluations():
+    from texforge.pipelines.multiview.pipeline import golden_section_max
+
+    calls = []
+
+    def peak(at):
+        return lambda x: calls.append(x) or -(x - at) ** 2
+
+    # 9 evaluations bracket the optimum to 2 * 0.618^7 = 0.07 px (a 9-point grid: 0.25 px)
+    for at in (-0.31, 0.4, 1.07):
+        calls.clear()
+        assert abs(golden_section_max(peak(at), -0.5, 1.5, 9) - at) < 0.07 and len(calls) == 9
+    # an optimum beyond the range ends near its bound, as the grid did
+    assert golden_section_max(peak(3.0), -0.5, 1.5, 9) > 1.43
+    assert golden_section_max(peak(-3.0), -0.5, 1.5, 6) < -0.2
+
+
+def test_post_fit_steps_render_views_in_chunks_at_the_fit_size(spot, monkeypatch):
+    """Memory after the fit is bounded: inflation search, texture projection and per-view figures
+    never render more than eval_views_batch views at once, and they render at the fit's finest
+    resolution (2x supersampled), not at the photos' size."""
+    import dataclasses
+
+    import texforge.render.renderer as renderer
+
+    calls = []
+    real = renderer.render_mesh
+
+    def counting(vertices, faces, cameras, *args, **kwargs):
+        calls.append((len(cameras), cameras.width, cameras.height))
+        return real(vertices, faces, cameras, *args, **kwargs)
+
+    monkeypatch.setattr(renderer, "render_mesh", counting)
+    ds = load_dataset(spot, split="train", max_size=0)
+    big = MultiviewConfig.preset("tiny")
+    # a short fit whose batches are small too, so that any larger render is a post-fit one
+    stages = [dataclasses.replace(s, iterations=4, views_per_iter=3) for s in big.stages]
+    # 40 px: a size no stage of the fit uses (32, 48, 64 px; texture projection at the photos' 64 px)
+    cfg = dataclasses.replace(big, stages=stages, prune=False, eval_views_batch=3, eval_max_size=40)
+    res = run_multiview(ds, cfg)
+    assert calls and max(n for n, _, _ in calls) <= 3
+    # the inflation (its evaluations) and the figures render every view at 2 x 40 px, nothing larger
+    post = [n for n, w, h in calls if (w, h) == (80, 80)]
+    assert sum(post) == (cfg.inflate_search_px[2] + 1) * VIEWS
+    assert not [c for c in calls if c[1] > 80]
+    assert len(res.per_view) == VIEWS and all(0 < v["iou"] <= 1 for v in res.per_view)
+
+
+def _texture_gradient_energy(tex: np.ndarray, visibility: np.ndarray) -> float:
+    """Mean squared difference of horizontally and vertically adjacent texels that views see."""
+    seen = visibility > 0.05
+    dx = ((tex[:, 1:] - tex[:, :-1]) ** 2).sum(-1)[seen[:, 1:] & seen[:, :-1]]
+    dy = ((tex[1:] - tex[:-1]) ** 2).sum(-1)[seen[1:] & seen[:-1]]
+    return float(np.concatenate([dx, dy]).mean())
+
+
+def test_final_texture_reads_the_photos_above_the_working_size(spot, monkeypatch):
+    """Fitted at a 32 px working size, the texture still comes from the 64 px photos (read again
+    in chunks of eval_views_batch through a PhotoReader), and is sharper for it; the fit is the same."""
+    import dataclasses
+
+    from texforge.data.photo_reader import PhotoReader, dataset_photo_reader
+
+    reads = []
+    real_call = PhotoReader.__call__
+
+    def counting(self, names, max_size):
+        images, masks = real_call(self, names, max_size)
+        reads.append((len(names), images.shape[1:3], masks.shape[1:3]))
+        return images, masks
+
+    monkeypatch.setattr(PhotoReader, "__call__", counting)
+    ds = load_dataset(spot, split="train", max_size=32)
+    tiny = MultiviewConfig.preset("tiny")
+    cfg = dataclasses.replace(tiny, stages=[dataclasses.replace(s, iterations=4) for s in tiny.stages], prune=False,
+                              eval_views_batch=4)
+    plain = run_multiview(ds, cfg)
+    sharp = run_multiview(ds, cfg, photos=dataset_photo_reader(spot))
+    assert sum(n for n, _, _ in reads) == VIEWS and all(n <= 4 for n, _, _ in reads)
+    assert all(tuple(i) == (SIZE, SIZE) and tuple(m) == (SIZE, SIZE) for _, i, m in reads)
+    assert np.array_equal(plain.mesh.vertices, sharp.mesh.vertices)
+    e_plain = _texture_gradient_energy(plain.mesh.texture, plain.visibility)
+    e_sharp = _texture_gradient_energy(sharp.mesh.texture, sharp.visibility)
+    print("texture gradient energy, 32 px working images -> 64 px photos:", e_plain, e_sharp)
+    assert e_sharp > 1.2 * e_plain

@@ -226,3 +226,54 @@ def test_ply_vertex_colours_render_flat(tmp_path):
     linear = np.array([0.2, 0.6, 0.1])  # the attribute's (scene-linear) colour, shown sRGB-encoded
     srgb = 1.055 * linear ** (1 / 2.4) - 0.055
     assert np.abs(colour - srgb).max() < 0.01, colour
+
+
+def _sphere_views(lighting: str, azimuths=(0, 180), specular: float = 0.0, size: int = 48):
+    from texforge.geometry.layouts import direction
+
+    scene = rv.reset_scene()
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=1.0, segments=32, ring_count=16)
+    bpy.ops.object.shade_smooth()
+    K = np.array([[60.0, 0, size / 2], [0, 60.0, size / 2], [0, 0, 1]])
+    Rs, ts = zip(*[look_at(4.0 * direction(az, 10.0), np.zeros(3)) for az in azimuths])
+    rv.setup_render(scene, samples=8, lighting=lighting, width=size, height=size, specular=specular)
+    return scene, rv.render_views(scene, K, np.array(Rs), np.array(ts), size, size)
+
+
+def _lit_side(img: np.ndarray) -> tuple[float, float]:
+    """(right - left, top - bottom) mean luminance of the object's pixels, in image axes."""
+    lum, inside = img[..., :3].mean(-1), img[..., 3] > 0.99
+    h, w = inside.shape
+    cols, rows = np.meshgrid(np.arange(w), np.arange(h))
+    return (float(lum[inside & (cols >= w // 2)].mean() - lum[inside & (cols < w // 2)].mean()),
+            float(lum[inside & (rows < h // 2)].mean() - lum[inside & (rows >= h // 2)].mean()))
+
+
+def test_turntable_key_light_follows_the_camera_and_studio_lights_stay_put():
+    # a plain grey sphere: only the lighting makes its views differ
+    _, turn = _sphere_views("turntable")
+    for img in turn:
+        right, top = _lit_side(img)
+        assert right > 0.1 and top > 0.05                      # lit from the camera's upper right
+    assert np.abs(turn[0, ..., :3] - turn[1, ..., :3]).mean() < 0.01   # front and back view alike
+    # the studio rig is fixed in the world: seen from opposite sides, the lit side swaps
+    _, studio = _sphere_views("studio")
+    assert _lit_side(studio[0])[0] < 0 < _lit_side(studio[1])[0]
+    assert np.abs(studio[0, ..., :3] - studio[1, ..., :3]).mean() > 0.015
+
+
+def test_specular_option_adds_highlights_on_copies_of_the_materials():
+    _, matte = _sphere_views("turntable")
+    _, glossy = _sphere_views("turntable", specular=1.0)
+    assert glossy[..., :3].max() > matte[..., :3].max() + 0.05           # a brighter highlight
+    scene, _ = _sphere_views("turntable", specular=1.0)
+    obj = next(o for o in scene.objects if o.type == "MESH")
+    mat = obj.material_slots[0].material
+    assert mat.name.endswith(".specular")
+    src = bpy.data.materials[mat["texforge_specular"]]
+    bsdf = next(n for n in src.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    assert bsdf.inputs["Specular IOR Level"].default_value == pytest.approx(0.5)   # the original is as it was
+    rv.setup_render(scene, samples=1, lighting="studio", width=16, height=16)
+    assert obj.material_slots[0].material == src
+    with pytest.raises(ValueError, match="specular"):
+        rv.setup_render(scene, lighting="studio", specular=2.0)

@@ -95,3 +95,28 @@ def test_extract_texture_colours_the_seen_texels_and_fills_the_rest():
     row = tex[8, 2:14, 0]
     assert bool((row[1:] > row[:-1]).all())
     assert float(tex[..., 1].abs().max()) == 0.0 and float(tex.min()) >= 0.0 and float(tex.max()) <= 1.0
+
+
+def test_chunked_projection_equals_the_one_pass_projection():
+    """Views that come in chunks (rendered or loaded on the fly, so that memory stays bounded) give
+    the same texture, bit for bit, as all views at once: they are blended one by one in order."""
+    from texforge.render.renderer import render_mesh
+    from texforge.texture import extract_texture_chunked
+
+    cams = quad_views([(0.5, 0.5, 2.0), (0.7, 0.4, 2.2), (0.3, 0.6, 1.8), (0.5, 0.5, -2.0)])
+    out = render_mesh(QUAD_V, QUAD_F, cams, soft_mask=False)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(len(cams), 32, 32, 3, dtype=torch.float64, generator=gen)
+    masks = torch.ones(len(cams), 32, 32, dtype=torch.float64)
+    views = (cams, images, masks, out.depth, out.hard_mask.double())
+    tex, vis = extract_texture(QUAD_V, QUAD_F, QUAD_UV, QUAD_F, QUAD_N, *views, (16, 16), radius=0.7)
+    passes = []
+
+    def chunks():   # two views, then one, then one
+        passes.append(1)
+        for s, e in ((0, 2), (2, 3), (3, 4)):
+            yield tuple(v[s:e] if not isinstance(v, Cameras) else v[torch.arange(s, e)] for v in views)
+
+    tex_c, vis_c = extract_texture_chunked(QUAD_V, QUAD_F, QUAD_UV, QUAD_F, QUAD_N, chunks, (16, 16), radius=0.7)
+    assert torch.equal(tex, tex_c) and torch.equal(vis, vis_c) and len(passes) == 1
+    assert float(vis.max()) == 1.0 and float(tex.std()) > 0.01

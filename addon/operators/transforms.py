@@ -137,11 +137,16 @@ def read_frames(filepath: str) -> tuple[list[dict], list[str]]:
     ``mask`` the frame's mask file (None when none); K is for the image file's own size (w, h)."""
     import texforge.data.transforms_io as tio
     parsed, warnings, meta = tio.read_frames(filepath)
-    names = meta.get("texforge_camera_names")
+    return frame_dicts(parsed, meta.get("texforge_camera_names")), warnings
+
+
+def frame_dicts(parsed: list, names=None) -> list[dict]:
+    """The library's frames (``texforge.data.gather.Frame``) -> the dicts :func:`import_frames` takes;
+    cameras are named by ``names`` where given, else by their photo's file name."""
     return [{"name": (str(names[i]) if isinstance(names, list) and i < len(names)
                       else os.path.splitext(os.path.basename(fr.path))[0]),
              "label": fr.name, "path": fr.path, "mask": fr.mask_path or None, "K": fr.K, "R": fr.R, "t": fr.t,
-             "w": fr.size[0], "h": fr.size[1]} for i, fr in enumerate(parsed)], warnings
+             "w": fr.size[0], "h": fr.size[1]} for i, fr in enumerate(parsed)]
 
 
 def import_frames(context, frames: list[dict], resolution: str, name: str):

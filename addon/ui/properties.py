@@ -30,6 +30,8 @@ MASK_SOURCE_ITEMS = (
     ("ALPHA", "Alpha Channel", "Use the photo's alpha channel as the object mask (cut-out photos, renders)"),
     ("BACKGROUND", "Background Colour", "Estimate a plain backdrop colour from the photo's border; pixels that "
                                         "differ from it are the object"),
+    ("SEGMENT", "Automatic Segmentation", "Any background: colour models seeded by where the cameras look, "
+                                          "made consistent across the views (photos without alpha or masks)"),
 )
 
 

@@ -56,6 +56,7 @@ class DatasetSpec:
     noise_focal: float = 0.0
     flip_frames: tuple[int, ...] = ()
     lighting: str = "flat"
+    specular: float = 0.0      # 0..1: glossier materials (not with flat lighting); see render_views.setup_render
     seed: int = 0
     engine: str = "CYCLES"
     samples: int = 16
@@ -89,6 +90,10 @@ class DatasetSpec:
             raise ValueError(f"--lighting must be one of {render_views.LIGHTING_MODES}, got {self.lighting!r}")
         if self.samples < 1:
             raise ValueError(f"--samples must be >= 1, got {self.samples}")
+        if not 0.0 <= self.specular <= 1.0:
+            raise ValueError(f"--specular must be in [0, 1], got {self.specular}")
+        if self.specular > 0 and self.lighting == "flat":
+            raise ValueError("--specular needs lit materials: use --lighting studio or turntable, not flat")
         if not (5.0 <= self.fov <= 120.0):
             raise ValueError(f"fov must be in [5, 120] degrees, got {self.fov}")
         if not (0.1 <= self.fill <= 1.0):
@@ -185,7 +190,8 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
 
     w, h = spec.size
     render_views.setup_render(scene, engine=spec.engine, samples=spec.samples, lighting=spec.lighting,
-                              width=w, height=h, pixel_filter=spec.pixel_filter, seed=spec.seed)
+                              width=w, height=h, pixel_filter=spec.pixel_filter, seed=spec.seed,
+                              specular=spec.specular)
     train_names = [f"images/train_{i:03d}.png" for i in range(len(R))]
     test_names = [f"images/test_{i:03d}.png" for i in range(len(R_test))]
     names = train_names + test_names
@@ -319,7 +325,11 @@ def build_parser():
                    help="translation noise as a fraction of the camera distance")
     p.add_argument("--noise-focal", type=float, default=d.noise_focal, help="focal noise as a fraction")
     p.add_argument("--flip-frames", default="", help="training frames I,J turned 180 degrees about the up axis")
-    p.add_argument("--lighting", choices=render_views.LIGHTING_MODES, default=d.lighting)
+    p.add_argument("--lighting", choices=render_views.LIGHTING_MODES, default=d.lighting,
+                   help="flat: the texture unshaded; studio: a fixed light rig; turntable: a key light that "
+                        "moves with the camera, so every view is lit differently (default %(default)s)")
+    p.add_argument("--specular", type=float, default=d.specular,
+                   help="0..1: glossier materials (higher specular, lower roughness); studio / turntable only")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--engine", default=d.engine, choices=("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"),
                    help="render engine (EEVEE / Workbench need OpenGL)")
@@ -340,8 +350,8 @@ def parse_command(argv: list[str]):
     spec = DatasetSpec(views=args.views, size=_size(args.size), elevations=_pair(args.elevations, "--elevations"),
                        holdout=args.holdout, noise_rot=args.noise_rot, noise_trans=args.noise_trans,
                        noise_focal=args.noise_focal, flip_frames=_indices(args.flip_frames),
-                       lighting=args.lighting, seed=args.seed, engine=args.engine, samples=args.samples,
-                       fov=args.fov)
+                       lighting=args.lighting, specular=args.specular, seed=args.seed, engine=args.engine,
+                       samples=args.samples, fov=args.fov)
     spec.validate()
     return args, spec
 

@@ -18,12 +18,18 @@ from . import render_views
 
 def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCLES", samples: int | None = None,
              lighting: str | None = None, seed: int = 0, turntable_size: int = 48, azimuths: int = 12,
-             elevations=(10.0, 35.0), overwrite: bool = False, log=evaluation.default_log) -> dict:
+             elevations=(10.0, 35.0), overwrite: bool = False, log=evaluation.default_log,
+             textures: dict | None = None) -> dict:
     """Evaluate one result folder against its dataset; returns the report dict, also written (with
     report.html and images/) to ``out_dir``, which appears only complete (temp folder + rename).
+    ``textures`` {name: image path}: the result mesh is also rendered at the held-out cameras with each
+    of these textures, and the report's ``texture_realism`` scores them beside the result's own.
 
     Raises InputError naming the missing or bad file, before anything is rendered or written."""
+    from ..eval.texture_realism import check_textures
     from .dataset_render import cameras_for
+
+    textures = check_textures(textures)
 
     plan = evaluation.plan_evaluation(result_dir, dataset_dir, out_dir, gt_mesh=gt_mesh, engine=engine,
                                       samples=samples, lighting=lighting, seed=seed, turntable_size=turntable_size,
@@ -36,14 +42,19 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
         f"({st['samples']} samples, {st['lighting']} lighting)")
     renders = render_mesh_file(plan.mesh_path, sets, engine=st["engine"], samples=st["samples"],
                                lighting=st["lighting"], seed=seed, pixel_filter=st["pixel_filter"])
+    extra = {name: render_mesh_file(plan.mesh_path, {"heldout": sets["heldout"]}, engine=st["engine"],
+                                    samples=st["samples"], lighting=st["lighting"], seed=seed,
+                                    pixel_filter=st["pixel_filter"], texture=path)["heldout"]
+             for name, path in textures.items()}
     plan.timings["render"] = time.perf_counter() - t0
-    return evaluation.write_evaluation(plan, renders, overwrite=overwrite, log=log)
+    return evaluation.write_evaluation(plan, renders, overwrite=overwrite, log=log, texture_renders=extra)
 
 
 def render_mesh_file(mesh_path, camera_sets: dict, engine: str = "CYCLES", samples: int = 16,
                      lighting: str = "flat", seed: int = 0, pixel_filter: float | None = None,
-                     progress=None) -> dict:
-    """Import ``mesh_path`` into an empty scene and render it through each camera set.
+                     progress=None, texture=None) -> dict:
+    """Import ``mesh_path`` into an empty scene and render it through each camera set (with the image
+    file ``texture`` in place of its own texture when given).
 
     camera_sets: {label: (K (N, 3, 3), R (N, 3, 3), t (N, 3), width, height)}.
     Returns {label: (N, H, W, 4) float32 RGBA in [0, 1], row 0 on top, straight alpha}.
@@ -51,7 +62,9 @@ def render_mesh_file(mesh_path, camera_sets: dict, engine: str = "CYCLES", sampl
     is called after each view when given.
     """
     scene = render_views.reset_scene()
-    render_views.import_mesh(mesh_path, name="TexForgeEvaluated")
+    obj = render_views.import_mesh(mesh_path, name="TexForgeEvaluated")
+    if texture is not None:
+        _replace_texture(obj, texture)
     out = {}
     for label, (K, R, t, w, h) in camera_sets.items():
         if len(R) == 0:
@@ -64,6 +77,21 @@ def render_mesh_file(mesh_path, camera_sets: dict, engine: str = "CYCLES", sampl
         cb = (lambda i, n, _l=label: progress(_l, i, n)) if progress else None
         out[label] = render_views.render_views(scene, K, R, t, w, h, progress=cb)
     return out
+
+
+def _replace_texture(obj, path) -> None:
+    """Point every image node of the (freshly imported) mesh's materials at the image file ``path``."""
+    import bpy
+
+    from ..runtime.errors import InputError
+
+    image = bpy.data.images.load(str(path), check_existing=False)
+    nodes = [n for slot in obj.material_slots if slot.material is not None and slot.material.node_tree
+             for n in slot.material.node_tree.nodes if n.type == "TEX_IMAGE"]
+    if not nodes:
+        raise InputError(f"{path}: the result mesh has no image texture to replace")
+    for node in nodes:
+        node.image = image
 
 
 def _workbench_shading(scene, lighting: str) -> None:

@@ -28,8 +28,10 @@ from mathutils import Matrix
 from . import camera as blender_camera
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".blend")
-LIGHTING_MODES = ("flat", "studio")
+LIGHTING_MODES = ("flat", "studio", "turntable")
 _FLAT_TAG = "texforge_flat"  # custom property marking material copies made for flat lighting
+_SPECULAR_TAG = "texforge_specular"  # ... and copies made glossier by ``specular``
+_TURNTABLE_TAG = "texforge_turntable"  # the key light that follows the rendering camera
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,13 +154,18 @@ def mesh_world_arrays(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
 
 def setup_render(scene: bpy.types.Scene, engine: str = "CYCLES", samples: int = 16, lighting: str = "flat",
                  width: int = 128, height: int = 128, pixel_filter: float | None = None,
-                 device: str = "CPU", seed: int = 0) -> None:
+                 device: str = "CPU", seed: int = 0, specular: float = 0.0) -> None:
     """Render settings for fast, reproducible views of the scene's objects.
 
     engine: 'CYCLES' (default; runs everywhere on CPU), or 'BLENDER_EEVEE' / 'BLENDER_WORKBENCH'
     (need an OpenGL provider; run them in a subprocess). lighting: 'flat' shows each material's base
     colour as emission (the texture exactly as painted, no shading); 'studio' keeps Principled
-    materials and adds a key / fill / rim light rig plus a dim grey world. pixel_filter: Cycles pixel
+    materials and adds a key / fill / rim light rig plus a dim grey world; 'turntable' keeps them too, with
+    one key light fixed relative to whichever camera renders (above and to its right) plus the dim world:
+    the object is lit differently in every view, as on a turntable capture where the object turns under
+    fixed lamps, so textures projected from the views disagree the way real captures do. specular (0..1,
+    not for 'flat'): render glossier copies of the materials (Principled 'Specular IOR Level' raised
+    from 0.5 towards 1, 'Roughness' lowered towards 0.2); the originals are not changed. pixel_filter: Cycles pixel
     filter width in pixels (Blender's default 1.5 anti-aliases); a tiny value such as 0.01 puts every
     sample at the pixel centre, matching a rasterizer's point sampling. Film is transparent (alpha =
     coverage), view transform 'Standard', no dithering, denoising off, adaptive sampling on.
@@ -167,6 +174,8 @@ def setup_render(scene: bpy.types.Scene, engine: str = "CYCLES", samples: int = 
         raise ValueError(f"lighting must be one of {LIGHTING_MODES}, got {lighting!r}")
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
+    if not 0.0 <= float(specular) <= 1.0:
+        raise ValueError(f"specular must be in [0, 1], got {specular}")
     r = scene.render
     r.engine = engine
     r.resolution_x, r.resolution_y, r.resolution_percentage = int(width), int(height), 100
@@ -213,7 +222,12 @@ def setup_render(scene: bpy.types.Scene, engine: str = "CYCLES", samples: int = 
         _use_flat_materials(scene)
     else:
         _restore_materials(scene)
-        _add_studio_rig(scene)
+        if specular > 0:
+            _use_specular_materials(scene, float(specular))
+        if lighting == "studio":
+            _add_studio_rig(scene)
+        else:
+            _add_turntable_key(scene)
 
 
 def _setup_world(scene: bpy.types.Scene, lighting: str) -> None:
@@ -267,6 +281,41 @@ def _add_studio_rig(scene: bpy.types.Scene) -> None:
         direction = center - pos
         obj.location = pos.tolist()
         obj.rotation_euler = _look_rotation(direction)
+
+
+# Key position in the rendering camera's frame, in units of its distance to the object: up and to the
+# right, about 45 degrees off the viewing direction, so each view shows a lit and a shaded side.
+_TURNTABLE_KEY = (0.8, 0.6)
+_TURNTABLE_IRRADIANCE = 6.0   # energy / distance^2: about the studio rig's key
+
+
+def _add_turntable_key(scene: bpy.types.Scene) -> None:
+    """One area light that :func:`_follow_camera` moves with the rendering camera before each render."""
+    center, radius = _scene_bounds(scene)
+    light = bpy.data.lights.new("TexForgeTurntableKey", "AREA")
+    light.size = 2.0 * radius
+    obj = bpy.data.objects.new("TexForgeTurntableKey", light)
+    obj["texforge_rig"] = True
+    obj[_TURNTABLE_TAG] = list(map(float, center))
+    scene.collection.objects.link(obj)
+
+
+def _follow_camera(scene: bpy.types.Scene) -> None:
+    """Put the turntable key (if any) at its fixed place relative to ``scene.camera``."""
+    cam = scene.camera
+    if cam is None:
+        return
+    for obj in scene.objects:
+        if obj.get(_TURNTABLE_TAG) is None:
+            continue
+        center = np.array(obj[_TURNTABLE_TAG], dtype=float)
+        c2w = np.array(cam.matrix_world)
+        eye, right, up = c2w[:3, 3], c2w[:3, 0], c2w[:3, 1]
+        dist = max(float(np.linalg.norm(eye - center)), 1e-6)
+        pos = eye + dist * (_TURNTABLE_KEY[0] * right + _TURNTABLE_KEY[1] * up)
+        obj.location = pos.tolist()
+        obj.rotation_euler = _look_rotation(center - pos)
+        obj.data.energy = _TURNTABLE_IRRADIANCE * float(np.sum((pos - center) ** 2))
 
 
 def _look_rotation(direction):
@@ -349,15 +398,38 @@ def _flat_material(src: bpy.types.Material | None) -> bpy.types.Material:
     return mat
 
 
+def _use_specular_materials(scene: bpy.types.Scene, specular: float) -> None:
+    """Swap each material for a glossier copy (tagged with the original's name, like the flat copies)."""
+    for obj in scene.objects:
+        if obj.type != "MESH":
+            continue
+        for slot in obj.material_slots:
+            src = slot.material
+            if src is None or src.node_tree is None:
+                continue
+            mat = src.copy()
+            mat.name = f"{src.name}.specular"
+            mat[_SPECULAR_TAG] = src.name
+            for bsdf in (n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED"):
+                level = bsdf.inputs["Specular IOR Level"]
+                level.default_value = max(level.default_value, 0.5 + 0.5 * specular)
+                rough = bsdf.inputs["Roughness"]
+                if not rough.is_linked:
+                    rough.default_value = min(rough.default_value, 1.0 - 0.8 * specular)
+            slot.material = mat
+
+
 def _restore_materials(scene: bpy.types.Scene) -> None:
     for obj in scene.objects:
         if obj.type != "MESH":
             continue
         for slot in obj.material_slots:
             mat = slot.material
-            if mat is not None and mat.get(_FLAT_TAG) is not None:
-                original = bpy.data.materials.get(mat[_FLAT_TAG]) if mat[_FLAT_TAG] else None
-                slot.material = original
+            # a flat copy of a specular copy leads back in two steps
+            while mat is not None and (mat.get(_FLAT_TAG) is not None or mat.get(_SPECULAR_TAG) is not None):
+                tag = mat.get(_FLAT_TAG) if mat.get(_FLAT_TAG) is not None else mat.get(_SPECULAR_TAG)
+                mat = bpy.data.materials.get(tag) if tag else None
+            slot.material = mat
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,6 +497,7 @@ def render_camera(scene: bpy.types.Scene, cam_obj: bpy.types.Object) -> np.ndarr
 def _render_still(scene: bpy.types.Scene, path: Path) -> np.ndarray:
     """Render the active camera to a 16-bit PNG and read it back as (H, W, 4), row 0 on top."""
     scene.render.filepath = str(path)
+    _follow_camera(scene)
     with _quiet_stdout(), bpy.context.temp_override(scene=scene):
         bpy.ops.render.render(write_still=True, scene=scene.name)
     if not path.is_file():

@@ -6,7 +6,9 @@ images) describe their frames as :class:`Frame` and call :func:`gather_frames`, 
 give the same dataset whichever way they come in:
 
 * the mask comes from the frame's mask file when it has one (an explicit mask wins), else from
-  the alpha channel (unless the mask source is "BACKGROUND"), else from a background-colour model;
+  the alpha channel (unless the mask source is "BACKGROUND"), else from a background-colour model,
+  or with mask source "SEGMENT" from the automatic multi-view segmentation (:mod:`.segment`: any
+  background, all such frames segmented together);
   RGBA photos are composited onto ``background``;
 * photos are resized to the working size and their intrinsics scaled with them;
 * a frame whose mask is unusable (:func:`texforge.data.masks.mask_problem`: empty, or covering the
@@ -34,7 +36,7 @@ from .masks import estimate_background, has_useful_alpha, mask_from_alpha, mask_
 from .working_size import working_size
 
 MIN_VIEWS = 2
-MASK_SOURCES = ("AUTO", "ALPHA", "BACKGROUND")
+MASK_SOURCES = ("AUTO", "ALPHA", "BACKGROUND", "SEGMENT")
 # Photos whose 32-px thumbnails differ by less than this (mean absolute difference, 0-1 scale,
 # under one 8-bit level) are copies of one photo: re-saved or re-exported files still match, while
 # neighbouring views of a plain object 7.5 degrees apart differ by about 0.007.
@@ -144,6 +146,11 @@ def gather_frames(frames: list[Frame], target: tuple[int, int], mask_source: str
     images = np.empty((n, th, tw, 3), dtype=np.float32)
     masks = np.empty((n, th, tw), dtype=np.float32)
     warnings = list(warnings or [])
+    if mask_source == "SEGMENT":
+        from .segment import segment_frames
+
+        frames, found = segment_frames(frames)
+        warnings.extend(found)
     kept: list[Frame] = []
     Ks, pruned, estimated = [], [], []
     used_colour_model = False
@@ -162,7 +169,8 @@ def gather_frames(frames: list[Frame], target: tuple[int, int], mask_source: str
             used_colour_model = True
             if model.uniform_fraction < 0.8:
                 warnings.append(f"{frame.label}: the image border is not a plain backdrop "
-                                f"({model.uniform_fraction:.0%} of it matches one colour); its mask may be poor")
+                                f"({model.uniform_fraction:.0%} of it matches one colour); its mask may be poor: "
+                                f"use the automatic segmentation (mask source 'SEGMENT') or mask files")
         if backdrop is not None:
             estimated.append(backdrop)
         k = len(kept)

@@ -2,8 +2,11 @@
 
 Conventions: arrays are (H, W, C), row 0 on top, float32 in [0, 1]. Channel counts are kept as in the
 file: 1 (grey), 2 (grey + alpha), 3 (RGB), 4 (RGBA); :func:`split_rgb_alpha` turns any of them into
-(RGB, alpha or None). Pixels are read as stored: EXIF orientation tags are ignored on purpose, because
-camera intrinsics (w, h, cx, cy) in transforms.json refer to the stored pixel grid.
+(RGB, alpha or None). Photos are turned upright by their EXIF orientation tag by default, as every
+viewer and camera phone shows them; ``upright=False`` reads the stored pixel grid, for cameras that
+were calibrated on it (the loaders decide per photo from the size their cameras give:
+:func:`reads_upright`). Large JPEGs are decoded at a reduced scale (Pillow's ``draft``, a DCT
+shortcut that never goes below the requested size) when the caller says how many pixels it needs.
 
 Pillow reads 16-bit grey PNGs at full precision; 16-bit RGB(A) PNGs are reduced to 8 bits by Pillow.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..atomic import atomic_file
 from ..runtime.errors import InputError
@@ -21,14 +24,50 @@ from ..runtime.errors import InputError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def image_size(path) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header only. Raises InputError naming the file."""
+# EXIF orientations 5-8 turn the stored grid by 90 degrees (width and height swap).
+_TRANSPOSED = (5, 6, 7, 8)
+_EXIF_ORIENTATION = 0x0112
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except (OSError, ValueError, TypeError, SyntaxError):  # a malformed EXIF block: read as stored
+        return 1
+
+
+def image_size(path, upright: bool = True) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header only (``upright``: after the EXIF
+    orientation, as :func:`read_image` returns it). Raises InputError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image file not found: {path}")
     try:
         with Image.open(path) as im:
-            return int(im.width), int(im.height)
+            w, h = int(im.width), int(im.height)
+            return (h, w) if upright and _orientation(im) in _TRANSPOSED else (w, h)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise InputError(f"{path}: not a readable image ({e})") from e
+
+
+def reads_upright(path, size: tuple[int, int], stored_by_default: bool = False) -> bool:
+    """Whether a camera made for ``size`` (W, H) sees the photo upright (EXIF orientation applied) or as
+    stored. The aspect ratio decides when the orientation turns the photo by 90 degrees and only one
+    grid fits; otherwise (a 180-degree turn, a mirror, a square photo) the tool decides:
+    ``stored_by_default`` for cameras from COLMAP (and LLFF, which runs COLMAP), which calibrate on the
+    stored pixels and ignore the tag, so that photos taken with one camera share its intrinsics."""
+    up, raw = image_size(path), image_size(path, upright=False)
+    fits = lambda a: abs(a[0] * size[1] - a[1] * size[0]) <= 0.01 * a[1] * size[0]  # noqa: E731
+    if up != raw and fits(up) != fits(raw):
+        return fits(up)
+    return not stored_by_default
+
+
+def exif_orientation(path) -> int:
+    """The photo's EXIF orientation tag (1: stored upright, also when there is none)."""
+    try:
+        with Image.open(path) as im:
+            return _orientation(im)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise InputError(f"{path}: not a readable image ({e})") from e
 
@@ -60,22 +99,48 @@ def _to_float(im: Image.Image) -> np.ndarray:
     return arr
 
 
-def read_image(path) -> np.ndarray:
+def read_image(path, upright: bool = True, min_size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an image file -> (H, W, C) float32 in [0, 1], C in {1, 2, 3, 4}, row 0 on top.
 
-    Missing, corrupt or truncated files raise :class:`InputError` naming the file."""
+    ``upright``: apply the EXIF orientation. ``min_size`` (W, H of the upright image): the caller
+    needs no more pixels than this, so a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (never smaller
+    than ``min_size``; the caller resizes the rest of the way). Missing, corrupt or truncated files
+    raise :class:`InputError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image file not found: {path}")
     try:
         with Image.open(path) as im:
+            turn = _orientation(im) if upright else 1
+            if min_size is not None and im.format == "JPEG":
+                w, h = (min_size[1], min_size[0]) if turn in _TRANSPOSED else min_size
+                im.draft(im.mode, (int(w), int(h)))
             im.load()  # decode now, so truncated data fails here (not lazily later)
+            if turn != 1:
+                im = ImageOps.exif_transpose(im)
             arr = _to_float(im)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise InputError(f"{path}: not a readable image, corrupt or truncated ({e})") from e
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(f"{path}: image has zero size")
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+class ImageReader:
+    """A photo file read on demand: ``reader()`` -> :func:`read_image` (upright unless told), then
+    ``after(pixels)`` when set (e.g. lens undistortion). ``min_size`` may be set by whoever knows the
+    working size, before the read. InputErrors name ``label`` (the frame) besides the file."""
+
+    def __init__(self, path, label: str = "", upright: bool = True, after=None):
+        self.path, self.label, self.upright, self.after = Path(path), label, upright, after
+        self.min_size: tuple[int, int] | None = None
+
+    def __call__(self) -> np.ndarray:
+        try:
+            arr = read_image(self.path, self.upright, self.min_size)
+            return self.after(arr) if self.after is not None else arr
+        except InputError as e:
+            raise InputError(f"{self.label}: {e}" if self.label else str(e)) from e
 
 
 def split_rgb_alpha(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

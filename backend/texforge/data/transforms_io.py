@@ -12,6 +12,12 @@ Three dialects load unchanged:
 Cameras go through :func:`texforge.render.camera.transforms_intrinsics` and
 :func:`texforge.render.camera.c2w_gl_to_rt`, the project's one conversion.
 
+:func:`load_dataset` also takes capture folders that hold no transforms.json: a COLMAP sparse model
+(``sparse/0/``, ``sparse/`` or ``cameras.bin``/``.txt`` at the top, :mod:`texforge.data.colmap`) or
+an LLFF ``poses_bounds.npy`` (:mod:`texforge.data.llff`), each with its photos in ``images/``. Every
+format finds mask files beside the photos by name (:mod:`texforge.data.mask_files`) when it names
+none itself, and ``select`` picks frames (e.g. every 8th photo held out for evaluation).
+
 Images of different sizes (same aspect ratio) are rescaled to the most common size (ties: the first
 frame's size) and their intrinsics scaled with them (``Cameras.resized`` semantics); images whose
 longest side exceeds ``max_size`` are downscaled. Pixels, masks, unusable frames (pruned with a
@@ -33,8 +39,8 @@ from ..runtime.errors import InputError
 from ..geometry.camera_convert import c2w_gl_to_rt, transforms_frame_entry, transforms_intrinsics
 from .dataset import MultiViewDataset
 from .gather import MIN_VIEWS, Frame, gather_frames, too_few_views
-from .images import IMAGE_EXTENSIONS, image_size, read_image
-from .masks import read_mask
+from .images import IMAGE_EXTENSIONS, ImageReader, image_size, reads_upright
+from .mask_files import find_mask_file, mask_reader
 from .working_size import working_size
 
 SPLIT_FILES = {
@@ -141,13 +147,16 @@ def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dic
             raise InputError(f"{json_path}: frame {i} has no file_path")
         name = str(frame["file_path"])
         f = _resolve_file(base, name, name)
-        mask = _resolve_file(base, str(frame["mask_path"]), name, "mask") if frame.get("mask_path") else None
+        mask = (_resolve_file(base, str(frame["mask_path"]), name, "mask") if frame.get("mask_path")
+                else find_mask_file(f, base))
         try:
             wh = image_size(f)
+            K, w, h = transforms_intrinsics(meta, frame, wh)
+            # cameras calibrated on a photo's stored grid (its EXIF orientation turns it) keep that grid
+            upright = reads_upright(f, (w, h))
+            wh = wh if upright else image_size(f, upright=False)
         except InputError as e:
             raise InputError(f"frame {name}: {e}") from e
-        try:
-            K, w, h = transforms_intrinsics(meta, frame, wh)
         except ValueError as e:
             raise InputError(f"frame {name}: {e}") from e
         if (w, h) != wh:
@@ -163,44 +172,108 @@ def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dic
             msg = f"lens distortion ({model}) is ignored; undistort the images for best results"
             if msg not in warnings:
                 warnings.append(msg)
-        frames.append(Frame(name, K, R, t, wh, _named_reader(read_image, f, name),
-                            _named_reader(read_mask, mask, name) if mask is not None else None,
+        frames.append(Frame(name, K, R, t, wh, ImageReader(f, f"frame {name}", upright),
+                            mask_reader(mask, f"frame {name}") if mask is not None else None,
                             path=str(f), mask_path=str(mask) if mask is not None else ""))
     return frames, warnings, meta
 
 
+def capture_format(path, split: str = "train") -> str:
+    """What a dataset path holds: "transforms" (a json file, or a folder with the split's json),
+    "colmap" or "llff". Raises InputError saying what was looked for."""
+    from .colmap import find_model
+    from .llff import POSES_FILE
+
+    path = Path(path)
+    if path.is_file():
+        return "llff" if path.name == POSES_FILE else "transforms"
+    if not path.exists():
+        raise InputError(f"dataset not found: {path}")
+    if split in SPLIT_FILES and any((path / n).is_file() for n in SPLIT_FILES[split]):
+        return "transforms"
+    if find_model(path) is not None:
+        return "colmap"
+    if (path / POSES_FILE).is_file():
+        return "llff"
+    wanted = " or ".join(SPLIT_FILES.get(split, ("transforms.json",)))
+    raise InputError(f"{path}: no {wanted}, no COLMAP model (sparse/0/, sparse/ or cameras.bin / cameras.txt) and no "
+                     f"{POSES_FILE} in this folder; point to a dataset folder in one of these formats")
+
+
+def read_any_frames(path, split: str = "train") -> tuple[list[Frame], list[str], str]:
+    """Frames of any supported dataset folder, headers only -> (frames, warnings, a name for messages).
+    ``split`` picks the json of a transforms.json dataset; a capture has one set of photos."""
+    kind = capture_format(path, split)
+    if kind == "transforms":
+        json_path = resolve_transforms_path(path, split)
+        frames, warnings, _ = read_frames(json_path)
+        return frames, warnings, str(json_path)
+    from .colmap import read_colmap_frames
+    from .llff import read_llff_frames
+
+    folder = Path(path).parent if Path(path).is_file() else Path(path)  # poses_bounds.npy named itself
+    frames, warnings = (read_colmap_frames if kind == "colmap" else read_llff_frames)(folder)
+    return frames, warnings, str(folder)
+
+
+def every_nth(k: int, offset: int = 0, keep: bool = True):
+    """A ``select`` for :func:`load_dataset`: frames i with i % k == offset (``keep=False``: all others),
+    counted in the dataset's frame order (sorted photo names for COLMAP and LLFF), e.g.
+    ``every_nth(8)`` the held-out views and ``every_nth(8, keep=False)`` the training views."""
+    if k < 1:
+        raise ValueError(f"every_nth: k must be at least 1, got {k}")
+    return lambda i, name: (i % k == offset) == keep
+
+
+def _select(frames: list[Frame], select, where: str) -> list[Frame]:
+    if select is None:
+        return frames
+    if callable(select):
+        chosen = [f for i, f in enumerate(frames) if select(i, f.name)]
+    else:
+        idx = [int(i) for i in select]
+        bad = [i for i in idx if not -len(frames) <= i < len(frames)]
+        if bad:
+            raise InputError(f"{where}: frame indices {bad[:5]} are out of range (the dataset has {len(frames)} frames)")
+        chosen = [frames[i] for i in idx]
+    if not chosen:
+        raise InputError(f"{where}: the frame selection keeps none of the {len(frames)} frames")
+    return chosen
+
+
 def load_dataset(path, split: str = "train", max_size: int | None = None, device=None,
-                 background=(0.0, 0.0, 0.0)) -> MultiViewDataset:
-    """Load a transforms.json dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
+                 background=(0.0, 0.0, 0.0), select=None, mask_source: str = "AUTO") -> MultiViewDataset:
+    """Load a dataset -> :class:`MultiViewDataset` (images (N, H, W, 3), masks (N, H, W)).
 
     ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
-    transforms_test.json, "gt" -> transforms_gt.json) or a json file. ``max_size``: longest image side
-    after loading (downscaled if larger; None or 0: no cap). ``background``: RGB that RGBA images are
-    composited onto. Bad input raises :class:`InputError` naming the frame; training frames whose
-    masks are unusable are left out (``dataset.pruned``, with a warning) while enough usable ones
-    remain; other splits keep them (with the warning)."""
-    json_path = resolve_transforms_path(path, split)
+    transforms_test.json, "gt" -> transforms_gt.json), a json file, or a capture folder with a COLMAP
+    model or poses_bounds.npy and images/ (split "train", or any split with ``select``: a capture's
+    held-out views are ``load_dataset(folder, "test", select=every_nth(8))``, kept unpruned like every
+    split but "train"). ``select``: which frames to load, a callable (index, name) -> bool such as
+    :func:`every_nth` or a sequence of indices (None: all).
+    ``max_size``: longest image side after loading (downscaled if larger; None or 0: no cap).
+    ``background``: RGB that RGBA images are composited onto. ``mask_source``: see
+    :func:`texforge.data.gather.gather_frames`. Bad input raises :class:`InputError`
+    naming the frame; training frames whose masks are unusable are left out (``dataset.pruned``,
+    with a warning) while enough usable ones remain; other splits keep them (with the warning)."""
+    if split != "train" and select is None and capture_format(path, split) != "transforms":
+        raise InputError(f"{path}: a photo capture has no separate {split!r} split; choose its held-out photos with "
+                         f"select (e.g. every_nth(8)) and train on the others (every_nth(8, keep=False))")
     # headers first: a bad camera or a missing file fails before any pixels are decoded
-    frames, warnings, _ = read_frames(json_path)
+    frames, warnings, where = read_any_frames(path, split)
+    frames = _select(frames, select, where)
     if split == "train" and len(frames) < MIN_VIEWS:
-        raise InputError(f"{json_path}: {too_few_views(len(frames), MIN_VIEWS, len(frames))}")
+        raise InputError(f"{where}: {too_few_views(len(frames), MIN_VIEWS, len(frames))}")
     sizes = [f.size for f in frames]
     target = working_size(_common_size(sizes, [f.name for f in frames]), max_size)
     if any(s != target for s in sizes):
         capped = f" (longest side capped at {max_size} px)" if max_size and max(max(s) for s in sizes) > max_size else ""
         warnings.append(f"images rescaled to {target[0]}x{target[1]}{capped}")
+    for f in frames:
+        if isinstance(f.read_pixels, ImageReader):  # large JPEGs need not be decoded at full size
+            f.read_pixels.min_size = target
     train = split == "train"  # held-out and ground-truth views are evaluated one by one: all of them stay
-    return gather_frames(frames, target, "AUTO", background, MIN_VIEWS if train else 1, warnings, device, prune=train)
-
-
-def _named_reader(read, path: Path, name: str):
-    """read(path) whose InputError also names the frame (the file name alone may be ambiguous)."""
-    def reader():
-        try:
-            return read(path)
-        except InputError as e:
-            raise InputError(f"frame {name}: {e}") from e
-    return reader
+    return gather_frames(frames, target, mask_source, background, MIN_VIEWS if train else 1, warnings, device, prune=train)
 
 
 def _as_numpy(x) -> np.ndarray:

@@ -232,9 +232,10 @@ def _camera_metrics(cams: dict | None, missing: dict) -> dict:
     return out
 
 
-def score_renders(plan: EvaluationPlan, renders: dict, folder: Path) -> dict:
+def score_renders(plan: EvaluationPlan, renders: dict, folder: Path, texture_renders: dict | None = None) -> dict:
     """The report of ``renders`` ({label: (N, H, W, 4) RGBA}, one per camera set plus ``turntable``),
-    with its pictures written under ``folder``/images."""
+    with its pictures written under ``folder``/images. ``texture_renders`` ({name: RGBA} of the held-out
+    cameras, the result mesh with another texture) get the result texture's realism figures too."""
     from ..data.images import write_png
     from . import images as eimg
     from . import scores
@@ -257,6 +258,9 @@ def score_renders(plan: EvaluationPlan, renders: dict, folder: Path) -> dict:
     # KID / FID-style: every photo (training + held-out) against every render (held-out + turntable)
     fakes = [held_rgb, turn_rgb]
     set_m = scores.set_metrics(plan.photos, fakes)
+    from .texture_realism import score_textures
+    realism = score_textures(held.images, held.masks, {"result": renders["heldout"], **(texture_renders or {})},
+                             plan.background)
     timings["image_metrics"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if plan.gt is not None:
@@ -287,6 +291,7 @@ def score_renders(plan: EvaluationPlan, renders: dict, folder: Path) -> dict:
                          "embedding": "pooled 1280-d EffNet-Lite0 (ImageNet) head activation at 224 px"},
         "geometry": geo_details,
         "metrics": {**image_means, **aligned, **set_m, **geo, **cam_metrics}, "missing": missing,
+        "texture_realism": realism,
         "per_view": per_view, "cameras": plan.cameras, "alignment": plan.alignment,
         "images": {"views": view_images, "turntable": "images/turntable.png"},
         "timings": timings,
@@ -295,7 +300,8 @@ def score_renders(plan: EvaluationPlan, renders: dict, folder: Path) -> dict:
     }
 
 
-def write_evaluation(plan: EvaluationPlan, renders: dict, overwrite: bool = False, log=default_log) -> dict:
+def write_evaluation(plan: EvaluationPlan, renders: dict, overwrite: bool = False, log=default_log,
+                     texture_renders: dict | None = None) -> dict:
     """Score ``renders`` and write report.json, report.html and images/ to ``plan.out_dir`` through a
     temporary folder + rename (texforge.atomic.atomic_folder). Returns the report; its ``problems``
     (when present) list what texforge.eval.report.validate_report found wrong."""
@@ -304,7 +310,7 @@ def write_evaluation(plan: EvaluationPlan, renders: dict, overwrite: bool = Fals
     from .report import validate_report, write_json_atomic
 
     with atomic_folder(plan.out_dir, overwrite=overwrite) as tmp:
-        report = score_renders(plan, renders, tmp)
+        report = score_renders(plan, renders, tmp, texture_renders)
         problems = validate_report(report, tmp)
         if problems:
             report["problems"] = problems

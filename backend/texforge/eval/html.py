@@ -69,6 +69,19 @@ def _alignment_note(al: dict | None) -> str:
             f"moved by it{'' if al.get('applied') else ' (not applied: no held-out views)'}.</p>")
 
 
+def _realism_table(realism: dict | None) -> str:
+    if not realism:
+        return ""
+    first = next(iter(realism.values()))
+    rows = "".join(f"<tr><td class='l'>{escape(name)}</td><td>{fmt(v.get('kid'))}</td><td>{fmt(v.get('kid_std'))}</td>"
+                   f"<td>{fmt(v.get('fid'))}</td><td>{fmt(v.get('psnr'))}</td><td>{fmt(v.get('iou'))}</td></tr>"
+                   for name, v in realism.items())
+    return ("<h2>Texture realism (held-out views, masked on the dataset background)</h2><table><tr>"
+            "<th class='l'>texture</th><th>KID</th><th>KID std</th><th>FID</th><th>PSNR</th><th>IoU</th></tr>"
+            f"{rows}</table><p class='note'>{escape(str(first.get('features', '')))}, {first.get('views')} views: "
+            "rank textures by these, do not compare them with Inception FID / KID.</p>")
+
+
 def report_html(report: dict) -> str:
     """The HTML page of one evaluation report (image paths relative to the report's folder)."""
     s = report.get("settings", {})
@@ -80,6 +93,7 @@ def report_html(report: dict) -> str:
         f"<p class='note'>Perceptual distance, KID and FID-style scores use {escape(report.get('features', ''))}"
         " (ImageNet EfficientNet-Lite0), not Inception: compare them only with each other.</p>",
         "<h2>Metrics</h2>", _metrics_table(report.get("metrics", {}), report.get("missing", {})),
+        _realism_table(report.get("texture_realism")),
         "<h2>Held-out views: photo | reconstruction | error</h2>",
         "<table><tr><th class='l'>view</th><th>image</th><th>IoU</th><th>PSNR</th><th>SSIM</th>"
         "<th>perceptual</th><th>IoU aligned</th><th>PSNR aligned</th></tr>",

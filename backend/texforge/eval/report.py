@@ -7,7 +7,9 @@ report.json (version 1):
   per_view [{name, iou, psnr, ssim, perceptual, image, iou_aligned, psnr_aligned}], cameras {before,
   after, pruned} (see texforge.eval.cameras.before_after_errors; null without exact cameras), alignment
   (texforge.eval.cameras.align_result_cameras + applied; null without exact cameras), images {views: [...],
-  turntable}, timings {stage: seconds}, counts {...}.
+  turntable}, timings {stage: seconds}, counts {...}, texture_realism {texture name ("result" = the result's
+  own texture, then any extra textures): {kid, kid_std, fid, psnr, iou, views, features}} (held-out views;
+  see texforge.eval.texture_realism).
 """
 
 from __future__ import annotations

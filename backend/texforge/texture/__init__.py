@@ -3,7 +3,9 @@
 by learning pipelines for per-view pseudo-ground-truth textures."""
 
 from .inpaint import push_pull_fill
-from .projection import extract_texture, mirror_points, project_colors
+from .projection import (extract_texture, extract_texture_chunked, mirror_points, project_colors,
+                         project_colors_chunked)
 from .raster import uv_rasterize
 
-__all__ = ["extract_texture", "mirror_points", "project_colors", "push_pull_fill", "uv_rasterize"]
+__all__ = ["extract_texture", "extract_texture_chunked", "mirror_points", "project_colors", "project_colors_chunked",
+           "push_pull_fill", "uv_rasterize"]

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +40,13 @@ def _sample(img: torch.Tensor, pix: torch.Tensor, width: int, height: int, mode:
     return out[0, :, 0].transpose(0, 1)
 
 
+# one chunk of views for the projection: (cameras, images, masks, depths, silhouettes) as in project_colors
+ViewChunk = tuple
+# a callable that yields the chunks (called once per projection pass, so they may be rendered or
+# loaded on the fly and freed after use: memory stays bounded by one chunk of full-size views)
+ViewChunks = Callable[[], Iterable[ViewChunk]]
+
+
 @torch.no_grad()
 def project_colors(points: torch.Tensor, normals: torch.Tensor, cameras: Cameras, images: torch.Tensor,
                    masks: torch.Tensor, depths: torch.Tensor, silhouettes: torch.Tensor, radius: float,
@@ -48,12 +57,29 @@ def project_colors(points: torch.Tensor, normals: torch.Tensor, cameras: Cameras
     depths (N, H, W) rendered camera z of the fitted mesh; silhouettes (N, H, W) its hard masks;
     ``radius`` object radius (sets the depth tolerance). Returns colour (P, 3), weight sum (P,)
     and per-view colours/weights are not kept (memory)."""
+    chunk = (cameras, images, masks, depths, silhouettes)
+    return project_colors_chunked(points, normals, lambda: [chunk], radius, cos_power, border_px, erode_px)
+
+
+@torch.no_grad()
+def project_colors_chunked(points: torch.Tensor, normals: torch.Tensor, chunks: ViewChunks, radius: float,
+                           cos_power: float = 3.0, border_px: float = 2.0, erode_px: int = 1):
+    """:func:`project_colors` over views that come in chunks (see :data:`ViewChunks`); the views are
+    blended one by one in the same order, so the result does not depend on the chunking."""
+    acc = torch.zeros(points.shape[0], 3, dtype=points.dtype, device=points.device)
+    wsum = torch.zeros(points.shape[0], dtype=points.dtype, device=points.device)
+    for chunk in chunks():
+        _accumulate(points, normals, *chunk, radius, cos_power, border_px, erode_px, acc, wsum)
+    color = acc / wsum.clamp_min(1e-12).unsqueeze(-1)
+    return color, wsum
+
+
+def _accumulate(points, normals, cameras: Cameras, images, masks, depths, silhouettes, radius: float,
+                cos_power: float, border_px: float, erode_px: int, acc: torch.Tensor, wsum: torch.Tensor):
     n, h, w = masks.shape
     valid = (silhouettes > 0.5) & (masks > 0.5)
     steps = erode_px + int(max(1.0, border_px)) + 1
     depth_map = _erosion_depth(valid, steps)                              # (N, H, W)
-    acc = torch.zeros(points.shape[0], 3, dtype=points.dtype, device=points.device)
-    wsum = torch.zeros(points.shape[0], dtype=points.dtype, device=points.device)
     centers = cameras.centers
     for i in range(n):
         cam = cameras[i]
@@ -76,8 +102,6 @@ def project_colors(points: torch.Tensor, normals: torch.Tensor, cameras: Cameras
             col = _sample(img, pix[sel], w, h, "bilinear")
             acc[sel] += weight[sel].unsqueeze(-1) * col
             wsum[sel] += weight[sel]
-    color = acc / wsum.clamp_min(1e-12).unsqueeze(-1)
-    return color, wsum
 
 
 def mirror_points(points: torch.Tensor, normals: torch.Tensor, centre: torch.Tensor, axis: str):
@@ -97,16 +121,27 @@ def extract_texture(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
                     border_px: float = 2.0, erode_px: int = 1):
     """The texture (H, W, 3) in [0, 1] (row 0 on top) and the texel visibility (H, W) in [0, 1]
     (normalised blend weight; 0 for texels no view sees). See the module docstring for the steps."""
+    chunk = (cameras, images, masks, depths, silhouettes)
+    return extract_texture_chunked(vertices, faces, uvs, face_uvs, normals, lambda: [chunk], size, radius,
+                                   centre, symmetry, cos_power, border_px, erode_px)
+
+
+@torch.no_grad()
+def extract_texture_chunked(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor,
+                            normals: torch.Tensor, chunks: ViewChunks, size: tuple[int, int], radius: float,
+                            centre: torch.Tensor | None = None, symmetry: str | None = None,
+                            cos_power: float = 3.0, border_px: float = 2.0, erode_px: int = 1):
+    """:func:`extract_texture` over views that come in chunks (:data:`ViewChunks`; called a second
+    time for the mirrored texels when ``symmetry`` is set), so that full-size photos of many views
+    never sit in memory at once."""
     h, w = size
     pts, nrm, covered = uv_rasterize(vertices, faces, uvs, face_uvs, normals, size)
     flat_p, flat_n = pts[covered], nrm[covered]
-    col, wsum = project_colors(flat_p, flat_n, cameras, images, masks, depths, silhouettes, radius,
-                               cos_power, border_px, erode_px)
+    col, wsum = project_colors_chunked(flat_p, flat_n, chunks, radius, cos_power, border_px, erode_px)
     seen = wsum > 1e-6
     if symmetry is not None and centre is not None and (~seen).any():
         mp, mn = mirror_points(flat_p[~seen], flat_n[~seen], centre, symmetry)
-        mcol, mw = project_colors(mp, mn, cameras, images, masks, depths, silhouettes, radius,
-                                  cos_power, border_px, erode_px)
+        mcol, mw = project_colors_chunked(mp, mn, chunks, radius, cos_power, border_px, erode_px)
         idx = (~seen).nonzero().squeeze(-1)
         got = mw > 1e-6
         col[idx[got]] = mcol[got]

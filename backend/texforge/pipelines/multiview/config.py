@@ -64,8 +64,8 @@ class MultiviewConfig:
     prune_neighbour_factor: float = 1.5   # ordered sequences: direction error > max(60 deg, k x median step)
     prune_photo_factor: float = 3.0       # photometric error above k x median -> pruned
     max_prune_fraction: float = 0.34
-    # after the fit: search (lo, hi, steps) pixels of offset along the normals for the best hard-mask
-    # IoU of the training views (steps 0: off); see _Run.inflate
+    # after the fit: search (lo, hi, evaluations) pixels (at the evaluation size) of offset along the
+    # normals for the best hard-mask IoU of the training views (evaluations 0: off); see _Run.inflate
     inflate_search_px: tuple[float, float, int] = (-0.5, 1.5, 9)
     # final texture
     texture_size: tuple[int, int] = (512, 1024)   # (H, W): the sphere's UV chart is twice as wide as tall
@@ -73,6 +73,12 @@ class MultiviewConfig:
     texture_border_px: float = 2.0    # weight ramps up over this many pixels inside the silhouette
     texture_erode_px: int = 1
     symmetry: str | None = None       # None or "x" | "y" | "z": mirror plane through the object centre
+    save_pseudo_gt: bool = True       # per-view textures (pseudo_gt.safetensors) for training without the photos
+    # the steps after the fit (inflation search, per-view figures) render at most this longest side
+    # (0: the finest stage's resolution), 2x supersampled, and handle views in chunks of
+    # eval_views_batch (texture projection too): their time and memory stay a fraction of the fit's
+    # whatever the photos' size and number
+    eval_max_size: int = 0
     eval_views_batch: int = 8
 
     # -- presets -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ...render.camera import Cameras
 from ...render.soft_mask import band_to_sigmainv
 
 
-def resample_views(images: torch.Tensor, masks: torch.Tensor, resolution: int):
+def resample_views(images: torch.Tensor, masks: torch.Tensor, resolution: int, chunk: int = 8):
     """images (N, H, W, 3), masks (N, H, W) -> area-resampled copies whose longest side is
     ``resolution`` (never upsampled) and their size (W, H)."""
     n, h, w = masks.shape
@@ -28,9 +28,12 @@ def resample_views(images: torch.Tensor, masks: torch.Tensor, resolution: int):
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     if (nw, nh) == (w, h):
         return images, masks, (w, h)
-    im = F.interpolate(images.permute(0, 3, 1, 2), size=(nh, nw), mode="area").permute(0, 2, 3, 1)
-    mk = F.interpolate(masks.unsqueeze(1), size=(nh, nw), mode="area").squeeze(1)
-    return im.contiguous(), mk.contiguous(), (nw, nh)
+    im, mk = [], []
+    for s0 in range(0, n, chunk):   # the channels-first copy of full-size photos, a chunk at a time
+        im.append(F.interpolate(images[s0:s0 + chunk].permute(0, 3, 1, 2), size=(nh, nw), mode="area")
+                  .permute(0, 2, 3, 1).contiguous())
+        mk.append(F.interpolate(masks[s0:s0 + chunk].unsqueeze(1), size=(nh, nw), mode="area").squeeze(1))
+    return torch.cat(im), torch.cat(mk).contiguous(), (nw, nh)
 
 
 def render(mesh: MeshModel, vertices: torch.Tensor, cameras: Cameras, texture: torch.Tensor | None,

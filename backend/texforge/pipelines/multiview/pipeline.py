@@ -10,13 +10,18 @@ Steps (fractions of the progress bar in brackets):
 4. after the coarse stages, prune views whose silhouettes stay badly explained, whose corrected
    cameras disagree with their neighbours, or whose colours disagree with the other views
    (leave-one-out projection), and refit without them;
-5. extract the final texture by projection and measure per-view IoU / PSNR.
+5. move the surface along its normals by the offset that best matches the hard silhouettes, extract
+   the final texture by projection (from the photos at up to the texture's size when a reader is
+   given) and measure per-view IoU / PSNR; these steps work at the fit's resolution and a chunk of
+   views at a time, so they stay a small fraction of the fit whatever the photos' size and number.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -44,12 +49,13 @@ from ...runtime.progress import (
     no_progress,
 )
 from ...runtime.timing import timed
-from ...texture import extract_texture, project_colors, push_pull_fill, uv_rasterize
+from ...texture import extract_texture_chunked, project_colors, push_pull_fill, uv_rasterize
 from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
 from .config import MultiviewConfig, StageConfig
 from .fit import render, resample_views, view_ious
+from .pseudo_views import pseudo_gt_views
 
 
 @dataclass
@@ -59,10 +65,13 @@ class MultiviewResult:
     mesh: the fitted mesh with UVs and the projected texture; cameras: the corrected cameras of every
     input frame (pruned ones included), input_cameras: the cameras as given; names: frame names in
     input order; pruned: ``{"name", "index", "reason"}`` per dropped frame; per_view: ``{"name", "iou",
-    "psnr", "pruned"}`` per frame (training views, against the input images); timings: seconds per
+    "psnr", "pruned"}`` per frame (training views, against the input images at the evaluation size,
+    ``MultiviewConfig.eval_max_size``); timings: seconds per
     stage and ``total``; config: the :class:`MultiviewConfig` as a dict; image_size: (width, height) of
     the working images; metrics: summary figures (train IoU / PSNR means over the kept views, counts);
-    visibility: the texel visibility returned by the texture extraction (kept views only).
+    visibility: the texel visibility returned by the texture extraction (kept views only); pseudo_gt:
+    per-view textures of the kept views (:mod:`.pseudo_views`) or None when ``save_pseudo_gt`` is off;
+    cpu_timings: process CPU seconds of the same phases as ``timings`` (benchmarks).
     """
 
     mesh: TexturedMesh
@@ -76,6 +85,8 @@ class MultiviewResult:
     image_size: tuple[int, int] = (0, 0)
     metrics: dict = field(default_factory=dict)
     visibility: np.ndarray | None = None
+    pseudo_gt: dict | None = None
+    cpu_timings: dict = field(default_factory=dict)
 
 
 def validate_dataset(ds: MultiViewDataset) -> MultiViewDataset:
@@ -103,14 +114,16 @@ def validate_dataset(ds: MultiViewDataset) -> MultiViewDataset:
     problems = {i: p for i, m in enumerate(ds.masks) if (p := mask_problem(m))}
     good = [i for i in range(n) if i not in problems]
     if len(good) >= MIN_VIEWS:
-        problems.update(_aim_problems(ds.subset(good), good))
+        problems.update(_aim_problems(ds, good))
     return _without(ds, problems)
 
 
-def _aim_problems(ds: MultiViewDataset, index: list[int]) -> dict[int, str]:
+def _aim_problems(full: MultiViewDataset, index: list[int]) -> dict[int, str]:
     """{dataset index: reason} for cameras that do not look at the object (behind them, or far
     outside their image): the point closest to the rays through the silhouette centres is the
-    object, so one wrong camera barely moves it."""
+    object, so one wrong camera barely moves it. (Cameras and masks of ``index`` only: a subset
+    of the dataset would copy every photo.)"""
+    ds = SimpleNamespace(cameras=full.cameras[index], masks=full.masks[index], names=[full.names[i] for i in index])
     cams = ds.cameras.to(dtype=torch.float64)
     cent, _ = mask_centroids(torch.as_tensor(ds.masks, dtype=torch.float64))
     centre = ray_intersection(*pixel_rays(cams, cent))
@@ -168,11 +181,23 @@ class _Run:
         self.background = torch.as_tensor(np.asarray(bg, dtype=np.float32), device=self.device)
         self.pruned: dict[int, str] = {}
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}
         self.gen = torch.Generator().manual_seed(int(cfg.seed))
         self.levels: dict[int, tuple] = {}
         self.texture_param: torch.Tensor | None = None
 
     # -- helpers ------------------------------------------------------------------------------
+    @contextmanager
+    def timed(self, key: str):
+        """Wall seconds into ``timings`` and process CPU seconds into ``cpu_timings`` (the steadier
+        figure on a machine shared with other jobs)."""
+        c0 = time.process_time()
+        try:
+            with timed(self.timings, key):
+                yield
+        finally:
+            self.cpu_timings[key] = self.cpu_timings.get(key, 0.0) + time.process_time() - c0
+
     def check(self):
         check_stop(self.should_stop)
 
@@ -203,7 +228,7 @@ class _Run:
 
     # -- steps --------------------------------------------------------------------------------
     def place(self):
-        with timed(self.timings, "place"):
+        with self.timed("place"):
             self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
             self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
             if self.cfg.prune:
@@ -220,7 +245,7 @@ class _Run:
 
     def stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
         """Run one stage of the joint fit (``iterations`` steps of :class:`TrainLoop`)."""
-        with timed(self.timings, label):
+        with self.timed(label):
             self._stage(st, iterations, frac0, frac1, label)
 
     def _stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
@@ -309,14 +334,23 @@ class _Run:
         return self._perceptual
 
     # -- views and textures ------------------------------------------------------------------
+    def view_chunks(self, views: list[int] | torch.Tensor | None = None):
+        """``views`` (default all) as index tensors of at most ``eval_views_batch`` views: every
+        per-view buffer after the fit is allocated one chunk at a time, so memory does not grow with
+        the number of views."""
+        views = torch.arange(self.n) if views is None else torch.as_tensor(views)
+        views = views.to(self.device)
+        step = max(1, int(self.cfg.eval_views_batch))
+        return [views[s:s + step] for s in range(0, len(views), step)]
+
     @torch.no_grad()
-    def render_all(self, size, texture=None, batch=8):
-        """Depth (N, H, W), hard mask (N, H, W) and rgb (N, H, W, 3) or None, all views."""
+    def render_all(self, size, texture=None):
+        """Depth (N, H, W), hard mask (N, H, W) and rgb (N, H, W, 3) or None, all views (at the fit's
+        sizes only: after the fit, where images are large, the views are rendered chunk by chunk)."""
         cams = self.rig(None, size)
         verts = self.mesh.vertices()
         depth, hard, rgb = [], [], []
-        for s in range(0, self.n, batch):
-            idx = torch.arange(s, min(s + batch, self.n), device=self.device)
+        for idx in self.view_chunks():
             out = render(self.mesh, verts, cams[idx], texture, 0.5, soft_mask=False)
             depth.append(out.depth)
             hard.append(out.hard_mask.float())
@@ -325,15 +359,34 @@ class _Run:
         return torch.cat(depth), torch.cat(hard), (torch.cat(rgb) if texture is not None else None), cams
 
     @torch.no_grad()
-    def extract(self, resolution: int, tex_size, views: list[int] | None = None, symmetry=None):
-        images, masks, size = self.level(resolution)
-        depth, hard, _, cams = self.render_all(size)
-        views = self.active if views is None else views
-        idx = torch.as_tensor(views, device=self.device)
-        tex, vis = extract_texture(self.mesh.vertices(), self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
-                                   self.mesh.normals(), cams[idx], images[idx], masks[idx], depth[idx], hard[idx],
-                                   tuple(tex_size), self.radius, self.centre, symmetry, self.cfg.texture_cos_power,
-                                   self.cfg.texture_border_px, self.cfg.texture_erode_px)
+    def extract(self, resolution: int, tex_size, views: list[int] | None = None, symmetry=None, photos=None):
+        """The texture projected from ``views`` (default the active ones) at ``resolution``, one
+        chunk of views rendered at a time; keeps the texel visibility in ``last_visibility``.
+        ``photos`` (a :class:`texforge.data.photo_reader.PhotoReader`): read each chunk's photos
+        from it at ``resolution`` instead of resampling the working images."""
+        if photos is None:
+            images, masks, size = self.level(resolution)
+            read = lambda idx: (images[idx], masks[idx])
+        else:
+            size = photos.target(resolution)
+
+            def read(idx):
+                im, mk = photos([self.names[i] for i in idx.tolist()], resolution)
+                return (torch.as_tensor(im, device=self.device), torch.as_tensor(mk, device=self.device))
+        cams = self.rig(None, size)
+        verts = self.mesh.vertices()
+        chunks = self.view_chunks(self.active if views is None else views)
+
+        def rendered():
+            for idx in chunks:
+                self.check()
+                out = render(self.mesh, verts, cams[idx], None, 0.5, soft_mask=False)
+                yield (cams[idx], *read(idx), out.depth, out.hard_mask.float())
+
+        tex, vis = extract_texture_chunked(verts, self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
+                                           self.mesh.normals(), rendered, tuple(tex_size), self.radius, self.centre,
+                                           symmetry, self.cfg.texture_cos_power, self.cfg.texture_border_px,
+                                           self.cfg.texture_erode_px)
         self.last_visibility = vis
         return tex
 
@@ -389,70 +442,127 @@ class _Run:
         return self.prune(flags, scores)
 
     @torch.no_grad()
+    def final_texture(self, photos=None) -> torch.Tensor:
+        """The texture projected from the photos at up to the texture's longest side: re-read in
+        chunks by ``photos`` (a PhotoReader) where they are larger than the working images (the
+        working size may be small for memory; the fit never needs more), else the working images."""
+        cfg = self.cfg
+        working = max(self.input_cameras.width, self.input_cameras.height)
+        cap = max(cfg.texture_size)
+        if photos is not None and max(photos.target(cap)) > working:
+            return self.extract(cap, cfg.texture_size, symmetry=cfg.symmetry, photos=photos)
+        return self.extract(working, cfg.texture_size, symmetry=cfg.symmetry)
+
+    @property
+    def eval_resolution(self) -> int:
+        """Longest image side of the steps after the fit (inflation search, per-view figures): the
+        config's ``eval_max_size``, or by default the fit's finest resolution, never above the input."""
+        return int(self.cfg.eval_max_size or max(s.resolution for s in self.cfg.stages))
+
+    @torch.no_grad()
     def inflate(self, supersample: int = 2) -> float:
         """Move the surface along its vertex normals by the offset that maximises the mean hard-mask
-        IoU of the active views (input size, 2x supersampled as the figures are); returns it in pixels.
+        IoU of the active views (at the evaluation size, 2x supersampled as the figures are); returns
+        it in pixels of that size.
 
         The DIB-R soft mask reaches 0.5 one band half-width *outside* the hard edge, so fitting soft
         silhouettes leaves the hard silhouette about that much too small (plus the Laplacian's
-        shrinkage); measured on spot24: ~200 of ~3,400 foreground pixels missing, almost none extra."""
+        shrinkage); measured on spot24: ~200 of ~3,400 foreground pixels missing, almost none extra.
+        The band is set in pixels of the fit's resolution, so the offset is searched in those pixels
+        too (in input pixels a 1024 px photo fitted at 128 px would need 8x the range), by a
+        golden-section search: ``steps`` evaluations instead of a grid of ``steps``."""
         lo, hi, steps = self.cfg.inflate_search_px
         if steps <= 0:
             return 0.0
         from ...metrics.image import hard_iou
         from ...render.renderer import render_mesh
 
-        w, h = self.input_cameras.width, self.input_cameras.height
+        _, masks, (w, h) = self.level(self.eval_resolution)
         act = torch.as_tensor(self.active, device=self.device)
         cams = self.rig(None, (w * supersample, h * supersample))
         v0, nrm = self.mesh.vertices(), self.mesh.normals()
-        # world length of one input pixel at the object's distance
+        # world length of one evaluation pixel at the object's distance
         px = self.rig.distance * supersample / float(cams.K[act, 0, 0].mean())
-        best_iou, best = -1.0, 0.0
-        for d in np.linspace(lo, hi, int(steps)):
-            verts, ious = v0 + float(d) * px * nrm, []
-            for s in range(0, len(act), self.cfg.eval_views_batch):
-                idx = act[s:s + self.cfg.eval_views_batch]
+
+        def mean_iou(d: float) -> float:
+            self.check()
+            verts, ious = v0 + d * px * nrm, []
+            for idx in self.view_chunks(act):
                 hard = render_mesh(verts, self.mesh.faces, cams[idx], soft_mask=False).hard_mask.float()
                 cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
-                ious.append(hard_iou(cover, self.masks[idx]))
-            iou = float(torch.cat(ious).mean())
-            if iou > best_iou + 1e-6:
-                best_iou, best = iou, float(d)
+                ious.append(hard_iou(cover, masks[idx]))
+            return float(torch.cat(ious).mean())
+
+        best = golden_section_max(mean_iou, float(lo), float(hi), int(steps))
         self.mesh.offsets.add_(best * px * nrm)
         return best
 
     @torch.no_grad()
     def per_view_figures(self, texture: torch.Tensor, supersample: int = 2):
-        """Hard IoU and whole-image PSNR (over the dataset background) per view at the input size."""
-        w, h = self.input_cameras.width, self.input_cameras.height
-        size = (w * supersample, h * supersample)
-        tex = texture.permute(2, 0, 1).unsqueeze(0)
-        _, hard, rgb, _ = self.render_all(size, tex)
-        comp = rgb * hard.unsqueeze(-1) + self.background * (1 - hard.unsqueeze(-1))
-        comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
-        cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
+        """Hard IoU and whole-image PSNR (over the dataset background) per view at the evaluation
+        size (see :attr:`eval_resolution`), one chunk of views at a time."""
         from ...metrics.image import hard_iou
-        ious = hard_iou(cover, self.masks)
         from ...metrics.image import psnr as image_psnr
-        comp, images = comp.clamp(0, 1).cpu().numpy(), self.images.cpu().numpy()
-        psnr = torch.tensor([image_psnr(c, i) for c, i in zip(comp, images)])
-        return ious, psnr
+
+        images, masks, (w, h) = self.level(self.eval_resolution)
+        cams = self.rig(None, (w * supersample, h * supersample))
+        verts = self.mesh.vertices()
+        tex = texture.permute(2, 0, 1).unsqueeze(0)
+        ious, psnr = [], []
+        for idx in self.view_chunks():
+            self.check()
+            out = render(self.mesh, verts, cams[idx], tex, 0.5, soft_mask=False)
+            hard = out.hard_mask.float()
+            comp = out.rgb[..., :3] * hard.unsqueeze(-1) + self.background * (1 - hard.unsqueeze(-1))
+            comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
+            cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
+            ious.append(hard_iou(cover, masks[idx]))
+            comp, target = comp.clamp(0, 1).cpu().numpy(), images[idx].cpu().numpy()
+            psnr.extend(image_psnr(c, t) for c, t in zip(comp, target))
+        return torch.cat(ious), torch.tensor(psnr)
+
+
+def golden_section_max(f, lo: float, hi: float, evaluations: int) -> float:
+    """The argument in [lo, hi] of the largest value of ``f`` found with ``evaluations`` calls of a
+    golden-section search (``f`` unimodal: the bracket shrinks by 0.618 per call after the first
+    two). One evaluation tests the middle; ties keep the first point found."""
+    if evaluations <= 1:
+        return 0.5 * (lo + hi)
+    g = (5 ** 0.5 - 1) / 2
+    a, b = lo, hi
+    x1, x2 = b - g * (b - a), a + g * (b - a)
+    f1, f2 = f(x1), f(x2)
+    seen = [(f1, -0, x1), (f2, -1, x2)]
+    for k in range(evaluations - 2):
+        if f1 >= f2:           # the maximum lies in [a, x2]
+            b, x2, f2 = x2, x1, f1
+            x1 = b - g * (b - a)
+            f1 = f(x1)
+            seen.append((f1, -(k + 2), x1))
+        else:                  # ... in [x1, b]
+            a, x1, f1 = x1, x2, f2
+            x2 = a + g * (b - a)
+            f2 = f(x2)
+            seen.append((f2, -(k + 2), x2))
+    return max(seen)[2]
 
 
 def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = None, progress: ProgressFn | None = None,
-                  should_stop: ShouldStopFn | None = None, device="cpu") -> MultiviewResult:
+                  should_stop: ShouldStopFn | None = None, device="cpu", photos=None) -> MultiviewResult:
     """Reconstruct a textured mesh from a multi-view dataset (see the module docstring).
+
+    ``photos``: optional :class:`texforge.data.photo_reader.PhotoReader` of the same frames; the
+    final texture then reads them at up to the texture's size (see ``_Run.final_texture``).
 
     Raises InputError (naming the frame) for unusable input and Cancelled when ``should_stop()``
     returns True; nothing is written by this function. The same seed gives the same result on
     CPU: deterministic algorithms are switched on for the run only and the caller's setting is
     restored afterwards (the pipeline also runs inside Blender's process)."""
     with deterministic():
-        return _run_multiview(dataset, config, progress, should_stop, device)
+        return _run_multiview(dataset, config, progress, should_stop, device, photos)
 
 
-def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewResult:
+def _run_multiview(dataset, config, progress, should_stop, device, photos=None) -> MultiviewResult:
     cfg = config or MultiviewConfig.preset("small")
     progress = progress or no_progress
     should_stop = should_stop or never_stop
@@ -484,14 +594,15 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
             run.prune(flags, {i: float(ious[i]) for i in flags})
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
-    with timed(run.timings, "inflate"):
+    with run.timed("inflate"):
         inflated = run.inflate()
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
-    with timed(run.timings, "texture"):
-        texture = run.extract(max(run.input_cameras.width, run.input_cameras.height), cfg.texture_size,
-                              symmetry=cfg.symmetry)
-    with timed(run.timings, "evaluate"):
+    with run.timed("texture"):
+        texture = run.final_texture(photos)
+    with run.timed("pseudo_gt"):
+        pseudo_gt = pseudo_gt_views(run, cfg.texture_size) if cfg.save_pseudo_gt else None
+    with run.timed("evaluate"):
         ious, psnr = run.per_view_figures(texture)
     run.timings["total"] = time.perf_counter() - t_start
     with torch.no_grad():
@@ -511,12 +622,13 @@ def _run_multiview(dataset, config, progress, should_stop, device) -> MultiviewR
     return MultiviewResult(mesh=mesh, cameras=cams, input_cameras=run.input_cameras.to("cpu"), names=run.names,
                            pruned=pruned, per_view=per_view, timings=dict(run.timings), config=cfg.to_dict(),
                            image_size=(run.input_cameras.width, run.input_cameras.height), metrics=metrics,
-                           visibility=run.last_visibility.cpu().numpy())
+                           visibility=run.last_visibility.cpu().numpy(), pseudo_gt=pseudo_gt,
+                           cpu_timings=dict(run.cpu_timings))
 
 
 def _prune_and_refine(run: _Run, st: StageConfig, frac0: float, frac1: float):
     run.progress(frac0, "checking frames (silhouette, neighbours, colours)", force=True)
-    with timed(run.timings, "prune"):
+    with run.timed("prune"):
         new = run.prune_after_fit(st.resolution)
     if new and run.cfg.refine_iterations > 0:
         run.stage(st, run.cfg.refine_iterations, frac0, frac1, "refine after pruning")

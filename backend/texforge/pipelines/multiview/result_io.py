@@ -1,4 +1,5 @@
-"""Writing a multi-view result folder: mesh.glb, texture.png, visibility.png, result.json.
+"""Writing a multi-view result folder: mesh.glb, texture.png, visibility.png, result.json and, when the
+result has them, the per-view pseudo-ground-truth textures (pseudo_gt.safetensors).
 
 The folder rules (atomic, the run's log carried over, what counts as empty) are
 :func:`texforge.results.result_folder`'s.
@@ -42,7 +43,7 @@ def result_dict(result, dataset: str | None = None) -> dict:
 
 
 def write_result(result, out_dir, dataset: str | None = None, overwrite: bool = False) -> Path:
-    """Write mesh.glb, texture.png, visibility.png and result.json to ``out_dir`` (see
+    """Write mesh.glb, texture.png, visibility.png, result.json (and pseudo_gt.safetensors) to ``out_dir`` (see
     :func:`texforge.results.result_folder`)."""
     from ...data.images import write_png
     from ...mesh.io import write_glb
@@ -53,6 +54,10 @@ def write_result(result, out_dir, dataset: str | None = None, overwrite: bool = 
         write_png(tmp / "texture.png", np.clip(result.mesh.texture, 0, 1))
         if result.visibility is not None:
             write_png(tmp / "visibility.png", np.clip(result.visibility, 0, 1))
+        if getattr(result, "pseudo_gt", None) is not None:
+            from ...texture.pseudo_gt import FILE_NAME, save_pseudo_gt
+            p = result.pseudo_gt
+            save_pseudo_gt(tmp / FILE_NAME, p["textures"], p["visibility"], p["names"])
         with open(tmp / "result.json", "w", encoding="utf-8") as f:
             json.dump(result_dict(result, dataset), f, indent=1)
     return Path(out_dir)

@@ -17,13 +17,26 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def photo_reader(dataset, mask_source: str = "AUTO"):
+    """The dataset's photos for the final texture (read at up to the texture's size, above the working
+    size), or None where they cannot be re-read the same way (see dataset_photo_reader)."""
+    from ...data.photo_reader import dataset_photo_reader
+    from ...runtime.errors import InputError
+
+    try:
+        return dataset_photo_reader(dataset, "train", mask_source=mask_source)
+    except InputError:
+        return None
+
+
 def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, device: str = "auto",
                        max_size: int | None = DEFAULT_MAX_SIZE, symmetry: str | None = None, prune: bool = True,
                        overwrite: bool = False, progress: ProgressFn | None = None,
-                       should_stop: ShouldStopFn | None = None, log=print) -> Path:
+                       should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO") -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
     texture.png, result.json; atomically, see result_io.write_result). Raises InputError on bad input
-    and Cancelled when ``should_stop`` asks; nothing but a log is ever left half-written."""
+    and Cancelled when ``should_stop`` asks; nothing but a log is ever left half-written. ``mask_source``:
+    see :func:`texforge.data.gather.gather_frames`."""
     from ...data.transforms_io import load_dataset
     from . import MultiviewConfig, run_multiview
     from ...results import check_out_dir
@@ -31,9 +44,10 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
 
     check_out_dir(out, overwrite)
     log(f"loading {dataset}")
-    ds = load_dataset(dataset, split="train", max_size=max_size)
+    ds = load_dataset(dataset, split="train", max_size=max_size, mask_source=mask_source)
     for w in ds.warnings:
         log(f"warning: {w}")
     cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune)
-    result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device))
+    result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device),
+                           photos=photo_reader(dataset, mask_source))
     return write_result(result, out, dataset=str(Path(dataset).resolve()), overwrite=overwrite)
