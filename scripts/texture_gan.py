@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 
@@ -38,31 +37,11 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-class _Log:
-    """Prints and appends to DIR/texture_gan.log (created lazily)."""
-
-    def __init__(self, out: Path):
-        self.path, self.t0 = out / "texture_gan.log", time.perf_counter()
-
-    def __call__(self, msg: str):
-        line = f"[texture_gan {time.perf_counter() - self.t0:7.1f}s] {msg}"
-        print(line, flush=True)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
-        except OSError:
-            pass
-
-
 def main(argv=None, should_stop=None) -> int:
     args = parse_args(_arguments() if argv is None else argv)
-    import torch
-
     from texforge.pipelines.texture_gan.run_folder import check_gan_out_dir, texture_gan_folder
-    from texforge.runtime.errors import Cancelled, InputError
-    from texforge.runtime.interrupt import SigintStop
-    from texforge.runtime.progress import ProgressThrottle
+    from texforge.runtime.cli import RunLog, choose_device, run_job
+    from texforge.runtime.errors import InputError
 
     out = Path(args.out)
     for name in ("iterations", "variations"):
@@ -76,31 +55,18 @@ def main(argv=None, should_stop=None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    log = _Log(out)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        log("error: --device cuda but PyTorch sees no CUDA device")
-        return 2
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    progress = ProgressThrottle(lambda frac, msg: log(f"{100 * frac:5.1f}% {msg}"), step=0.01, skip_repeats=True)
-    stop = SigintStop(lambda: log("Ctrl-C: stopping after the current iteration (press again to abort at once)"),
-                      also=should_stop).install()
-    try:
+    log = RunLog(out / "texture_gan.log", "texture_gan")
+
+    def work(progress, stop):
         texture_gan_folder(args.result, out, preset=args.preset, iterations=args.iterations,
                            variations=args.variations, seed=args.seed, resume=args.resume,
-                           overwrite=args.overwrite, device=device, progress=progress, should_stop=stop, log=log)
+                           overwrite=args.overwrite, device=choose_device(args.device), progress=progress,
+                           should_stop=stop, log=log)
         log(f"wrote {out}/best_texture.png, variation_*.png, *.glb, texture_gan.json")
-        return 0
-    except InputError as e:
-        log(f"error: {e}")
-        return 2
-    except Cancelled:
-        log(f"cancelled: the checkpoint in {out}/checkpoints holds the run so far (continue with --resume)")
-        return 130
-    except KeyboardInterrupt:
-        log("aborted: nothing written but this log and the last periodic checkpoint")
-        return 130
-    finally:
-        stop.restore()
+
+    return run_job(log, work, should_stop, step=0.01,
+                   cancelled=f"the checkpoint in {out}/checkpoints holds the run so far (continue with --resume)",
+                   aborted="nothing written but this log and the last periodic checkpoint")
 
 
 if __name__ == "__main__":
