@@ -156,3 +156,24 @@ def test_camera_trust_follows_the_source(tmp_path, whole):
 def _angle(Ra, Rb) -> float:
     c = (float(torch.trace(Ra.double().T @ Rb.double())) - 1.0) / 2.0
     return math.acos(max(-1.0, min(1.0, c)))
+
+
+def test_blender_scene_setting_and_operator_option(tf):
+    """The scene's Camera Trust reaches the run's config; the operator's option overrides it; the
+    choices are the library's."""
+    import bpy
+
+    from addon.operators import reconstruct as ops_reconstruct
+    from addon.ui.properties import CAMERA_TRUST_ITEMS
+    from texforge.pipelines.multiview.config import CAMERA_TRUST
+    from test_addon_inputs import _ring
+
+    assert [k for k, *_ in CAMERA_TRUST_ITEMS] == list(CAMERA_TRUST)
+    _ring(tf, 4)
+    assert tf.texforge.camera_trust == "approximate"
+    tf.texforge.camera_trust = "calibrated"
+    assert ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48).config.camera_trust == "calibrated"
+    run = ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48, camera_trust="rough")
+    assert run.config.camera_trust == "rough"
+    with pytest.raises(ValueError, match="camera trust 'exact'"):
+        ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48, camera_trust="exact")
