@@ -121,13 +121,13 @@ def test_cut_frames_reconstruct_as_well_and_are_kept(cut, whole_run):
     assert held["heldout_iou_mean"] >= 0.75
 
 
-def test_calibrated_cameras_stay_put(whole, whole_run):
+def test_calibrated_cameras_stay_put(whole):
     cal, held_cal = _run(whole, "calibrated", "gt")
     app, held_app = _run(whole, "approximate", "gt")
     moved = lambda r: float(np.degrees(np.mean([_angle(a, b) for a, b in zip(r.cameras.R, r.input_cameras.R)])))
     m_cal, m_app = moved(cal), moved(app)
     print("moved deg calibrated", m_cal, "approximate", m_app, "IoU", held_cal, held_app)
-    assert m_cal < 0.5 * m_app
+    assert m_cal < 0.2 * m_app        # measured 0.06 vs 0.93 degrees
     assert held_cal["heldout_iou_mean"] >= held_app["heldout_iou_mean"] - 0.005
     assert cal.config["camera_trust"] == "calibrated"
     assert result_dict(cal)["camera_trust"] == "calibrated"
