@@ -177,3 +177,21 @@ def test_blender_scene_setting_and_operator_option(tf):
     assert run.config.camera_trust == "rough"
     with pytest.raises(ValueError, match="camera trust 'exact'"):
         ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48, camera_trust="exact")
+
+
+def test_command_line_records_the_choice(whole, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "result"
+    r = subprocess.run([sys.executable, str(root / "scripts" / "reconstruct.py"), str(whole), "--out", str(out),
+                        "--preset", "tiny", "--device", "cpu", "--camera-trust", "rough"],
+                       capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "rough cameras" in r.stdout
+    res = json.loads((out / "result.json").read_text())
+    assert res["camera_trust"] == res["config"]["camera_trust"] == "rough"
