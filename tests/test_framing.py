@@ -195,3 +195,32 @@ def test_command_line_records_the_choice(whole, tmp_path):
     assert "rough cameras" in r.stdout
     res = json.loads((out / "result.json").read_text())
     assert res["camera_trust"] == res["config"]["camera_trust"] == "rough"
+
+
+def test_silhouette_loss_ignores_what_lies_beyond_the_border():
+    """The soft-silhouette loss of a view that cuts the object compares rendered and photo masks on
+    the photo's pixels only: vertices projecting well beyond the border get no gradient, so the part
+    of the object that the photo does not show is left to the other views."""
+    from texforge.geometry.layouts import look_at
+    from texforge.losses.silhouette import silhouette_iou_loss
+    from texforge.mesh.template import uv_sphere
+    from texforge.render.camera import Cameras
+    from texforge.render.renderer import render_mesh
+    from texforge.render.soft_mask import band_to_sigmainv
+
+    sphere = uv_sphere(16, 8)
+    verts = torch.as_tensor(sphere.vertices, dtype=torch.float64).requires_grad_(True)
+    faces = torch.as_tensor(sphere.faces)
+    R, t = look_at(np.array([0.0, -4.0, 0.0]), np.zeros(3))
+    size, f = 32, 40.0
+    K = torch.tensor([[[f, 0, 0.0], [0, f, size / 2], [0, 0, 1]]], dtype=torch.float64)   # centre on the left border
+    cams = Cameras(K, torch.as_tensor(R)[None], torch.as_tensor(t)[None], size, size)
+    target = torch.zeros(1, size, size, dtype=torch.float64)
+    target[:, 4:28, :9] = 1.0                 # a cut silhouette, a little off the sphere's
+    sigmainv, boxlen = band_to_sigmainv(0.7, size)
+    out = render_mesh(verts, faces, cams, sigmainv=sigmainv, boxlen=boxlen)
+    silhouette_iou_loss(out.soft_mask, target).sum().backward()
+    pix, _ = cams.project(verts.detach())
+    far = pix[0, :, 0] < -3.0                 # 3 px beyond the left border
+    assert int(far.sum()) > 10 and float(verts.grad[~far].abs().sum()) > 0
+    assert float(verts.grad[far].abs().max()) == 0.0
