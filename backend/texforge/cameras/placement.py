@@ -15,10 +15,10 @@ import torch
 
 from ..losses.silhouette import touches_border
 from ..render.camera import Cameras
+from ..runtime.errors import InputError
 
 # views needed for a centre (two rays meet in a point; a third makes it robust to one bad camera)
 MIN_WHOLE_VIEWS = 3
-from ..runtime.errors import InputError
 
 
 def mask_centroids(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
