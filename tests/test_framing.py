@@ -224,3 +224,14 @@ def test_silhouette_loss_ignores_what_lies_beyond_the_border():
     far = pix[0, :, 0] < -3.0                 # 3 px beyond the left border
     assert int(far.sum()) > 10 and float(verts.grad[~far].abs().sum()) > 0
     assert float(verts.grad[far].abs().max()) == 0.0
+
+
+def test_close_frames_option_checks_its_values():
+    from texforge.blender import dataset_render
+
+    _, spec = dataset_render.parse_command(["example", "--out", "x", "--views", "8", "--close-frames", "1,5"])
+    assert spec.close_frames == (1, 5)
+    with pytest.raises(ValueError, match=r"--close-frames \[9\] out of range: training frames are 0..7"):
+        dataset_render.parse_command(["example", "--out", "x", "--views", "8", "--close-frames", "9"])
+    with pytest.raises(ValueError, match="--close-frames must be comma-separated"):
+        dataset_render.parse_command(["example", "--out", "x", "--close-frames", "a"])
