@@ -2,7 +2,7 @@
 
     python scripts/bench_framing.py --out DIR [--experiment trust|cut|both] [--preset tiny|small|full]
            [--views N] [--size PX] [--holdout K] [--close-frames I,J] [--noise-rot DEG] [--noise-trans FRAC]
-           [--json FILE]
+           [--max-size PX] [--json FILE]
 
 trust: spot rendered with exact training cameras, reconstructed with the cameras frozen, "calibrated" and
 "approximate"; the corrected cameras' rotation error is how far the fit moved them. cut: spot with
@@ -29,7 +29,7 @@ def _arguments() -> list[str]:
     return sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
 
 
-def _run(dataset: Path, out: Path, preset: str, trust: str) -> dict:
+def _run(dataset: Path, out: Path, preset: str, trust: str, max_size: int) -> dict:
     from texforge.data.transforms_io import load_dataset
     from texforge.eval.multiview import quality_figures
     from texforge.pipelines.multiview import MultiviewConfig, run_multiview
@@ -39,7 +39,7 @@ def _run(dataset: Path, out: Path, preset: str, trust: str) -> dict:
     if trust == "frozen":
         cfg.stages = [dataclasses.replace(st, cameras=False) for st in cfg.stages]
     t0 = time.process_time()
-    result = run_multiview(load_dataset(dataset), cfg, device="cpu")
+    result = run_multiview(load_dataset(dataset, max_size=max_size), cfg, device="cpu")
     cpu = time.process_time() - t0
     write_result(result, out)
     fig = quality_figures(out, dataset)
@@ -60,6 +60,8 @@ def main(argv=None) -> int:
     p.add_argument("--close-frames", default="2,10,18", help="cut experiment: frames moved closer")
     p.add_argument("--noise-rot", type=float, default=3.0, help="cut experiment: rotation noise (degrees)")
     p.add_argument("--noise-trans", type=float, default=0.03, help="cut experiment: translation noise")
+    p.add_argument("--max-size", type=int, default=0, metavar="PX",
+                   help="working size of the reconstruction (0: the rendered size)")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(_arguments() if argv is None else argv)
     from texforge.blender import dataset_render
@@ -71,13 +73,13 @@ def main(argv=None) -> int:
     rows = []
     if args.experiment in ("trust", "both"):
         exact = dataset_render.render_dataset(mesh, out / "exact", dataset_render.DatasetSpec(**base))
-        rows += [_run(exact, out / f"exact-{t}", args.preset, t) for t in ("frozen", "calibrated", "approximate")]
+        rows += [_run(exact, out / f"exact-{t}", args.preset, t, args.max_size) for t in ("frozen", "calibrated", "approximate")]
     if args.experiment in ("cut", "both"):
         noise = dict(noise_rot=args.noise_rot, noise_trans=args.noise_trans)
         close = tuple(int(i) for i in args.close_frames.split(","))
         for name, extra in (("whole", {}), ("cut", {"close_frames": close})):
             ds = dataset_render.render_dataset(mesh, out / name, dataset_render.DatasetSpec(**base, **noise, **extra))
-            rows.append(_run(ds, out / f"{name}-approximate", args.preset, "approximate"))
+            rows.append(_run(ds, out / f"{name}-approximate", args.preset, "approximate", args.max_size))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print("| dataset | cameras | held-out IoU | aligned IoU | PSNR | rot. error before -> after (deg) | CPU s |")
