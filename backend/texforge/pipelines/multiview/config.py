@@ -60,8 +60,9 @@ class CameraTrust:
 
 
 CAMERA_TRUST = {
-    # tiny preset, spot with exact cameras (scripts/bench_framing.py): lr 0.1 / prior 100 still moved
-    # them 0.38 deg and lost 0.01 held-out IoU against frozen cameras; these keep them within 0.07 deg
+    # spot with exact cameras (scripts/bench_framing.py, docs/BENCHMARKS.md): lr 0.1 / prior 100 still
+    # moved them 0.38 deg (tiny preset); these keep them within 0.07 deg, and at the small preset
+    # match frozen cameras where "approximate" drifts 0.5 deg and loses 0.03 held-out IoU
     "calibrated": CameraTrust(lr=0.05, prior=1e5, neighbour=None),
     "approximate": CameraTrust(),
     "rough": CameraTrust(lr=1.5, prior=0.25, neighbour=1.5),
