@@ -1,7 +1,8 @@
 """Multi-view reconstruction: a dataset or photo capture folder -> textured mesh, corrected cameras, figures.
 
     python scripts/reconstruct.py DATASET --out DIR [--preset tiny|small|full] [--device auto|cpu|cuda]
-           [--seed S] [--max-size PX] [--symmetry x|y|z] [--no-prune] [--overwrite]
+           [--seed S] [--max-size PX] [--symmetry x|y|z] [--camera-trust calibrated|approximate|rough|auto]
+           [--no-prune] [--overwrite]
     blender -b --factory-startup --python-exit-code 1 -P scripts/reconstruct.py -- DATASET --out DIR ...
 
 DATASET is a folder with transforms.json, a COLMAP capture (images/ plus a sparse model in sparse/0/,
@@ -50,6 +51,10 @@ def parse_args(argv):
                         "(default %(default)s, the Blender add-on's default too; 0: full size, needs much more memory)")
     p.add_argument("--symmetry", default=None, choices=("x", "y", "z"),
                    help="fill unseen texels by mirroring across this world plane through the object centre")
+    p.add_argument("--camera-trust", default="auto", choices=("calibrated", "approximate", "rough", "auto"),
+                   help="how far the fit may move the cameras: calibrated (COLMAP / photogrammetry: a tight "
+                        "prior), approximate, rough (placed by hand, a turntable: a looser prior); auto "
+                        "(default): calibrated for a COLMAP or LLFF folder, approximate for transforms.json")
     p.add_argument("--no-prune", action="store_true",
                    help="keep every usable frame (frames with unusable masks or cameras are always left out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
@@ -113,8 +118,8 @@ def main(argv=None, should_stop=None) -> int:
     try:
         reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=device,
                            max_size=args.max_size, symmetry=args.symmetry, prune=not args.no_prune,
-                           overwrite=args.overwrite, progress=progress, should_stop=stop, log=log,
-                           mask_source=args.mask_source)
+                           camera_trust=args.camera_trust, mask_source=args.mask_source,
+                           overwrite=args.overwrite, progress=progress, should_stop=stop, log=log)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
         return 0
     except InputError as e:

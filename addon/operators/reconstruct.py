@@ -141,7 +141,7 @@ class ReconstructionRun:
         ious = [v.iou for v in props.views if not v.pruned and v.iou >= 0]
         mean_iou = f", mean IoU {sum(ious) / len(ious):.3f}" if ious else ""
         props.result_summary = (f"{len(obj.data.polygons)} faces, {len(keep)} views used, "
-                                f"{len(pruned)} pruned{mean_iou}")
+                                f"{len(pruned)} pruned{mean_iou}, {self.config.camera_trust} cameras")
         if context.view_layer is not None:
             results_import.select_only(context.view_layer, [obj])
         took = self.job.finished - self.job.started if self.job.finished else 0.0
@@ -178,7 +178,8 @@ def result_folder(scene: bpy.types.Scene) -> str:
     return folder
 
 
-def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0) -> ReconstructionRun:
+def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0,
+                camera_trust: str = "") -> ReconstructionRun:
     """Main thread: gather the inputs of a run (raises InputError / RuntimeError with a clear message)."""
     scene = context.scene
     props = scene.texforge
@@ -195,7 +196,7 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
     device = _device(context)
     import texforge.pipelines.multiview as multiview
-    config = multiview.MultiviewConfig.preset(preset or props.preset)
+    config = multiview.MultiviewConfig.preset(preset or props.preset, camera_trust=camera_trust or props.camera_trust)
     return ReconstructionRun(scene, cameras, dataset, config, device, folder)
 
 
@@ -210,6 +211,9 @@ class TEXFORGE_OT_reconstruct(JobOperator, bpy.types.Operator):
                            description="Override the scene's preset (e.g. 'tiny' for tests); empty: the scene's")
     max_image_size: IntProperty(name="Max Image Size", default=0, min=0, options={"SKIP_SAVE", "HIDDEN"},
                                 description="Override the scene's working image size (0: the scene's)")
+    camera_trust: StringProperty(name="Camera Trust", default="", options={"SKIP_SAVE", "HIDDEN"},
+                                 description="Override the scene's camera trust ('calibrated', 'approximate' or "
+                                             "'rough'); empty: the scene's")
 
     @classmethod
     def poll(cls, context):
@@ -223,7 +227,8 @@ class TEXFORGE_OT_reconstruct(JobOperator, bpy.types.Operator):
 
     def prepare_job(self, context) -> ReconstructionRun | None:
         try:
-            run = prepare_run(context, preset=self.preset, max_image_size=self.max_image_size)
+            run = prepare_run(context, preset=self.preset, max_image_size=self.max_image_size,
+                              camera_trust=self.camera_trust)
         except (ValueError, RuntimeError, ImportError, AttributeError) as exc:
             self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
             return None

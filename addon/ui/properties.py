@@ -25,6 +25,13 @@ DEVICE_OVERRIDE_ITEMS = (
 )
 
 
+# keys of texforge.pipelines.multiview.config.CAMERA_TRUST (a test keeps them equal)
+CAMERA_TRUST_ITEMS = (
+    ("calibrated", "Calibrated", "Cameras from COLMAP or a photogrammetry tool: they move only within a tight prior"),
+    ("approximate", "Approximate", "Cameras that are about right: the fit corrects them"),
+    ("rough", "Rough", "Cameras placed by hand or a turntable rig: a looser prior lets the fit move them further"),
+)
+
 MASK_SOURCE_ITEMS = (
     ("AUTO", "Auto", "The photo's alpha channel when it has transparent pixels, else a background-colour model"),
     ("ALPHA", "Alpha Channel", "Use the photo's alpha channel as the object mask (cut-out photos, renders)"),
@@ -63,6 +70,8 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
     # --- multi-view workflow (addon/scene_inputs.py, addon/ops_reconstruct.py) ---
     mask_source: EnumProperty(name="Mask Source", items=MASK_SOURCE_ITEMS, default="AUTO",
                               description="Where the object's outline in each photo comes from")
+    camera_trust: EnumProperty(name="Camera Trust", items=CAMERA_TRUST_ITEMS, default="approximate",
+                               description="How far the reconstruction may move the cameras")
     max_image_size: IntProperty(name="Working Size", default=DEFAULT_MAX_SIZE, min=32, max=8192, subtype="PIXEL",
                                 description="Photos are scaled down so that their longest side is at most "
                                             "this many pixels before reconstruction")

@@ -16,7 +16,8 @@ Camera noise: each noisy training camera is rotated about its own centre by exac
 about a random axis, its centre moved by exactly ``noise_trans`` x camera distance in a random direction,
 and its focal length scaled by ``1 +- noise_focal`` (random sign). Frames in ``flip_frames`` are then
 turned by 180 degrees about the world up axis through the object centre (a gross error, e.g. a
-mislabelled turntable angle). Everything random comes from ``numpy.random.default_rng(seed)``, so a seed
+mislabelled turntable angle). Frames in ``close_frames`` sit ``close_factor`` times as far from the object
+(exact and noisy cameras alike), so that the image border cuts the object (a close-up photo). Everything random comes from ``numpy.random.default_rng(seed)``, so a seed
 gives the same cameras and noise every time.
 
 Cameras are the backend's (K, R, t OpenCV world-to-camera); transforms.json is written through
@@ -55,6 +56,8 @@ class DatasetSpec:
     noise_trans: float = 0.0
     noise_focal: float = 0.0
     flip_frames: tuple[int, ...] = ()
+    close_frames: tuple[int, ...] = ()
+    close_factor: float = 0.5   # close frames' distance as a fraction of the others'
     lighting: str = "flat"
     specular: float = 0.0      # 0..1: glossier materials (not with flat lighting); see render_views.setup_render
     seed: int = 0
@@ -86,6 +89,11 @@ class DatasetSpec:
         bad = [i for i in self.flip_frames if not 0 <= i < self.views]
         if bad:
             raise ValueError(f"--flip-frames {bad} out of range: training frames are 0..{self.views - 1}")
+        bad = [i for i in self.close_frames if not 0 <= i < self.views]
+        if bad:
+            raise ValueError(f"--close-frames {bad} out of range: training frames are 0..{self.views - 1}")
+        if not (0.2 <= self.close_factor <= 1.0):
+            raise ValueError(f"close_factor must be in [0.2, 1], got {self.close_factor}")
         if self.lighting not in render_views.LIGHTING_MODES:
             raise ValueError(f"--lighting must be one of {render_views.LIGHTING_MODES}, got {self.lighting!r}")
         if self.samples < 1:
@@ -114,6 +122,16 @@ def framing(vertices: np.ndarray, spec: DatasetSpec) -> dict:
     K = np.array([[fx, 0.0, w / 2.0], [0.0, fx, h / 2.0], [0.0, 0.0, 1.0]])
     return {"center": center, "radius": radius, "distance": distance, "K": K,
             "bbox_min": lo, "bbox_max": hi}
+
+
+def close_in(R: np.ndarray, t: np.ndarray, center: np.ndarray, spec: DatasetSpec) -> np.ndarray:
+    """t (N, 3) with the centres of ``spec.close_frames`` moved towards ``center`` along their view
+    rays to ``close_factor`` of their distance (the orientation is kept)."""
+    t = t.copy()
+    for i in sorted(set(int(i) for i in spec.close_frames)):
+        c = -R[i].T @ t[i]
+        t[i] = -R[i] @ (center + spec.close_factor * (c - center))
+    return t
 
 
 def noisy_cameras(K: np.ndarray, R: np.ndarray, t: np.ndarray, center: np.ndarray, distance: float,
@@ -177,6 +195,7 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
     train_layout = ring_layout(spec.views, spec.elevations)
     test_layout = holdout_layout(spec.holdout, spec.elevations, train_layout)
     R, t = cameras_for(train_layout, frame["center"], frame["distance"])
+    t = close_in(R, t, frame["center"], spec)
     K = np.repeat(frame["K"][None], len(R), axis=0)
     Kn, Rn, tn, noise = noisy_cameras(K, R, t, frame["center"], frame["distance"], spec)
     if test_layout:
@@ -249,6 +268,7 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
         "seed": spec.seed,
         "flipped_frames": [train_names[i] for i in sorted(set(spec.flip_frames))],
         "flipped_indices": sorted(set(int(i) for i in spec.flip_frames)),
+        "close_frames": [train_names[i] for i in sorted(set(spec.close_frames))],
         "noise": {"rotation_deg": spec.noise_rot, "translation_frac": spec.noise_trans,
                   "focal_frac": spec.noise_focal, "per_frame": [{"name": train_names[r["index"]], **r}
                                                                  for r in noise]},
@@ -297,13 +317,13 @@ def _size(text: str) -> tuple[int, int]:
         raise ValueError(f"--size must be PX or WxH, got {text!r}") from None
 
 
-def _indices(text: str) -> tuple[int, ...]:
+def _indices(text: str, option: str = "--flip-frames") -> tuple[int, ...]:
     if not text.strip():
         return ()
     try:
         return tuple(int(p) for p in text.split(","))
     except ValueError:
-        raise ValueError(f"--flip-frames must be comma-separated frame indices, got {text!r}") from None
+        raise ValueError(f"{option} must be comma-separated frame indices, got {text!r}") from None
 
 
 def build_parser():
@@ -325,6 +345,8 @@ def build_parser():
                    help="translation noise as a fraction of the camera distance")
     p.add_argument("--noise-focal", type=float, default=d.noise_focal, help="focal noise as a fraction")
     p.add_argument("--flip-frames", default="", help="training frames I,J turned 180 degrees about the up axis")
+    p.add_argument("--close-frames", default="",
+                   help="training frames I,J moved closer (half the distance) so that the image border cuts the object")
     p.add_argument("--lighting", choices=render_views.LIGHTING_MODES, default=d.lighting,
                    help="flat: the texture unshaded; studio: a fixed light rig; turntable: a key light that "
                         "moves with the camera, so every view is lit differently (default %(default)s)")
@@ -350,6 +372,7 @@ def parse_command(argv: list[str]):
     spec = DatasetSpec(views=args.views, size=_size(args.size), elevations=_pair(args.elevations, "--elevations"),
                        holdout=args.holdout, noise_rot=args.noise_rot, noise_trans=args.noise_trans,
                        noise_focal=args.noise_focal, flip_frames=_indices(args.flip_frames),
+                       close_frames=_indices(args.close_frames, "--close-frames"),
                        lighting=args.lighting, specular=args.specular, seed=args.seed, engine=args.engine,
                        samples=args.samples, fov=args.fov)
     spec.validate()

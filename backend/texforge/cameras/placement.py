@@ -3,14 +3,22 @@
 The centre is the least-squares intersection of the rays through the mask centroids; the radius
 comes from the silhouette areas at the centre's depth. A fit that starts from a sphere there keeps
 the object where the photos see it.
+
+A silhouette cut by the image border has its centroid pulled inwards and too small an area, so
+views whose masks touch the border are left out of both estimates when enough others remain
+(:func:`whole_views`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..losses.silhouette import touches_border
 from ..render.camera import Cameras
 from ..runtime.errors import InputError
+
+# views needed for a centre (two rays meet in a point; a third makes it robust to one bad camera)
+MIN_WHOLE_VIEWS = 3
 
 
 def mask_centroids(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,13 +52,29 @@ def ray_intersection(origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     return torch.linalg.solve(A, b)
 
 
+def whole_views(masks: torch.Tensor) -> torch.Tensor:
+    """Indices (M,) of the views whose masks do not touch the image border (the object is whole in
+    them), or of every view when fewer than MIN_WHOLE_VIEWS are whole."""
+    whole = ~torch.as_tensor(touches_border(masks.detach().cpu().numpy()))
+    if int(whole.sum()) < MIN_WHOLE_VIEWS:
+        return torch.arange(len(masks))
+    return torch.nonzero(whole).squeeze(1)
+
+
+def object_centre(cameras: Cameras, masks: torch.Tensor) -> torch.Tensor:
+    """The point closest to the rays through the silhouette centroids of the whole views (3,)
+    (float64 for float64 cameras)."""
+    idx = whole_views(masks).to(masks.device)
+    cent, _ = mask_centroids(masks[idx].to(cameras.K.dtype))
+    return ray_intersection(*pixel_rays(cameras[idx], cent))
+
+
 def place_object(cameras: Cameras, masks: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, float]:
     """Centre (3,) and radius of the object seen by the masks. Raises InputError naming a frame whose
     camera does not look at the object (centre behind it or far outside its image)."""
     cams = cameras.to(dtype=torch.float64)
     cent, area = mask_centroids(masks.to(torch.float64))
-    origins, dirs = pixel_rays(cams, cent)
-    centre = ray_intersection(origins, dirs)
+    centre = object_centre(cams, masks.to(torch.float64))
     _, z = cams.project(centre.unsqueeze(0))
     z = z[:, 0]
     for i in range(len(cams)):
@@ -66,5 +90,5 @@ def place_object(cameras: Cameras, masks: torch.Tensor, names: list[str]) -> tup
                              f"(object centre projects {off[i]:.0f} px from the silhouette); check its pose")
     f = 0.5 * (cams.K[:, 0, 0] + cams.K[:, 1, 1])
     # radius of a disc of the silhouette's area, at the centre's depth
-    radius = ((area / torch.pi).sqrt() * z / f).median()
+    radius = ((area / torch.pi).sqrt() * z / f)[whole_views(masks).to(z.device)].median()
     return centre.to(cameras.K.dtype), float(radius)

@@ -21,7 +21,11 @@ class MaskChamfer:
     border, this pulls from anywhere: vertices projecting outside the mask move along the gradient of
     the mask's distance transform, and foreground pixels far from every projected vertex pull the
     nearest one. masks (N, H, W); ``samples`` foreground pixels per view are kept (random, fixed).
-    Distances are in NDC units (2 / longest side per pixel)."""
+    Distances are in NDC units (2 / longest side per pixel).
+
+    Where a mask touches the image border the object goes on beyond it, and outside the image nothing
+    is known: vertices projecting there cost nothing in that view (elsewhere the nearest border
+    pixel's distance applies, since an object that the image holds whole cannot reach outside it)."""
 
     def __init__(self, masks: torch.Tensor, samples: int = 512, seed: int = 0):
         import numpy as np
@@ -48,13 +52,29 @@ class MaskChamfer:
         self.points = torch.as_tensor(pts, device=masks.device)
         self.valid = torch.as_tensor(valid, device=masks.device)
         self.scale = scale
+        self.cut = torch.as_tensor(touches_border(fg), device=masks.device)
 
     def __call__(self, pixels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """pixels (B, V, 2) projected vertices in pixel units of views ``index`` (B,) -> loss per view (B,)."""
-        w, h = self.size
-        grid = torch.stack([2.0 * pixels[..., 0] / w - 1.0, 2.0 * pixels[..., 1] / h - 1.0], -1).unsqueeze(1)
-        outside = torch.nn.functional.grid_sample(self.dist[index], grid, mode="bilinear",
-                                                  padding_mode="border", align_corners=False)[:, 0, 0]
         d = torch.cdist(self.points[index], pixels) * self.scale                  # (B, P, V)
         cover = (d.min(-1).values * self.valid[index]).sum(-1) / self.valid[index].sum(-1).clamp_min(1)
-        return outside.mean(-1) + cover
+        return self.outside(pixels, index).mean(-1) + cover
+
+    def outside(self, pixels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Distance (B, V) from each projected vertex to the mask (0 inside it, and beyond the border
+        of an image that cuts the object)."""
+        w, h = self.size
+        grid = torch.stack([2.0 * pixels[..., 0] / w - 1.0, 2.0 * pixels[..., 1] / h - 1.0], -1).unsqueeze(1)
+        dist = torch.nn.functional.grid_sample(self.dist[index], grid, mode="bilinear",
+                                               padding_mode="border", align_corners=False)[:, 0, 0]
+        inside = (pixels[..., 0] >= 0) & (pixels[..., 0] <= w) & (pixels[..., 1] >= 0) & (pixels[..., 1] <= h)
+        return torch.where(self.cut[index, None] & ~inside, torch.zeros_like(dist), dist)
+
+
+def touches_border(masks, threshold: float = 0.5):
+    """masks (N, H, W) array -> (N,) bool numpy array: foreground on the image's outermost pixels, i.e.
+    the image border cuts the object (its silhouette beyond the border is unknown)."""
+    import numpy as np
+
+    fg = np.asarray(masks) > threshold
+    return fg[:, 0, :].any(-1) | fg[:, -1, :].any(-1) | fg[:, :, 0].any(-1) | fg[:, :, -1].any(-1)

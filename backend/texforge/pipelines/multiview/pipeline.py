@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...cameras.placement import mask_centroids, pixel_rays, place_object, ray_intersection
+from ...cameras.placement import mask_centroids, object_centre, place_object
 from ...cameras.rig import CameraRig
 from ...data.dataset import MultiViewDataset
 from ...data.gather import MIN_VIEWS, too_few_views
@@ -125,8 +125,9 @@ def _aim_problems(full: MultiViewDataset, index: list[int]) -> dict[int, str]:
     of the dataset would copy every photo.)"""
     ds = SimpleNamespace(cameras=full.cameras[index], masks=full.masks[index], names=[full.names[i] for i in index])
     cams = ds.cameras.to(dtype=torch.float64)
-    cent, _ = mask_centroids(torch.as_tensor(ds.masks, dtype=torch.float64))
-    centre = ray_intersection(*pixel_rays(cams, cent))
+    masks = torch.as_tensor(ds.masks, dtype=torch.float64)
+    cent, _ = mask_centroids(masks)
+    centre = object_centre(cams, masks)
     pix, z = cams.project(centre.unsqueeze(0))
     off = (pix[:, 0] - cent).norm(dim=-1)
     diag = (cams.width ** 2 + cams.height ** 2) ** 0.5
@@ -231,9 +232,9 @@ class _Run:
         with self.timed("place"):
             self.centre, self.radius = place_object(self.input_cameras, self.masks, self.names)
             self.rig = CameraRig(self.input_cameras, self.centre).to(self.device)
-            if self.cfg.prune:
+            if self.cfg.prune and self.cfg.trust.neighbour is not None:
                 flags = prune_mod.neighbour_outliers(self.input_cameras, self.centre, list(range(self.n)),
-                                                     self.cfg.prune_neighbour_factor)
+                                                     self.cfg.prune_neighbour_factor * self.cfg.trust.neighbour)
                 self.prune(flags, {i: 0.0 for i in flags})
             sphere = uv_sphere(self.cfg.template_segments, self.cfg.template_rings)
             self.unit = torch.as_tensor(sphere.vertices, device=self.device)
@@ -263,9 +264,10 @@ class _Run:
             groups.append({"params": [self.mesh.offsets], "lr": st.lr_vertices * self.radius})
         if use_image:
             groups.append({"params": [self.texture_param], "lr": 0.02})
+        trust = self.cfg.trust
         if st.cameras:
-            groups.append({"params": [self.rig.rot], "lr": st.lr_cam_rot})
-            groups.append({"params": [self.rig.pos], "lr": st.lr_cam_pos})
+            groups.append({"params": [self.rig.rot], "lr": st.lr_cam_rot * trust.lr})
+            groups.append({"params": [self.rig.pos], "lr": st.lr_cam_pos * trust.lr})
         opt = torch.optim.Adam(groups)
         perceptual = self.perceptual() if st.perceptual_weight > 0 else None
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
@@ -298,7 +300,7 @@ class _Run:
             loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
             if st.cameras:
                 prior_pos = self.cfg.camera_prior_pos if st.camera_prior_pos is None else st.camera_prior_pos
-                loss = loss + self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
+                loss = loss + trust.prior * self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
             return loss, {"silhouette": sil}
 
         hooks = []
@@ -430,7 +432,10 @@ class _Run:
         act = self.active
         flags = prune_mod.iou_outliers(ious, act, self.cfg.prune_iou_ratio, self.cfg.prune_iou_mad, self.names)
         scores = {i: float(ious[i]) for i in flags}
-        nb = prune_mod.neighbour_outliers(cams, self.centre, act, self.cfg.prune_neighbour_factor)
+        nb = {}
+        if self.cfg.trust.neighbour is not None:
+            nb = prune_mod.neighbour_outliers(cams, self.centre, act,
+                                              self.cfg.prune_neighbour_factor * self.cfg.trust.neighbour)
         for i, r in nb.items():
             flags.setdefault(i, r)
             scores.setdefault(i, 0.0)
@@ -570,7 +575,8 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     screened = validate_dataset(dataset)
     torch.manual_seed(int(cfg.seed))
     run = _Run(screened, cfg, progress, should_stop, device)
-    run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device})", force=True)
+    run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device}, "
+                      f"{cfg.camera_trust} cameras)", force=True)
     for p in screened.pruned[len(dataset.pruned):]:
         run.progress(0.0, f"pruned frame {p['name']}: {p['reason']}", force=True)
     run.place()

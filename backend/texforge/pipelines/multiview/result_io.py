@@ -37,6 +37,7 @@ def result_dict(result, dataset: str | None = None) -> dict:
         "pruned": result.pruned,
         "per_view": result.per_view,
         "timings": {k: round(float(v), 3) for k, v in result.timings.items()},
+        "camera_trust": result.config.get("camera_trust", "approximate"),
         "config": result.config,
         "metrics": result.metrics,
     }

@@ -29,14 +29,29 @@ def photo_reader(dataset, mask_source: str = "AUTO"):
         return None
 
 
+def auto_camera_trust(dataset) -> str:
+    """The camera trust a dataset's source implies: "calibrated" for a COLMAP or LLFF capture (cameras
+    computed by a photogrammetry tool), else "approximate" (a transforms.json may hold anything from
+    exact to hand-placed cameras)."""
+    from ...data.transforms_io import capture_format
+    from ...runtime.errors import InputError
+
+    try:
+        return "calibrated" if capture_format(dataset) in ("colmap", "llff") else "approximate"
+    except InputError:  # load_dataset reports what is wrong with the folder
+        return "approximate"
+
+
 def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, device: str = "auto",
                        max_size: int | None = DEFAULT_MAX_SIZE, symmetry: str | None = None, prune: bool = True,
                        overwrite: bool = False, progress: ProgressFn | None = None,
-                       should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO") -> Path:
+                       should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO",
+                       camera_trust: str = "auto") -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
-    texture.png, result.json; atomically, see result_io.write_result). Raises InputError on bad input
-    and Cancelled when ``should_stop`` asks; nothing but a log is ever left half-written. ``mask_source``:
-    see :func:`texforge.data.gather.gather_frames`."""
+    texture.png, result.json; atomically, see result_io.write_result). ``mask_source``: see
+    :func:`texforge.data.gather.gather_frames`. ``camera_trust``: a key of ``config.CAMERA_TRUST``, or
+    "auto" (:func:`auto_camera_trust`). Raises InputError on bad input and Cancelled when
+    ``should_stop`` asks; nothing but a log is ever left half-written."""
     from ...data.transforms_io import load_dataset
     from . import MultiviewConfig, run_multiview
     from ...results import check_out_dir
@@ -47,7 +62,10 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     ds = load_dataset(dataset, split="train", max_size=max_size, mask_source=mask_source)
     for w in ds.warnings:
         log(f"warning: {w}")
-    cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune)
+    if camera_trust == "auto":
+        camera_trust = auto_camera_trust(dataset)
+        log(f"camera trust: {camera_trust} (from the dataset's source; --camera-trust overrides it)")
+    cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune, camera_trust=camera_trust)
     result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device),
                            photos=photo_reader(dataset, mask_source))
     return write_result(result, out, dataset=str(Path(dataset).resolve()), overwrite=overwrite)
