@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,34 +63,13 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-class _Log:
-    """Prints and appends to DIR/reconstruct.log (created lazily, so nothing else is written)."""
-
-    def __init__(self, out: Path):
-        self.path = out / "reconstruct.log"
-        self.t0 = time.perf_counter()
-
-    def __call__(self, msg: str):
-        line = f"[reconstruct {time.perf_counter() - self.t0:7.1f}s] {msg}"
-        print(line, flush=True)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
-        except OSError:
-            pass
-
-
 def main(argv=None, should_stop=None) -> int:
     """Run the CLI; ``should_stop`` (tests, embedding) is polled besides Ctrl-C. Returns the exit status."""
     args = parse_args(_arguments() if argv is None else argv)
-    import torch
-
     from texforge.pipelines.multiview.run_folder import reconstruct_folder
-    from texforge.results import check_out_dir
-    from texforge.runtime.errors import Cancelled, InputError
-    from texforge.runtime.interrupt import SigintStop
-    from texforge.runtime.progress import ProgressThrottle
+    from texforge.results import LOG_NAME, check_out_dir
+    from texforge.runtime.cli import RunLog, choose_device, run_job
+    from texforge.runtime.errors import InputError
 
     out = Path(args.out)
     if args.max_size < 0:
@@ -103,36 +81,16 @@ def main(argv=None, should_stop=None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    log = _Log(out)
-    if args.device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif args.device == "cuda" and not torch.cuda.is_available():
-        log("error: --device cuda but PyTorch sees no CUDA device")
-        return 2
-    else:
-        device = args.device
+    log = RunLog(out / LOG_NAME, "reconstruct")
 
-    progress = ProgressThrottle(lambda frac, msg: log(f"{100 * frac:5.1f}% {msg}"), step=None, skip_repeats=True)
-    stop = SigintStop(lambda: log("Ctrl-C: stopping after the current iteration (press again to abort at once)"),
-                      also=should_stop).install()
-    try:
-        reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=device,
+    def work(progress, stop):
+        reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=choose_device(args.device),
                            max_size=args.max_size, symmetry=args.symmetry, prune=not args.no_prune,
                            camera_trust=args.camera_trust, mask_source=args.mask_source,
                            overwrite=args.overwrite, progress=progress, should_stop=stop, log=log)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
-        return 0
-    except InputError as e:
-        log(f"error: {e}")
-        return 2
-    except Cancelled:
-        log("cancelled: nothing written but this log")
-        return 130
-    except KeyboardInterrupt:
-        log("aborted: nothing written but this log")
-        return 130
-    finally:
-        stop.restore()
+
+    return run_job(log, work, should_stop)
 
 
 if __name__ == "__main__":
