@@ -451,7 +451,9 @@ def test_blender_import_capture_cameras_project_points(tmp_path, tf, kind):
         folder, K = write_llff(tmp_path / "cap"), np.array([[80.0, 0, W / 2], [0, 80.0, H / 2], [0, 0, 1.0]])
         names = [f"IMG_{i:04d}" for i in range(VIEWS)]
     users = set(bpy.data.objects)
+    assert tf.texforge.camera_trust == "approximate"
     assert bpy.ops.texforge.import_capture(directory=str(folder), write_transforms=True) == {"FINISHED"}
+    assert tf.texforge.camera_trust == "calibrated"  # calibrated cameras: the fit keeps them
     cams = sorted((o for o in bpy.data.objects if o not in users and o.type == "CAMERA"), key=lambda o: o.name)
     assert [c.name for c in cams] == names
     X = scene_points()

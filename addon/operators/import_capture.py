@@ -81,9 +81,13 @@ class TEXFORGE_OT_import_capture(bpy.types.Operator):
             return {"CANCELLED"}
         for w in warnings:
             self.report({"WARNING"}, f"TexForge: {w}")
+        # a COLMAP / LLFF capture's cameras come from a calibration tool: the fit keeps them (as the
+        # command line's --camera-trust auto does for such folders); the panel shows and can change it
+        context.scene.texforge.camera_trust = "calibrated"
         r = context.scene.render
         note = f"; render resolution set to {r.resolution_x}x{r.resolution_y}" if changed else ""
         note += f"; wrote '{written}'" if written else ""
+        note += "; Camera Trust set to calibrated"
         self.report({"INFO"}, f"TexForge: {len(cams)} cameras imported into '{coll.name}'{note}")
         return {"FINISHED"}
 
