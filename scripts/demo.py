@@ -18,8 +18,7 @@ quiet step gets a heartbeat line every 30 s. The summary ends with the total tim
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bootstrap  # noqa: E402
+import _bootstrap  # noqa: E402  (a sibling: Python puts a script's own folder first on its path)
 
 _bootstrap.ensure_environment()
 

@@ -6,10 +6,8 @@
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bootstrap  # noqa: E402
+import _bootstrap  # noqa: E402  (a sibling: Python puts a script's own folder first on its path)
 
 _bootstrap.ensure_environment()
 
