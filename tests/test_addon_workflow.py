@@ -20,16 +20,6 @@ from texforge.blender import dataset_render, render_views  # noqa: E402
 from texforge.blender import camera as blender_camera  # noqa: E402
 
 
-def _pipeline_available() -> bool:
-    try:
-        from texforge.pipelines import multiview
-    except ImportError:
-        return False
-    return hasattr(multiview, "run_multiview") and hasattr(multiview, "MultiviewConfig")
-
-
-needs_pipeline = pytest.mark.skipif(not _pipeline_available(),
-                                    reason="texforge.pipelines.multiview.run_multiview is not available yet")
 # CI runs the whole workflow on a small scene with the fast preset; the issue's quality bar (held-out IoU
 # >= 0.93) is checked on the preset artists get by default, at its working size, in a slow test.
 VIEWS, HOLDOUT, SIZE = 12, 4, 64
@@ -164,7 +154,6 @@ def _reconstruct_and_check(scene, spot_dataset, tmp_path, preset: str, size: int
     return ious
 
 
-@needs_pipeline
 def test_reconstruct_in_background_mode(photo_scene, spot_dataset, tmp_path):
     ious = _reconstruct_and_check(photo_scene, spot_dataset, tmp_path, "tiny", SIZE, VIEWS)
     # the fast preset at 64 px: a guard at the level it reaches (0.80-0.84 measured), far above what a
@@ -172,7 +161,6 @@ def test_reconstruct_in_background_mode(photo_scene, spot_dataset, tmp_path):
     assert np.mean(ious) >= 0.75, f"held-out IoU of the reconstruction {np.round(ious, 3).tolist()}"
 
 
-@needs_pipeline
 @pytest.mark.slow
 def test_reconstruct_meets_the_quality_bar(tmp_path, test_data):
     """The issue's bar: the small preset at 128 px, Blender's renders of the result on held-out views, on the
@@ -188,7 +176,6 @@ def test_reconstruct_meets_the_quality_bar(tmp_path, test_data):
     assert np.mean(ious) >= 0.93, f"held-out IoU of the reconstruction {np.round(ious, 3).tolist()}"
 
 
-@needs_pipeline
 def test_cancel_leaves_the_scene_unchanged(photo_scene):
     before = _counts()
     # four of the views keep the test short: the set-up before the first iteration scales with them
@@ -216,7 +203,6 @@ def test_cancel_leaves_the_scene_unchanged(photo_scene):
     assert job_mod.active_job() is None
 
 
-@needs_pipeline
 def test_reconstruct_reports_pipeline_errors_by_name(photo_scene):
     """An unknown preset name is a setting at fault: reported as such, nothing created."""
     before = _counts()
@@ -225,7 +211,6 @@ def test_reconstruct_reports_pipeline_errors_by_name(photo_scene):
     assert _counts() == before
 
 
-@needs_pipeline
 def test_cancel_early_stops_within_seconds(photo_scene):
     """Esc / Cancel one second into a run (set-up and initial fit) must end the job within seconds."""
     before = _counts()

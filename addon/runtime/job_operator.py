@@ -49,7 +49,10 @@ class JobOperator:
     _timer = None
 
     def prepare_job(self, context):
-        raise NotImplementedError
+        """Every operator built on this base defines it: gather plain arrays on the main thread and return
+        the run object (``make_job()`` / ``finish()``). bpy's operator metaclass does not combine with
+        ABCMeta, so a missing override is reported when the operator runs rather than at class creation."""
+        raise TypeError(f"{type(self).__name__} is a JobOperator and must define prepare_job(context)")
 
     @classmethod
     def poll(cls, context):

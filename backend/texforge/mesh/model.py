@@ -13,6 +13,8 @@ per-axis log-scales (3,) about ``anchor``) alone turns a sphere into an ellipsoi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,7 +30,7 @@ from .regularizers import (
 from .subdivide import subdivide_arrays
 
 
-class _PlacedTemplate(nn.Module):
+class _PlacedTemplate(nn.Module, ABC):
     """base (V, 3), faces (F, 3), uvs (T, 2) v-up, face_uvs (F, 3) on one device; subclasses
     define ``displacement()`` (V, 3) and ``subdivided()``."""
 
@@ -44,8 +46,9 @@ class _PlacedTemplate(nn.Module):
         self.register_buffer("face_uvs", face_uvs)
         self.topo = MeshTopology(faces, base.shape[0])
 
+    @abstractmethod
     def displacement(self) -> torch.Tensor:
-        raise NotImplementedError
+        """(V, 3) offsets from the placed template: each model's own parameters."""
 
     def vertices(self) -> torch.Tensor:
         return self.anchor + self.shift + torch.exp(self.log_scale) * (self.base - self.anchor) + self.displacement()
