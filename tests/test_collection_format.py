@@ -54,3 +54,19 @@ def test_bad_collections_give_clear_errors(tmp_path):
     _collection(tmp_path)
     with pytest.raises(InputError, match="objects/a/transforms.json is missing"):
         read_collection(tmp_path)
+
+
+def test_a_batch_of_deformation_maps_gives_each_maps_own_mesh():
+    import torch
+
+    from texforge.mesh.model import DeformationMapModel
+    from texforge.mesh.template import convmesh_sphere
+
+    t = convmesh_sphere()
+    model = DeformationMapModel(*(torch.as_tensor(a) for a in (t.vertices, t.faces, t.uvs, t.face_uvs)))
+    maps = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.1
+    batch = model.vertices_of(maps)
+    for i in range(3):
+        with torch.no_grad():
+            model.displacement_map.copy_(maps[i:i + 1])
+        assert torch.allclose(batch[i], model.vertices(), atol=1e-6)

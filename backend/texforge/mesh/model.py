@@ -100,18 +100,23 @@ class MeshModel(_PlacedTemplate):
         return MeshModel(*self._subdivided_tensors(self.vertices()), anchor=self.centre())
 
 
-def sample_uv_map(image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples (P, C) of ``image`` (1, C, H, W) at ``uv`` (P, 2) (v up, row 0 at v = 1).
+def sample_uv_maps(images: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples (N, P, C) of ``images`` (N, C, H, W) at ``uv`` (P, 2) (v up, row 0 at v = 1).
 
     u wraps around (the UV sphere's seam joins u = 0 to u = 1, so both sides read the same texels);
     v is clamped at the border rows. At a texel centre the sample is that texel."""
-    _, _, h, w = image.shape
-    wrapped = torch.cat([image[..., -1:], image, image[..., :1]], -1)   # one column of the other side
-    x = (uv[:, 0] * w + 1.0) / (w + 2) * 2.0 - 1.0                       # u in texels, shifted by the pad
+    n, _, h, w = images.shape
+    wrapped = torch.cat([images[..., -1:], images, images[..., :1]], -1)   # one column of the other side
+    x = (uv[:, 0] * w + 1.0) / (w + 2) * 2.0 - 1.0                         # u in texels, shifted by the pad
     y = 1.0 - 2.0 * uv[:, 1]
-    grid = torch.stack([x, y], -1).to(image.dtype).view(1, 1, -1, 2)
+    grid = torch.stack([x, y], -1).to(images.dtype).view(1, 1, -1, 2).expand(n, 1, -1, 2)
     out = F.grid_sample(wrapped, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return out[0, :, 0].transpose(0, 1)
+    return out[:, :, 0].transpose(1, 2)
+
+
+def sample_uv_map(image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples (P, C) of one ``image`` (1, C, H, W) at ``uv`` (P, 2); see :func:`sample_uv_maps`."""
+    return sample_uv_maps(image, uv)[0]
 
 
 def vertex_corner_uvs(faces: np.ndarray, face_uvs: np.ndarray, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,10 +162,21 @@ class DeformationMapModel(_PlacedTemplate):
         self.register_buffer("frames", None if frames is None else frames.detach().to(base))
 
     def displacement(self) -> torch.Tensor:
+        return self.displacement_of(self.displacement_map)[0]
+
+    def displacement_of(self, maps: torch.Tensor) -> torch.Tensor:
+        """Offsets (N, V, 3) of a batch of displacement maps (N, 3, H, W) on this template: what a
+        network that outputs deformation maps (a category model, a GAN) turns into meshes."""
         v, k = self.corner_uv_index.shape
-        samples = sample_uv_map(self.displacement_map, self.uvs[self.corner_uv_index.reshape(-1)]).view(v, k, 3)
-        d = self.scale * (samples * self.corner_weight.unsqueeze(-1)).sum(1)
-        return d if self.frames is None else (d.unsqueeze(1) @ self.frames).squeeze(1)
+        n = maps.shape[0]
+        samples = sample_uv_maps(maps, self.uvs[self.corner_uv_index.reshape(-1)]).view(n, v, k, 3)
+        d = self.scale * (samples * self.corner_weight.unsqueeze(-1)).sum(2)
+        return d if self.frames is None else (d.unsqueeze(2) @ self.frames).squeeze(2)
+
+    def vertices_of(self, maps: torch.Tensor) -> torch.Tensor:
+        """Vertices (N, V, 3): this model's placement plus the displacement of each map in ``maps``."""
+        placed = self.anchor + self.shift + torch.exp(self.log_scale) * (self.base - self.anchor)
+        return placed.unsqueeze(0) + self.displacement_of(maps)
 
     @torch.no_grad()
     def subdivided(self) -> DeformationMapModel:
