@@ -95,3 +95,23 @@ def test_bad_photos_fail_clearly_and_cancel_stops():
     with pytest.raises(Cancelled):
         run_inversion(photo, prior, preset("tiny"), should_stop=lambda: calls.append(1) or len(calls) > 3)
     assert len(calls) == 4
+
+
+def test_the_result_folder_holds_mesh_camera_and_photo(tmp_path):
+    import json
+
+    from texforge.data.transforms_io import read_frames
+    from texforge.mesh.io import load_mesh
+    from texforge.pipelines.inversion.result_io import write_result
+
+    prior = LinearPrior()
+    photo = _photo(prior, np.array([1.0, -0.5, 0.5, 0.8, -0.4, 0.6], np.float32))
+    config = preset("tiny", steps=2)
+    result = run_inversion(photo, prior, config)
+    out = write_result(result, config, photo.image, tmp_path / "single", "target.png", {"name": "linear"})
+    frames, _, _ = read_frames(out)
+    assert len(frames) == 1 and np.allclose(frames[0].R, result.R, atol=1e-5)
+    mesh = load_mesh(out / "mesh.glb")
+    assert len(mesh.faces) == len(result.mesh.faces)
+    record = json.loads((out / "result.json").read_text())
+    assert record["pipeline"] == "single_image" and len(record["latent"]) == 6 and record["model"]["name"] == "linear"

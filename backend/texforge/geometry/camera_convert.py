@@ -108,6 +108,14 @@ def rt_to_c2w_gl(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return m
 
 
+def camera_entry(name: str, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> dict:
+    """One camera as result.json records it: {name, K, R, t (OpenCV), transform_matrix (camera-to-world,
+    Blender/OpenGL axes, as in transforms.json)}."""
+    K, R, t = (np.asarray(a, dtype=np.float64) for a in (K, R, t))
+    return {"name": name, "K": K.tolist(), "R": R.tolist(), "t": t.tolist(),
+            "transform_matrix": rt_to_c2w_gl(R, t).tolist()}
+
+
 # ---------------------------------------------------------------------------------------------
 # NeRF transforms.json frames
 # ---------------------------------------------------------------------------------------------

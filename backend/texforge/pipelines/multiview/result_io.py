@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...render.camera import rt_to_c2w_gl
+from ...geometry.camera_convert import camera_entry
 
 RESULT_VERSION = 1
 
@@ -22,8 +22,7 @@ def camera_entries(cameras, names: list[str]) -> list[dict]:
     in Blender/OpenGL axes, as in transforms.json)."""
     K, R, t = (cameras.K.detach().cpu().double().numpy(), cameras.R.detach().cpu().double().numpy(),
                cameras.t.detach().cpu().double().numpy())
-    return [{"name": n, "K": K[i].tolist(), "R": R[i].tolist(), "t": t[i].tolist(),
-             "transform_matrix": rt_to_c2w_gl(R[i], t[i]).tolist()} for i, n in enumerate(names)]
+    return [camera_entry(n, K[i], R[i], t[i]) for i, n in enumerate(names)]
 
 
 def result_dict(result, dataset: str | None = None) -> dict:
