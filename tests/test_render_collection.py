@@ -188,3 +188,20 @@ def test_parallel_workers_render_the_same_files(vases, tmp_path):
     assert cr.main(argv) == 0
     assert _files(out / "objects") == _files(vases / "objects")
     assert read_collection(out).header()["split"] == read_collection(vases).header()["split"]
+
+
+def test_a_stop_request_keeps_finished_objects_only(tmp_path):
+    from texforge.runtime.errors import Cancelled
+
+    polls = []
+
+    def stop_after_first_object():
+        polls.append(1)
+        return len(polls) > 1
+
+    out = tmp_path / "stopped"
+    with pytest.raises(Cancelled, match="resume"):
+        cr.render_collection(_spec(objects=3, views=2), out, log=lambda m: None, should_stop=stop_after_first_object)
+    assert sorted(p.name for p in (out / "objects").iterdir()) == ["00000"]  # no partial folder left
+    col = read_collection(out)
+    assert col.train + col.heldout == ["00000"]

@@ -390,7 +390,8 @@ def _render_shard(spec, out: Path, items: list, shard, log, should_stop, threads
 def _run_shards(spec, out: Path, count: int, workers: int, argv: list[str], log, should_stop) -> None:
     base = _strip_option(argv, "--workers")
     procs = [subprocess.Popen([sys.executable, "-m", "texforge.blender.collection_render", *base,
-                               "--workers", str(workers), "--shard", f"{k}/{workers}"])
+                               "--workers", str(workers), "--shard", f"{k}/{workers}"],
+                              start_new_session=True)  # Ctrl-C reaches them once, forwarded below
              for k in range(workers)]
     log(f"rendering in {workers} processes")
     forwarded, last = False, -1
@@ -406,6 +407,14 @@ def _run_shards(spec, out: Path, count: int, workers: int, argv: list[str], log,
                 log(f"{n}/{count} objects rendered")
                 last = n
             time.sleep(1.0)
+    except BaseException:  # a second Ctrl-C (KeyboardInterrupt): the shards abort at once too
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                if not forwarded:
+                    time.sleep(0.5)
+                    p.send_signal(signal.SIGINT)
+        raise
     finally:
         for p in procs:
             p.wait()
