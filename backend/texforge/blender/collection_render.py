@@ -153,42 +153,19 @@ def build_procedural_object(generator: str, seed: int, index: int):
 
 
 def textured_mesh_object(mesh, name: str):
-    """A new Blender object (identity transform) from a TexturedMesh, with a Principled material whose
-    base colour is its texture (packed)."""
+    """A new Blender object (identity transform) in the scene from a TexturedMesh, with a Principled
+    material whose base colour is its packed texture."""
     import bpy
 
-    verts, faces = mesh.vertices, mesh.faces
-    me = bpy.data.meshes.new(name)
-    me.vertices.add(len(verts))
-    me.vertices.foreach_set("co", verts.astype(np.float32).ravel())
-    me.loops.add(faces.size)
-    me.loops.foreach_set("vertex_index", faces.astype(np.int32).ravel())
-    me.polygons.add(len(faces))
-    me.polygons.foreach_set("loop_start", (np.arange(len(faces)) * 3).astype(np.int32))
-    me.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
-    if mesh.uvs is not None:
-        layer = me.uv_layers.new(name="UVMap")
-        layer.data.foreach_set("uv", mesh.uvs[mesh.face_uvs.reshape(-1)].astype(np.float32).ravel())
-    me.update()
-    if me.validate(verbose=False):
+    from .objects import mesh_object, texture_image, textured_material
+
+    image = texture_image(f"{name}_texture", mesh.texture) if mesh.texture is not None else None
+    material = textured_material(f"{name}_material", image)
+    bsdf = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Roughness"].default_value = 0.6   # painted objects, not photo textures: a little sheen
+    obj = mesh_object(name, mesh, bpy.context.scene.collection, material)
+    if obj.data.validate(verbose=False):
         raise RuntimeError(f"mesh {name} failed Blender's validation")  # a generator bug
-    mat = bpy.data.materials.new(f"{name}_material")
-    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-    bsdf.inputs["Roughness"].default_value = 0.6
-    if mesh.texture is not None:
-        h, w = mesh.texture.shape[:2]
-        image = bpy.data.images.new(f"{name}_texture", width=w, height=h, alpha=False)
-        rgba = np.concatenate([mesh.texture[..., :3], np.ones((h, w, 1), np.float32)], axis=-1)
-        image.pixels.foreach_set(rgba[::-1].ravel())  # Blender stores the bottom row first
-        image.update()
-        image.pack()
-        node = mat.node_tree.nodes.new("ShaderNodeTexImage")
-        node.image = image
-        node.interpolation = "Linear"
-        mat.node_tree.links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
-    me.materials.append(mat)
-    obj = bpy.data.objects.new(name, me)
-    bpy.context.scene.collection.objects.link(obj)
     return obj
 
 

@@ -8,6 +8,7 @@ meshes or from a procedural generator; any tool may write one by following this 
       collection.json         {"format": "texforge-collection", "version": 1, "source": ..., "seed": ...,
                                "views": V, "size": [W, H], "split": {"train": [ids], "heldout": [ids]},
                                "camera_distribution": {...}}   (see CameraDistribution)
+      render.json             (written by render_collection.py) the render settings a resumed run must match
       objects/<id>/           one multi-view dataset per object, readable by load_dataset():
         transforms.json       all V views with their exact cameras
         images/000.png ...    RGBA renders, alpha = coverage
