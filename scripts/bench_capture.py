@@ -33,6 +33,17 @@ def _masked(dataset):
     return dataset
 
 
+def _without_masks(capture: Path, where: Path) -> Path:
+    """The capture seen without its mask files (links to its photos and cameras, no masks folder), so
+    that the automatic segmentation masks every photo."""
+    if not where.exists():
+        where.mkdir()
+        for entry in capture.iterdir():
+            if "mask" not in entry.name.lower():
+                (where / entry.name).symlink_to(entry.resolve())
+    return where
+
+
 def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every: int, max_size: int) -> dict:
     import numpy as np
 
@@ -42,12 +53,12 @@ def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every:
     from texforge.pipelines.multiview import MultiviewConfig, run_multiview
     from texforge.pipelines.multiview.result_io import write_result
 
-    source = {"given": "ALPHA", "segment": "SEGMENT"}[masks]
     cfg = MultiviewConfig.preset(preset, camera_trust="calibrated" if cameras == "frozen" else cameras)
     if cameras == "frozen":
         cfg.stages = [dataclasses.replace(st, cameras=False) for st in cfg.stages]
-    train = load_dataset(capture, "train", max_size=max_size, select=every_nth(every, keep=False),
-                         mask_source="AUTO" if masks == "given" else source)
+    train = load_dataset(capture if masks == "given" else _without_masks(capture, out.parent / "unmasked"), "train",
+                         max_size=max_size, select=every_nth(every, keep=False),
+                         mask_source="AUTO" if masks == "given" else "SEGMENT")
     t0 = time.process_time()
     result = run_multiview(train, cfg, device="cpu")
     cpu = time.process_time() - t0
