@@ -216,3 +216,19 @@ def test_kid_evaluation_on_effnet_features(trained):
     assert all(np.isfinite(v[0]) for v in res["kid"].values())
     assert res["images"] == {"heldout": 24, "gan_samples": 24, "template_mean_texture": 6}
     assert "EffNet-Lite0" in res["extractor"]
+
+
+def test_eval_script_and_contact_sheet(trained, tmp_path):
+    import scripts.eval_category_gan as script  # noqa: PLC0415
+
+    root, out, _ = trained
+    assert script.main([str(out), "--maps", str(root / "maps.safetensors"), "--synthetic-heldout", "2",
+                        "--samples", "2", "--azimuths", "3", "--sheet", str(tmp_path / "sheet.png"),
+                        "--json", str(tmp_path / "kid.json")]) == 0
+    res = json.loads((tmp_path / "kid.json").read_text())
+    assert res["images"] == {"heldout": 6, "gan_samples": 6, "template_mean_texture": 3}
+    from texforge.data.images import read_image
+    sheet = read_image(tmp_path / "sheet.png")
+    assert sheet.shape[:2] == (4 * 130 - 2, 4 * 258 - 2)
+    assert float(sheet[..., :3].max()) > 0.2  # objects, not an empty sheet
+    assert script.main([str(root / "maps.safetensors"), "--maps", str(root), "--synthetic-heldout", "2"]) == 2

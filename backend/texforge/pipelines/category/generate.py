@@ -214,3 +214,29 @@ def evaluate_category_gan(source, heldout_images: torch.Tensor, distribution=Non
         result["images"][name] = int(len(imgs))
     result["renders"] = {k: v[:min(len(v), 16 * azimuths):azimuths] for k, v in sets.items()}  # one view each
     return result
+
+
+def contact_sheet(source, count: int = 16, seed: int = 0, image_size: int = 128, distribution=None,
+                  azimuths=(30.0, 210.0), cols: int = 4) -> np.ndarray:
+    """(H, W, 3) sheet of ``count`` generated objects (seeds ``seed``...), each rendered from ``azimuths``
+    side by side at the distribution's mid elevation and distance, on black, one object per cell."""
+    from ...data.collection import CameraDistribution
+
+    g, cfg, _ = load_generator(source)
+    z, _ = latents_for(cfg, count=count, seed=seed)
+    tex, d = generate_maps(g, z)
+    renderer = TemplateRenderer(distribution or CameraDistribution(), image_size)
+    cells = []
+    for t, dm in zip(tex, d):
+        k = len(azimuths)
+        with torch.no_grad():
+            rgb, _ = renderer.render(t[None].expand(k, -1, -1, -1), dm[None].expand(k, -1, -1, -1),
+                                     renderer.cameras_at(list(azimuths)))
+        cells.append(torch.cat(list(rgb), dim=-1))  # (3, H, k * W)
+    c, h, w = cells[0].shape
+    rows = -(-len(cells) // cols)
+    sheet = torch.full((3, rows * (h + 2) - 2, cols * (w + 2) - 2), 0.5)
+    for i, cell in enumerate(cells):
+        r, q = divmod(i, cols)
+        sheet[:, r * (h + 2):r * (h + 2) + h, q * (w + 2):q * (w + 2) + w] = cell
+    return sheet.permute(1, 2, 0).numpy()
