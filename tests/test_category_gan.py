@@ -232,3 +232,46 @@ def test_eval_script_and_contact_sheet(trained, tmp_path):
     assert sheet.shape[:2] == (4 * 130 - 2, 4 * 258 - 2)
     assert float(sheet[..., :3].max()) > 0.2  # objects, not an empty sheet
     assert script.main([str(root / "maps.safetensors"), "--maps", str(root), "--synthetic-heldout", "2"]) == 2
+
+
+def _write_collection(root, maps, views=3, size=32):
+    """A collection folder whose objects are the synthetic maps rendered by the library's renderer."""
+    from texforge.data.collection import Collection, write_collection_header
+    from texforge.data.images import write_png
+    from texforge.data.transforms_io import write_transforms
+
+    ids = maps["object_ids"]
+    coll = Collection(root=root, train=ids[:-1], heldout=ids[-1:], views=views, size=(size, size))
+    renderer = TemplateRenderer(coll.cameras, size)
+    rng = np.random.default_rng(0)
+    for i, object_id in enumerate(ids):
+        K, R, t, _ = coll.cameras.sample(views, rng, size, size)
+        from texforge.render.camera import cameras_from_arrays
+        rgb, sil = renderer.render(maps["texture"][i:i + 1].expand(views, -1, -1, -1),
+                                   maps["deformation"][i:i + 1].expand(views, -1, -1, -1),
+                                   cameras_from_arrays(K, R, t, size, size))
+        d = coll.object_dir(object_id)
+        (d / "images").mkdir(parents=True)
+        names = []
+        for v in range(views):
+            names.append(f"images/{v:03d}.png")
+            rgba = torch.cat([rgb[v], (sil[v] > 0.5).float()]).permute(1, 2, 0).detach().numpy()
+            write_png(d / names[-1], rgba)
+        write_transforms(d, K, R, t, size, size, names)
+    write_collection_header(coll)
+    return coll
+
+
+def test_training_with_a_collection_uses_its_images(tmp_path):
+    maps = synthetic_maps(4, (32, 64), seed=2)
+    save_maps(tmp_path / "maps.safetensors", maps["deformation"], maps["texture"], maps["visibility"],
+              maps["object_ids"])
+    _write_collection(tmp_path / "coll", maps)
+    lines = []
+    out = train_category_gan_folder(tmp_path / "maps.safetensors", tmp_path / "gan", collection=tmp_path / "coll",
+                                    preset="tiny", iterations=3, log=lines.append)
+    info = json.loads((out / "gan.json").read_text())
+    assert info["real_images"] == "collection images" and info["iterations"] == 3
+    assert any("9 real images of 3 training objects" in line for line in lines)
+    with pytest.raises(InputError, match="not empty"):
+        train_category_gan_folder(tmp_path / "maps.safetensors", out, preset="tiny", iterations=3, log=lines.append)
