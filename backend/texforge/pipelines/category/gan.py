@@ -602,7 +602,7 @@ def train_category_gan_folder(maps_path, out, collection=None, preset: str = "sm
     """MODEL/maps.safetensors (+ the collection's training images) -> OUT/gan.safetensors (checkpoint,
     updated while training), OUT/samples/iteration_*.png, OUT/log.json (losses), OUT/gan.json (config,
     figures, timings). ``collection``: a collection folder or None (then D_I's real images are renders
-    of the maps)."""
+    of the maps). Maps marked symmetric train an x-symmetric generator unless ``symmetry`` is given."""
     from ...data.collection import read_collection
     from ...data.images import write_png
     from ...results import check_out_dir
@@ -615,6 +615,8 @@ def train_category_gan_folder(maps_path, out, collection=None, preset: str = "sm
     else:
         check_out_dir(out, overwrite)
     maps = load_maps(maps_path)
+    if maps["symmetric"] and "symmetry" not in overrides:  # a symmetric category model: symmetric samples
+        overrides["symmetry"] = "x"
     cfg = CategoryGanConfig.preset(preset, **overrides)
     distribution, real, aspect = None, None, (1, 1)
     if collection is not None:
