@@ -3,11 +3,12 @@
     python scripts/eval_category_gan.py GAN --maps MAPS (--collection DIR | --synthetic-heldout N) [--samples N]
            [--azimuths K] [--sheet PNG] [--json FILE]
 
-GAN: a category GAN checkpoint (gan.safetensors or its folder); MAPS: the pseudo-GT maps it trained on
-(for the template + mean texture reference). Held-out images: the collection's held-out objects (every
-view), or with --synthetic-heldout N renders of N synthetic development objects (seed 1) from K azimuths.
-GAN samples and references are rendered from K evenly spaced azimuths each. KID is on EffNet-Lite0
-features. Bad input exits 2.
+GAN: a category GAN checkpoint (gan.safetensors or its folder); MAPS: the pseudo-GT maps it trained on,
+for two references: the template with their mean texture, and renders of N of the maps themselves (the
+KID the GAN's own data reaches). Held-out images: the collection's held-out objects (every view), or
+with --synthetic-heldout N renders of N synthetic development objects (seed 1) from K azimuths. GAN
+samples and references are rendered from K evenly spaced azimuths each. KID is on EffNet-Lite0 features.
+Bad input exits 2.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ def parse_args(argv):
     p.add_argument("--sheet", default=None, metavar="PNG", help="write a contact sheet of 16 generated objects")
     p.add_argument("--json", default=None, metavar="FILE", help="write the figures as JSON")
     return p.parse_args(argv)
+
+
+def _some_maps(maps, count):
+    """``count`` of the training maps (evenly spaced): rendered like the samples, they show the KID the
+    GAN's own training data reaches."""
+    import numpy as np
+
+    idx = np.linspace(0, len(maps["texture"]) - 1, min(count, len(maps["texture"]))).round().astype(int)
+    return maps["texture"][idx], maps["deformation"][idx]
 
 
 def main(argv=None) -> int:
@@ -60,6 +70,7 @@ def main(argv=None) -> int:
                                         args.azimuths, seed=7)
         res = evaluate_category_gan(args.gan, heldout, dist, aspect,
                                     mean_texture_map=mean_texture(maps["texture"], maps["visibility"]),
+                                    reference_maps={"pseudo_gt_maps": _some_maps(maps, args.samples)},
                                     samples=args.samples, azimuths=args.azimuths,
                                     progress=lambda f, m: print(f"{100 * f:5.1f}% {m}", flush=True))
         if args.sheet:

@@ -226,7 +226,7 @@ def test_eval_script_and_contact_sheet(trained, tmp_path):
                         "--samples", "2", "--azimuths", "3", "--sheet", str(tmp_path / "sheet.png"),
                         "--json", str(tmp_path / "kid.json")]) == 0
     res = json.loads((tmp_path / "kid.json").read_text())
-    assert res["images"] == {"heldout": 6, "gan_samples": 6, "template_mean_texture": 3}
+    assert res["images"] == {"heldout": 6, "gan_samples": 6, "template_mean_texture": 3, "pseudo_gt_maps": 6}
     from texforge.data.images import read_image
     sheet = read_image(tmp_path / "sheet.png")
     assert sheet.shape[:2] == (4 * 130 - 2, 4 * 258 - 2)

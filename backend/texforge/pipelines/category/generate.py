@@ -174,12 +174,14 @@ def render_turntables(textures: torch.Tensor, deformations: torch.Tensor, render
 
 def evaluate_category_gan(source, heldout_images: torch.Tensor, distribution=None, image_aspect=(1, 1),
                           mean_texture_map: torch.Tensor | None = None, reconstruction_maps=None,
-                          samples: int = 50, azimuths: int = 12, seed: int = 0, device="cpu",
+                          reference_maps: dict | None = None, samples: int = 50, azimuths: int = 12, seed: int = 0, device="cpu",
                           progress: ProgressFn = no_progress, should_stop: ShouldStopFn = never_stop) -> dict:
     """KID (EffNet-Lite0 pooled features, 224 px) between ``heldout_images`` (M, 3, H, W) on black and
     renders of: ``samples`` GAN samples (seeds 1_000_000 + i, never used for sample sheets), the template
     sphere wearing ``mean_texture_map`` (3, Ht, Wt), and ``reconstruction_maps`` = (textures, deformations)
-    of the held-out objects when given (the reconstruction network's outputs). Every generated set is
+    of the held-out objects when given (the reconstruction network's outputs), and each
+    ``reference_maps`` {name: (textures, deformations)} (e.g. the pseudo-GT maps the GAN trained on: the
+    floor a GAN of its data can reach). Every generated set is
     rendered from ``azimuths`` evenly spaced azimuths per object at the collection's elevations and
     distances. Returns {"kid": {name: [mean, std]}, "images": {name: count}, "extractor": ...}."""
     from ...data.collection import CameraDistribution
@@ -201,6 +203,8 @@ def evaluate_category_gan(source, heldout_images: torch.Tensor, distribution=Non
     if reconstruction_maps is not None:
         sets["reconstructions"] = render_turntables(reconstruction_maps[0], reconstruction_maps[1], renderer,
                                                     azimuths, seed + 2, should_stop)
+    for i, (name, (tex_r, def_r)) in enumerate((reference_maps or {}).items()):
+        sets[name] = render_turntables(tex_r, def_r, renderer, azimuths, seed + 3 + i, should_stop)
     progress(0.3, f"embedding {len(heldout_images)} held-out images")
     real = embed_images(heldout_images, device=device)
     result = {"kid": {}, "images": {"heldout": int(len(heldout_images))},
