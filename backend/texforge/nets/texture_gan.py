@@ -178,10 +178,12 @@ class TextureDiscriminator(nn.Module):
 
     ``receptive_field`` is the first scale's receptive field in texels (the second sees twice as far);
     ``embedding`` ("none" | "fixed" | "learned") adds ``embedding_channels`` positional channels of the
-    texture's H x W at each scale (learned: one parameter per scale at that scale's resolution)."""
+    texture's H x W at each scale (learned: one parameter per scale at that scale's resolution).
+    ``image_channels``: the channels of ``texture`` (3 for RGB; the category GAN stacks RGB and a
+    deformation map, 6)."""
 
     def __init__(self, size: tuple[int, int], receptive_field: float = 16.0, embedding: str = "learned",
-                 embedding_channels: int = 8, channels: int = 64, max_channels: int = 256):
+                 embedding_channels: int = 8, channels: int = 64, max_channels: int = 256, image_channels: int = 3):
         super().__init__()
         if embedding not in EMBEDDING_MODES:
             raise ValueError(f"embedding must be one of {EMBEDDING_MODES}, got {embedding!r}")
@@ -189,7 +191,8 @@ class TextureDiscriminator(nn.Module):
         self.size, self.embedding_mode = (h, w), embedding
         e = 0 if embedding == "none" else embedding_channels
         n = downsamplings_for(receptive_field)
-        self.scales = nn.ModuleList(PatchDiscriminator(4 + e, n, channels, max_channels) for _ in range(2))
+        self.scales = nn.ModuleList(PatchDiscriminator(image_channels + 1 + e, n, channels, max_channels)
+                                    for _ in range(2))
         self.receptive_fields = (patch_receptive_field(n), 2 * patch_receptive_field(n))
         if embedding == "learned":
             self.embeddings = nn.ParameterList(nn.Parameter(torch.randn(1, e, h // s, w // s) * 0.5) for s in (1, 2))
