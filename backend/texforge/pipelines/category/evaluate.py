@@ -2,7 +2,7 @@
 
 For each object, view ``input_view`` is the input: its known azimuth turns the maps into the world (as
 in training), and the mesh is rendered with the known cameras: input-view mask IoU, held-out-view (the
-object's other views) mask IoU and PSNR, and Chamfer-L1 to ``gt_mesh.ply`` (texforge.metrics.geometry,
+object's other views) mask IoU, PSNR and L1 (whole image, black background), and Chamfer-L1 to ``gt_mesh.ply`` (texforge.metrics.geometry,
 point-to-surface, in the collection's units: objects have bounding-sphere radius 1). The camera head is
 judged as well: the input-view IoU when the network's own camera (azimuth, elevation, distance) replaces
 the known one, and its angle / distance errors. The reference row is the template sphere wearing the
@@ -24,7 +24,7 @@ from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop
 from .data import CollectionViews, load_collection_views
 from .reconstructor import predict_world, render_views
 
-METRICS = ("input_iou", "heldout_iou", "heldout_psnr", "input_psnr", "chamfer_l1")
+METRICS = ("input_iou", "heldout_iou", "heldout_psnr", "input_psnr", "input_l1", "heldout_l1", "chamfer_l1")
 
 
 def _view_metrics(out, views: CollectionViews, k: int, input_view: int) -> dict:
@@ -35,7 +35,9 @@ def _view_metrics(out, views: CollectionViews, k: int, input_view: int) -> dict:
     others = [v for v in range(masks.shape[0]) if v != input_view]
     return {"input_iou": float(iou[input_view]), "heldout_iou": float(np.mean(iou[others])),
             "input_psnr": psnr(rgb[input_view], imgs[input_view]),
-            "heldout_psnr": float(np.mean([psnr(rgb[v], imgs[v]) for v in others]))}
+            "heldout_psnr": float(np.mean([psnr(rgb[v], imgs[v]) for v in others])),
+            "input_l1": float(np.abs(rgb[input_view] - imgs[input_view]).mean()),
+            "heldout_l1": float(np.mean([np.abs(rgb[v] - imgs[v]).mean() for v in others]))}
 
 
 def _gt_mesh(collection: Collection, object_id: str):
