@@ -5,7 +5,8 @@ world frame by that view's known azimuth, and the V maps are averaged (one shape
 than any single view's). The texture is NOT the network's: the object's own views are projected into the
 UV map through the averaged mesh with their known cameras and blended with visibility
 (:func:`texforge.texture.projection.extract_texture`: occlusion test against the mesh's rendered depth,
-mesh silhouette AND photo mask, cos^p weights; texels no view sees are inpainted and get visibility 0),
+mesh silhouette AND photo mask, cos^p weights; texels no view sees are inpainted and get visibility 0,
+visibility = blend weight / FULL_WEIGHT clipped to 1),
 as the texture GAN's pseudo-GT are made, so the maps keep the photos' detail.
 """
 
@@ -18,6 +19,10 @@ from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop
 from ...texture.projection import extract_texture
 from .data import CollectionViews
 from .reconstructor import predict_world, render_views
+
+# visibility 1 from this blend weight on: one view at 51 degrees from the normal (cos^3 = 0.25), or two
+# at 62; texels only seen at grazing angles stay below 1 (the GAN trusts them less)
+FULL_WEIGHT = 0.25
 
 
 @torch.no_grad()
@@ -40,7 +45,7 @@ def project_object_texture(template, deformation: torch.Tensor, views: Collectio
     tex, vis = extract_texture(vertices, template.faces, template.uvs, template.face_uvs,
                                vertex_normals(vertices, template.faces), cams, views.images[k].permute(0, 2, 3, 1),
                                views.masks[k], out.depth, out.hard_mask.float(), tuple(texture_size), radius=1.0,
-                               cos_power=cos_power)
+                               cos_power=cos_power, full_weight=FULL_WEIGHT)
     return tex.permute(2, 0, 1), vis[None]
 
 
