@@ -75,6 +75,8 @@ def test_training_beats_the_template_on_its_own_training_views(collection, views
     assert maps["visibility"].shape == (4, 1, 32, 64) and maps["object_ids"] == collection.train
     assert 0 <= float(maps["texture"].min()) and float(maps["texture"].max()) <= 1
     assert float((maps["visibility"] > 0).float().mean()) > 0.4
+    from texforge.pipelines.category.figures import reconstruction_sheet
+    assert reconstruction_sheet(trained.network, trained.template, views, [0, 2]).shape == (64, 6 * 32, 3)
 
 
 def test_resume_after_cancel_gives_the_weights_of_an_uninterrupted_run(collection, views, tmp_path):
