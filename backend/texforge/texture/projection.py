@@ -118,22 +118,26 @@ def extract_texture(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
                     normals: torch.Tensor, cameras: Cameras, images: torch.Tensor, masks: torch.Tensor,
                     depths: torch.Tensor, silhouettes: torch.Tensor, size: tuple[int, int], radius: float,
                     centre: torch.Tensor | None = None, symmetry: str | None = None, cos_power: float = 3.0,
-                    border_px: float = 2.0, erode_px: int = 1):
+                    border_px: float = 2.0, erode_px: int = 1, full_weight: float | None = None):
     """The texture (H, W, 3) in [0, 1] (row 0 on top) and the texel visibility (H, W) in [0, 1]
-    (normalised blend weight; 0 for texels no view sees). See the module docstring for the steps."""
+    (normalised blend weight; 0 for texels no view sees). See the module docstring for the steps.
+    ``full_weight``: see :func:`extract_texture_chunked`."""
     chunk = (cameras, images, masks, depths, silhouettes)
     return extract_texture_chunked(vertices, faces, uvs, face_uvs, normals, lambda: [chunk], size, radius,
-                                   centre, symmetry, cos_power, border_px, erode_px)
+                                   centre, symmetry, cos_power, border_px, erode_px, full_weight)
 
 
 @torch.no_grad()
 def extract_texture_chunked(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor,
                             normals: torch.Tensor, chunks: ViewChunks, size: tuple[int, int], radius: float,
                             centre: torch.Tensor | None = None, symmetry: str | None = None,
-                            cos_power: float = 3.0, border_px: float = 2.0, erode_px: int = 1):
+                            cos_power: float = 3.0, border_px: float = 2.0, erode_px: int = 1,
+                            full_weight: float | None = None):
     """:func:`extract_texture` over views that come in chunks (:data:`ViewChunks`; called a second
     time for the mirrored texels when ``symmetry`` is set), so that full-size photos of many views
-    never sit in memory at once."""
+    never sit in memory at once. ``full_weight``: None (visibility = blend weight / its maximum over
+    the texture) or the blend weight that counts as fully seen (visibility = weight / full_weight,
+    clipped to 1: comparable across objects, as a GAN's mask needs)."""
     h, w = size
     pts, nrm, covered = uv_rasterize(vertices, faces, uvs, face_uvs, normals, size)
     flat_p, flat_n = pts[covered], nrm[covered]
@@ -152,7 +156,8 @@ def extract_texture_chunked(vertices: torch.Tensor, faces: torch.Tensor, uvs: to
     known = torch.zeros(h, w, dtype=torch.bool, device=vertices.device)
     known[covered] = seen
     visibility = torch.zeros(h, w, dtype=vertices.dtype, device=vertices.device)
-    visibility[covered] = (wsum / wsum.max().clamp_min(1e-12)).clamp(0, 1)
+    scale = wsum.max().clamp_min(1e-12) if full_weight is None else float(full_weight)
+    visibility[covered] = (wsum / scale).clamp(0, 1)
     if known.any():
         texture = push_pull_fill(texture, known)
     else:

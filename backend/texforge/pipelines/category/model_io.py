@@ -1,0 +1,196 @@
+"""The category-model folder (MODEL/), written stage by stage, each part atomically:
+
+    MODEL/model.json                {"format": "texforge-category-model", "version": 1, "name", "collection":
+                                     <collection header>, "template": "convmesh_sphere", "symmetric": bool,
+                                     "deformation_size": [32, 32], "texture_size": [Ht, Wt], "stages": {...}}
+    MODEL/reconstructor.safetensors the reconstruction network (a texforge.training checkpoint: module
+                                     "network" with its EMA weights, the CategoryConfig as its config)
+    MODEL/maps.safetensors          pseudo-ground-truth maps of every training object: deformation
+                                     (N, 3, Hd, Wd) float32 (DeformationMapModel.displacement_map meaning:
+                                     world x, y, z displacements of the unit sphere, scale 1, no frames),
+                                     texture (N, 3, Ht, Wt) float32 in [0, 1] (row 0 = v = 1), visibility
+                                     (N, 1, Ht, Wt) float32 in [0, 1]; metadata "object_ids", "texture_size",
+                                     "symmetric" (JSON)
+    MODEL/gan.safetensors           the category GAN (written by texforge.pipelines.category.gan)
+
+A stage's file is written first and model.json (which lists the stage under "stages") after it, so a
+model.json never names a part that is not complete. Reading checks the format, version and layout and
+raises InputError naming the file for anything that does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ...atomic import write_bytes, write_text
+from ...runtime.errors import InputError
+
+MODEL_FORMAT, MODEL_VERSION = "texforge-category-model", 1
+TEMPLATE = "convmesh_sphere"
+MODEL_JSON, RECONSTRUCTOR_FILE, MAPS_FILE, GAN_FILE = ("model.json", "reconstructor.safetensors",
+                                                       "maps.safetensors", "gan.safetensors")
+STAGE_FILES = {"reconstructor": RECONSTRUCTOR_FILE, "maps": MAPS_FILE, "gan": GAN_FILE}
+DEFORMATION_SIZE = (32, 32)
+
+
+@dataclass
+class CategoryModel:
+    """A model folder's header (model.json) and where its parts are."""
+
+    root: Path
+    header: dict
+
+    @property
+    def texture_size(self) -> tuple[int, int]:
+        return tuple(self.header["texture_size"])
+
+    @property
+    def stages(self) -> dict:
+        return self.header.get("stages", {})
+
+    def part(self, stage: str) -> Path:
+        """The file of a finished stage (InputError when the model has not got it)."""
+        if stage not in self.stages:
+            raise InputError(f"{self.root / MODEL_JSON}: the model has no {stage!r} stage "
+                             f"(it holds {sorted(self.stages) or 'none'}); train it first")
+        path = self.root / STAGE_FILES[stage]
+        if not path.is_file():
+            raise InputError(f"{path} is missing although {MODEL_JSON} lists the {stage!r} stage: "
+                             "the model folder is incomplete")
+        return path
+
+
+def new_header(name: str, collection_header: dict, texture_size, symmetric: bool = False) -> dict:
+    return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "name": str(name), "collection": collection_header,
+            "template": TEMPLATE, "symmetric": bool(symmetric), "deformation_size": list(DEFORMATION_SIZE),
+            "texture_size": [int(v) for v in texture_size], "stages": {}}
+
+
+def write_model_json(root, header: dict) -> Path:
+    return write_text(Path(root) / MODEL_JSON, json.dumps(header, indent=2))
+
+
+def add_stage(root, header: dict, stage: str, info: dict) -> dict:
+    """Record a finished stage (its file already written) in model.json; returns the new header."""
+    if stage not in STAGE_FILES:
+        raise ValueError(f"unknown stage {stage!r} ({sorted(STAGE_FILES)})")
+    header = {**header, "stages": {**header.get("stages", {}), stage: {"file": STAGE_FILES[stage], **info}}}
+    write_model_json(root, header)
+    return header
+
+
+def read_model(path) -> CategoryModel:
+    """Read MODEL/model.json; InputError naming the file for a missing folder, a corrupt file or a model
+    of another format, version or layout (template, deformation map size)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such category-model folder")
+    file = root / MODEL_JSON
+    if not file.is_file():
+        raise InputError(f"{root}: not a TexForge category model (no {MODEL_JSON}); train one with "
+                         "scripts/train_category.py")
+    try:
+        header = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{file}: unreadable category-model header ({err})") from err
+    if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
+        raise InputError(f"{file}: not a TexForge category model (format must be {MODEL_FORMAT!r})")
+    if header.get("version") != MODEL_VERSION:
+        raise InputError(f"{file}: category-model version {header.get('version')!r}; this TexForge reads "
+                         f"version {MODEL_VERSION}")
+    if header.get("template") != TEMPLATE:
+        raise InputError(f"{file}: a model on the template {header.get('template')!r}; this TexForge's category "
+                         f"models use {TEMPLATE!r}")
+    try:
+        dsize = [int(v) for v in header["deformation_size"]]
+        tsize = [int(v) for v in header["texture_size"]]
+        stages = header.get("stages", {})
+        if len(dsize) != 2 or len(tsize) != 2 or min(tsize) < 1 or not isinstance(stages, dict):
+            raise ValueError("sizes must be [H, W] and stages a dict")
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{file}: malformed category-model header ({err!r})") from err
+    if tuple(dsize) != DEFORMATION_SIZE:
+        raise InputError(f"{file}: deformation maps of {dsize}; this TexForge's template reads {list(DEFORMATION_SIZE)}")
+    return CategoryModel(root, header)
+
+
+# ------------------------------------------------------------------------------------------------
+# the pseudo-ground-truth maps
+# ------------------------------------------------------------------------------------------------
+
+def save_maps(root, deformation: torch.Tensor, texture: torch.Tensor, visibility: torch.Tensor,
+              object_ids: list[str], symmetric: bool = False) -> Path:
+    n = deformation.shape[0]
+    th, tw = texture.shape[-2:]
+    if (deformation.dim() != 4 or deformation.shape[1] != 3 or tuple(texture.shape) != (n, 3, th, tw)
+            or tuple(visibility.shape) != (n, 1, th, tw) or len(object_ids) != n):
+        raise ValueError(f"maps: deformation {tuple(deformation.shape)}, texture {tuple(texture.shape)}, "
+                         f"visibility {tuple(visibility.shape)} and {len(object_ids)} ids do not fit together")
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().float().contiguous() for k, v in
+               (("deformation", deformation), ("texture", texture.clamp(0, 1)), ("visibility", visibility.clamp(0, 1)))}
+    meta = {"object_ids": json.dumps([str(i) for i in object_ids]), "texture_size": json.dumps([int(th), int(tw)]),
+            "symmetric": json.dumps(bool(symmetric))}
+    return write_bytes(Path(root) / MAPS_FILE, save(tensors, metadata=meta))
+
+
+def load_maps(path) -> dict:
+    """Read a maps file (or a model folder's): {"deformation", "texture", "visibility", "object_ids",
+    "texture_size", "symmetric"}; InputError naming the file when it is missing, corrupt or inconsistent."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / MAPS_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: no maps file (train the reconstructor stage first)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        out = {**tensors, "object_ids": json.loads(meta["object_ids"]),
+               "texture_size": tuple(json.loads(meta["texture_size"])), "symmetric": bool(json.loads(meta["symmetric"]))}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for corrupt files
+        raise InputError(f"{path}: corrupt or not a category maps file ({type(exc).__name__}: {exc})") from None
+    missing = {"deformation", "texture", "visibility"} - set(tensors)
+    if missing:
+        raise InputError(f"{path}: the maps file lacks {sorted(missing)}")
+    d, t, v = out["deformation"], out["texture"], out["visibility"]
+    n = d.shape[0]
+    if (d.dim() != 4 or d.shape[1] != 3 or t.shape[:2] != (n, 3) or tuple(t.shape[-2:]) != out["texture_size"]
+            or tuple(v.shape) != (n, 1, *t.shape[-2:]) or len(out["object_ids"]) != n):
+        raise InputError(f"{path}: inconsistent maps: deformation {tuple(d.shape)}, texture {tuple(t.shape)}, "
+                         f"visibility {tuple(v.shape)}, {len(out['object_ids'])} ids")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the reconstruction network
+# ------------------------------------------------------------------------------------------------
+
+def save_reconstructor(root, network, config, step: int, extra: dict | None = None) -> Path:
+    from ...training import save_checkpoint
+
+    return save_checkpoint(Path(root) / RECONSTRUCTOR_FILE, {"network": network}, step=step,
+                           config=config.to_dict(), extra=extra or {})
+
+
+def load_reconstructor(model: CategoryModel, device="cpu"):
+    """The trained network of a model folder -> (network in eval mode, CategoryConfig, template)."""
+    from ...data.collection import Collection, CameraDistribution
+    from ...training import load_checkpoint
+    from ...training.checkpoint import checkpoint_header
+    from .config import CategoryConfig
+    from .reconstructor import build_network, build_template
+
+    path = model.part("reconstructor")
+    cfg = CategoryConfig.from_dict(checkpoint_header(path).get("config") or {})
+    cams = CameraDistribution.from_json(model.header.get("collection", {}).get("camera_distribution", {}))
+    net = build_network(cfg, Collection(root=model.root, train=[], heldout=[], views=0, size=(0, 0), cameras=cams))
+    load_checkpoint(path, {"network": net}, restore_rng=False)
+    return net.to(device).eval(), cfg, build_template(cfg, device)
