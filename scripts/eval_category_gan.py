@@ -45,9 +45,10 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from texforge.atomic import write_text
     from texforge.data.images import write_png
-    from texforge.pipelines.category.gan import TemplateRenderer, collection_images, load_maps, synthetic_maps
-    from texforge.pipelines.category.generate import (contact_sheet, evaluate_category_gan, load_generator,
-                                                      mean_texture, render_turntables)
+    from texforge.models.category_model import load_generator, load_maps
+    from texforge.pipelines.category.gan import TemplateRenderer, collection_images, synthetic_maps
+    from texforge.pipelines.category.generate import (contact_sheet, evaluate_category_gan, mean_texture,
+                                                      render_turntables)
     from texforge.runtime.errors import InputError
 
     try:

@@ -12,11 +12,12 @@ from torch import nn
 
 from texforge.mesh.io import load_mesh
 from texforge.nets.category_gan import CategoryGenerator, ImageDiscriminator, UVDiscriminator, symmetrize
-from texforge.pipelines.category.gan import (GAN_FILE, CategoryGanConfig, load_maps, map_statistics,
-                                             run_train_category_gan, save_maps, synthetic_maps,
-                                             train_category_gan_folder, TemplateRenderer)
-from texforge.pipelines.category.generate import (evaluate_category_gan, generate_objects, load_generator,
-                                                  mean_texture, render_turntables, write_objects)
+from texforge.models.category_config import CategoryGanConfig
+from texforge.models.category_model import GAN_FILE, load_generator, load_maps, save_maps
+from texforge.pipelines.category.gan import (TemplateRenderer, map_statistics, run_train_category_gan, synthetic_maps,
+                                             train_category_gan_folder)
+from texforge.pipelines.category.generate import (evaluate_category_gan, generate_objects, mean_texture,
+                                                  render_turntables, write_objects)
 from texforge.runtime.errors import Cancelled, InputError
 from texforge.training import CheckpointError, save_checkpoint
 from texforge.data.collection import CameraDistribution
@@ -189,13 +190,20 @@ def test_corrupt_and_foreign_gan_files(trained, tmp_path):
 
 
 def test_maps_file_errors(tmp_path):
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="no maps file"):
         load_maps(tmp_path)
     (tmp_path / "maps.safetensors").write_bytes(b"junk")
     with pytest.raises(InputError, match="corrupt"):
         load_maps(tmp_path)
     m = synthetic_maps(3, (16, 32), seed=0)
-    save_maps(tmp_path / "odd.safetensors", m["deformation"], m["texture"], m["visibility"][:, :, :8], m["object_ids"])
+    with pytest.raises(ValueError, match="do not fit"):
+        save_maps(tmp_path / "odd.safetensors", m["deformation"], m["texture"], m["visibility"][:, :, :8], m["object_ids"])
+    from safetensors.torch import save
+    odd = {"deformation": torch.as_tensor(m["deformation"]).float().contiguous(), "texture": torch.as_tensor(m["texture"]).float().contiguous(),
+           "visibility": torch.as_tensor(m["visibility"][:, :, :8]).float().contiguous()}
+    (tmp_path / "odd.safetensors").write_bytes(save(odd, metadata={"object_ids": json.dumps(m["object_ids"]),
+                                                                   "texture_size": json.dumps([16, 32]),
+                                                                   "symmetric": "false"}))
     with pytest.raises(InputError, match="inconsistent"):
         load_maps(tmp_path / "odd.safetensors")
     save_maps(tmp_path / "ok.safetensors", m["deformation"], m["texture"], m["visibility"], m["object_ids"], True)

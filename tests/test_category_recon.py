@@ -13,14 +13,13 @@ import pytest
 import torch
 
 from category_scene import make_collection
-from texforge.data.collection import read_collection
 from texforge.nets.category_recon import turn_maps_about_z
-from texforge.pipelines.category.config import CategoryConfig
+from texforge.models.category_config import CategoryConfig
 from texforge.pipelines.category.data import load_collection_views
 from texforge.pipelines.category.evaluate import evaluate_reconstructor, mean_texture_of
-from texforge.pipelines.category.model_io import MODEL_JSON, load_maps, load_reconstructor, read_model
+from texforge.models.category_model import MODEL_JSON, build_template, load_maps, load_reconstructor, read_model
 from texforge.pipelines.category.pseudo_maps import build_pseudo_maps
-from texforge.pipelines.category.reconstructor import build_template, run_train_reconstructor
+from texforge.pipelines.category.reconstructor import run_train_reconstructor
 from texforge.runtime.errors import Cancelled, InputError
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"

@@ -20,7 +20,7 @@ LAYERS = [
     {"runtime", "atomic", "results"},
     {"geometry"},
     {"render", "mesh", "data", "nets", "losses", "metrics", "texture", "cameras"},
-    {"training", "eval"},
+    {"training", "eval", "models"},
     {"pipelines"},
     {"blender"},
 ]

@@ -11,8 +11,9 @@ into a shared layer). tests/test_layers.py enforces this.
 2. geometry: camera conventions, rotations and layouts in plain numpy (no torch: Blender without
    PyTorch imports it);
 3. render, mesh, data, nets, losses, metrics, texture, cameras: the building blocks;
-4. training (loop, checkpoints, EMA), eval (evaluation as a library);
-5. pipelines (one subpackage per method: multiview, ...);
+4. training (loop, checkpoints, EMA), eval (evaluation as a library), models (trained category models:
+   the model folder and its networks, shared by the pipelines that train and use them);
+5. pipelines (one subpackage per method: multiview, texture_gan, category, inversion);
 6. blender (headless Blender tools for scripts and tests).
 """
 

@@ -22,7 +22,8 @@ from ...render.camera import cameras_from_arrays
 from ...runtime.errors import InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
 from .data import CollectionViews, load_collection_views
-from .reconstructor import predict_world, render_views
+from ...models.category_model import predict_world
+from .reconstructor import render_views
 
 METRICS = ("input_iou", "heldout_iou", "heldout_psnr", "input_psnr", "input_l1", "heldout_l1", "chamfer_l1")
 

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from .data import CollectionViews
-from .reconstructor import predict_world, render_views
+from ...models.category_model import predict_world
+from .reconstructor import render_views
 
 
 @torch.no_grad()

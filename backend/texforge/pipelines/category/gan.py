@@ -21,15 +21,11 @@ EMA and one named RNG (latents, batches and cameras all come from it) make one c
 bit-for-bit on CPU. The pipeline writes nothing but the checkpoint the caller names;
 :func:`train_category_gan_folder` writes a training folder (checkpoint, sample grids, loss log).
 
-Maps file (MODEL/maps.safetensors, written by the reconstruction stage): tensors ``deformation``
-(N, 3, 32, 32), ``texture`` (N, 3, Ht, Wt) in [0, 1] and ``visibility`` (N, 1, Ht, Wt); metadata
-object_ids, texture_size, symmetric. :func:`save_maps` / :func:`load_maps` read and write it here until
-the category model's own model_io takes over.
+Maps file: MODEL/maps.safetensors, read by :func:`texforge.models.category_model.load_maps`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -41,7 +37,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ...atomic import write_bytes, write_text
+from ...atomic import write_text
 from ...data.collection import CameraDistribution
 from ...mesh.model import DeformationMapModel
 from ...mesh.template import convmesh_sphere
@@ -53,92 +49,8 @@ from ...runtime.errors import Cancelled, InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, never_stop, no_progress
 from ...runtime.timing import timed
 from ...training import EMA, CheckpointError, TrainLoop, load_checkpoint, save_checkpoint
-from ...training.checkpoint import checkpoint_header
-
-GAN_KIND = "texforge-category-gan"
-GAN_FILE = "gan.safetensors"
-MAPS_FILE = "maps.safetensors"
-MAPS_FORMAT = "texforge-category-maps"
-
-# what a checkpoint must agree on to be resumed: the networks' shapes and the run's randomness
-ARCHITECTURE_FIELDS = ("texture_size", "deformation_size", "symmetry", "latent", "channels", "texture_upsamplings",
-                       "min_channels", "attention", "qk_channels", "heads", "deformation_scale", "embedding",
-                       "embedding_channels", "uv_receptive_field", "d_channels", "d_max_channels", "image_size",
-                       "image_receptive_field", "seed", "batch_size", "d_steps", "lr_g", "lr_d", "betas",
-                       "ema_decay", "lambda_uv", "lambda_image")
-
-
-@dataclass
-class CategoryGanConfig:
-    """Everything that controls :func:`run_train_category_gan` (LSGAN, seed 002).
-
-    ``texture_size`` / ``deformation_size``: the generated maps (pseudo-GT maps of other sizes are
-    area-resampled); ``image_size``: the longest side of D_I's renders and real images;
-    ``attention`` (none | position | self) and ``embedding`` (none | fixed | learned): the texture
-    GAN's switches, in the generator's trunk and in D_uv; ``symmetry`` "x": exact bilateral symmetry
-    about x = 0."""
-
-    preset_name: str = "small"
-    seed: int = 0
-    texture_size: tuple[int, int] = (64, 128)
-    deformation_size: tuple[int, int] = (32, 32)
-    symmetry: str = "none"
-    latent: int = 64
-    channels: int = 128
-    texture_upsamplings: int = 4
-    min_channels: int = 16
-    attention: str = "position"
-    qk_channels: int = 32
-    heads: int = 4
-    deformation_scale: float = 1.0
-    embedding: str = "learned"
-    embedding_channels: int = 8
-    uv_receptive_field: float = 8.0
-    d_channels: int = 32
-    d_max_channels: int = 128
-    image_size: int = 64
-    image_receptive_field: float = 22.0
-    lambda_uv: float = 1.0
-    lambda_image: float = 1.0
-    iterations: int = 1500
-    d_steps: int = 1
-    batch_size: int = 8
-    lr_g: float = 2e-4
-    lr_d: float = 8e-4                # two time-scale rule: measured on synthetic maps (tiny), D at 1x lr
-                                      # stayed at chance for hundreds of steps and the shapes drifted
-    betas: tuple[float, float] = (0.5, 0.999)
-    ema_decay: float = 0.995
-    log_every: int = 25
-    sample_every: int = 250
-    samples: int = 16
-    checkpoint_every: int = 250
-
-    @classmethod
-    def preset(cls, name: str, **overrides) -> CategoryGanConfig:
-        if name == "tiny":       # tests: seconds on one core
-            cfg = cls(preset_name="tiny", texture_size=(32, 64), channels=32, texture_upsamplings=3, min_channels=8,
-                      qk_channels=8, heads=2, embedding_channels=4, uv_receptive_field=4.0, d_channels=16,
-                      d_max_channels=32, image_size=32, image_receptive_field=10.0, iterations=240, batch_size=4,
-                      lr_g=2e-4, lr_d=1e-3, ema_decay=0.8, log_every=10, sample_every=80, samples=4,
-                      checkpoint_every=80)
-        elif name == "small":    # CPU: 64x128 textures, 64 px renders
-            cfg = cls(preset_name="small")
-        elif name == "full":     # GPU: ConvMesh's sizes
-            cfg = cls(preset_name="full", texture_size=(256, 512), channels=512, texture_upsamplings=6,
-                      min_channels=32, uv_receptive_field=16.0, d_channels=64, d_max_channels=512, image_size=128,
-                      image_receptive_field=46.0, iterations=100000, batch_size=32, ema_decay=0.999,
-                      log_every=100, sample_every=2000, checkpoint_every=2000)
-        else:
-            raise ValueError(f"unknown category GAN preset {name!r} (tiny, small or full)")
-        return dataclasses.replace(cfg, **overrides)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CategoryGanConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known})
+from ...models.category_config import GAN_ARCHITECTURE_FIELDS as ARCHITECTURE_FIELDS, CategoryGanConfig
+from ...models.category_model import GAN_FILE, GAN_KIND, build_generator, latent_of_seed, load_maps, read_gan_header
 
 
 @dataclass
@@ -155,63 +67,6 @@ class CategoryGanResult:
     timings: dict
     real_images: str
     generator: CategoryGenerator | None = field(default=None, repr=False)
-
-
-# ------------------------------------------------------------------------------------------------
-# the maps file
-# ------------------------------------------------------------------------------------------------
-
-def save_maps(path, deformation, texture, visibility, object_ids, symmetric: bool = False) -> Path:
-    """Write MODEL/maps.safetensors (see the module docstring); arrays as in the file."""
-    from safetensors.torch import save
-
-    tensors = {k: torch.as_tensor(np.asarray(v, dtype=np.float32)).contiguous()
-               for k, v in (("deformation", deformation), ("texture", texture), ("visibility", visibility))}
-    meta = {"format": MAPS_FORMAT, "object_ids": json.dumps([str(i) for i in object_ids]),
-            "texture_size": json.dumps(list(tensors["texture"].shape[-2:])), "symmetric": json.dumps(bool(symmetric))}
-    return write_bytes(path, save(tensors, metadata=meta))
-
-
-def load_maps(path) -> dict:
-    """MODEL/maps.safetensors (or MODEL/) -> {"deformation", "texture", "visibility" (float32 tensors),
-    "object_ids", "symmetric"}; InputError naming the file when it is missing, corrupt or inconsistent."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / MAPS_FILE
-    if not path.is_file():
-        raise InputError(f"pseudo-ground-truth maps {path} not found: train the category model's "
-                         f"reconstruction stage first (it writes {MAPS_FILE})")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k).float() for k in f.keys()}
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for corrupt files
-        raise InputError(f"maps file {path} is corrupt or not a safetensors file ({type(exc).__name__}: {exc})") from None
-    missing = sorted({"deformation", "texture", "visibility"} - set(tensors))
-    if missing:
-        raise InputError(f"maps file {path} lacks {missing}: not a category-model maps file")
-    d, t, v = tensors["deformation"], tensors["texture"], tensors["visibility"]
-    n = d.shape[0]
-    if (d.dim() != 4 or d.shape[1] != 3 or t.dim() != 4 or t.shape[:2] != (n, 3)
-            or tuple(v.shape) != (n, 1, *t.shape[-2:])):
-        raise InputError(f"maps file {path} is inconsistent: deformation {tuple(d.shape)}, texture {tuple(t.shape)}, "
-                         f"visibility {tuple(v.shape)} (expected (N,3,Hd,Wd), (N,3,Ht,Wt), (N,1,Ht,Wt))")
-    if n < 2:
-        raise InputError(f"maps file {path} holds {n} object(s); a category GAN needs at least 2")
-    if not all(torch.isfinite(x).all() for x in (d, t, v)):
-        raise InputError(f"maps file {path} holds NaN or infinite values")
-
-    def parsed(key, default):
-        try:
-            return json.loads(meta[key])
-        except (KeyError, ValueError, TypeError):
-            return default
-
-    return {"deformation": d, "texture": t.clamp(0, 1), "visibility": v.clamp(0, 1),
-            "object_ids": [str(i) for i in parsed("object_ids", list(range(n)))],
-            "symmetric": bool(parsed("symmetric", False)), "path": str(path)}
 
 
 def synthetic_maps(count: int, texture_size=(64, 128), deformation_size=(32, 32), seed: int = 0) -> dict:
@@ -333,13 +188,6 @@ def collection_images(collection, ids: list[str], image_size: int) -> tuple[torc
 # networks, statistics, checkpoint
 # ------------------------------------------------------------------------------------------------
 
-def build_generator(cfg: CategoryGanConfig) -> CategoryGenerator:
-    return CategoryGenerator(cfg.texture_size, cfg.deformation_size, latent=cfg.latent, channels=cfg.channels,
-                             texture_upsamplings=cfg.texture_upsamplings, min_channels=cfg.min_channels,
-                             attention=cfg.attention, symmetry=cfg.symmetry, qk_channels=cfg.qk_channels,
-                             heads=cfg.heads, deformation_scale=cfg.deformation_scale)
-
-
 def build_networks(cfg: CategoryGanConfig):
     g = build_generator(cfg)
     d_uv = UVDiscriminator(cfg.texture_size, receptive_field=cfg.uv_receptive_field, embedding=cfg.embedding,
@@ -347,11 +195,6 @@ def build_networks(cfg: CategoryGanConfig):
                            max_channels=cfg.d_max_channels)
     d_img = ImageDiscriminator(cfg.image_receptive_field, channels=cfg.d_channels, max_channels=cfg.d_max_channels)
     return g, d_uv, d_img
-
-
-def latent_of_seed(seed: int, latent: int) -> torch.Tensor:
-    """The latent (latent,) that object seed ``seed`` stands for (generation and interpolation agree)."""
-    return torch.randn(latent, generator=torch.Generator().manual_seed(int(seed)))
 
 
 def map_statistics(texture: torch.Tensor, deformation: torch.Tensor, visibility: torch.Tensor | None = None,
@@ -384,19 +227,6 @@ def _check_config(path: Path, saved: dict | None, cfg: CategoryGanConfig) -> Non
 
 def _norm(v):
     return list(v) if isinstance(v, (list, tuple)) else v
-
-
-def read_gan_header(path) -> tuple[Path, dict]:
-    """(file, header) of a category GAN checkpoint (a file or a folder holding gan.safetensors);
-    CheckpointError (an InputError) when it is missing, corrupt or another kind of checkpoint."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / GAN_FILE
-    header = checkpoint_header(path)
-    if (header.get("extra") or {}).get("kind") != GAN_KIND or not header.get("config"):
-        raise CheckpointError(f"{path} is a texforge checkpoint but not a category GAN "
-                              f"(kind {(header.get('extra') or {}).get('kind')!r}); pass the category model's {GAN_FILE}")
-    return path, header
 
 
 def _grid(images: torch.Tensor, cols: int) -> np.ndarray:

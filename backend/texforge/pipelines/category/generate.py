@@ -3,7 +3,7 @@
 :func:`generate_objects`: seeds (or a count from a first seed, or an interpolation between two seeds)
 -> latents -> the EMA generator -> deformation + texture maps -> :class:`TexturedMesh` objects on the
 ConvMesh template (its topology and UVs, the texture as base colour). Object seed s always stands for
-the same latent (:func:`~.gan.latent_of_seed`), and every object is generated on its own (batch of one,
+the same latent (:func:`texforge.models.category_model.latent_of_seed`), and every object is generated on its own (batch of one,
 BatchNorm in eval mode), so an object never depends on what else is generated with it: an
 interpolation's end points are exactly the two seeds' objects.
 
@@ -23,24 +23,9 @@ import torch
 from ...mesh.types import TexturedMesh
 from ...runtime.errors import InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
-from ...training import EMA, CheckpointError, load_checkpoint
-from .gan import (CategoryGanConfig, TemplateRenderer, build_generator, latent_of_seed, read_gan_header)
-
-
-def load_generator(source, device="cpu"):
-    """(generator with the EMA weights in eval mode, config, checkpoint file) from a category GAN
-    checkpoint or a folder holding gan.safetensors. CheckpointError (an InputError) naming the file when
-    it is missing, corrupt, not a category GAN, or does not fit the configuration it claims."""
-    path, header = read_gan_header(source)
-    try:
-        cfg = CategoryGanConfig.from_dict(header["config"])
-        g = build_generator(cfg)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: its category GAN configuration is unusable ({exc})") from None
-    ema = EMA(g, cfg.ema_decay)
-    load_checkpoint(path, {"generator": g}, ema=ema, restore_rng=False)
-    ema.copy_to()
-    return g.to(device).eval().requires_grad_(False), cfg, path
+from ...models.category_config import CategoryGanConfig
+from ...models.category_model import latent_of_seed, load_generator
+from .gan import TemplateRenderer
 
 
 def interpolation_latents(z1: torch.Tensor, z2: torch.Tensor, steps: int) -> torch.Tensor:

@@ -18,7 +18,8 @@ from ...mesh.regularizers import vertex_normals
 from ...runtime.progress import ProgressFn, ShouldStopFn, check_stop, never_stop, no_progress
 from ...texture.projection import extract_texture
 from .data import CollectionViews
-from .reconstructor import predict_world, render_views
+from ...models.category_model import predict_world
+from .reconstructor import render_views
 
 # visibility 1 from this blend weight on: one view at 51 degrees from the normal (cos^3 = 0.25), or two
 # at 62; texels only seen at grazing angles stay below 1 (the GAN trusts them less)

@@ -28,8 +28,7 @@ import torch
 from ...data.collection import Collection
 from ...losses.silhouette import silhouette_iou_loss
 from ...mesh.model import DeformationMapModel
-from ...mesh.template import convmesh_sphere
-from ...nets.category_recon import CategoryReconstructor, turn_maps_about_z
+from ...nets.category_recon import CategoryReconstructor
 from ...render import render_mesh
 from ...render.camera import Cameras
 from ...render.soft_mask import band_to_sigmainv
@@ -38,7 +37,8 @@ from ...runtime.errors import Cancelled, InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, never_stop, no_progress
 from ...training import EMA, CheckpointError, TrainLoop, load_checkpoint, save_checkpoint
 from ...training.checkpoint import checkpoint_header
-from .config import ARCHITECTURE_FIELDS, CategoryConfig
+from ...models.category_config import RECONSTRUCTOR_ARCHITECTURE_FIELDS as ARCHITECTURE_FIELDS, CategoryConfig
+from ...models.category_model import build_network, build_template, predict_world
 from .data import CollectionViews, load_collection_views
 
 LOAD_END = 0.05   # progress fraction spent loading the views
@@ -56,38 +56,6 @@ class ReconstructorResult:
     iterations: int
     log: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
-
-
-def build_template(config: CategoryConfig, device="cpu") -> DeformationMapModel:
-    """The ConvMesh sphere as a :class:`DeformationMapModel` with identity placement and no frames: its
-    ``vertices_of(maps)`` is the meaning of the category model's deformation maps."""
-    m = convmesh_sphere()
-    as_t = lambda a, dt: torch.as_tensor(a, dtype=dt)  # noqa: E731
-    model = DeformationMapModel(as_t(m.vertices, torch.float32), as_t(m.faces, torch.long), as_t(m.uvs, torch.float32),
-                                as_t(m.face_uvs, torch.long), map_size=tuple(config.deformation_size),
-                                anchor=torch.zeros(3))
-    return model.requires_grad_(False).to(device)
-
-
-def build_network(config: CategoryConfig, collection: Collection) -> CategoryReconstructor:
-    cams = collection.cameras
-    return CategoryReconstructor(image_size=config.image_size, channels=config.channels, latent=config.latent,
-                                 deformation_size=tuple(config.deformation_size),
-                                 texture_size=tuple(config.texture_size), elevation_range=tuple(cams.elevation_deg),
-                                 distance_range=tuple(cams.distance))
-
-
-def predict_world(network: CategoryReconstructor, template: DeformationMapModel, images: torch.Tensor,
-                  azimuth_deg: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """The network's output in the world frame: ``deformation`` (B, 3, Hd, Wd), ``texture`` (B, 3, Ht, Wt),
-    ``vertices`` (B, V, 3), ``camera`` (B, 4) raw, ``azimuth`` (B,) used. ``azimuth_deg``: the input
-    views' known azimuths (None: the network's own prediction, for a photo without a camera)."""
-    out = network(images)
-    az = network.decode_camera(out["camera"])[:, 0].detach() if azimuth_deg is None else azimuth_deg
-    deformation = turn_maps_about_z(out["deformation"], az, vector=True)
-    texture = turn_maps_about_z(out["texture"], az, vector=False)
-    return {"deformation": deformation, "texture": texture, "vertices": template.vertices_of(deformation),
-            "camera": out["camera"], "azimuth": az}
 
 
 def render_views(template: DeformationMapModel, vertices: torch.Tensor, texture: torch.Tensor, cameras: Cameras,

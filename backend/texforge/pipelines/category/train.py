@@ -1,7 +1,7 @@
 """A collection folder -> a category-model folder, stage by stage (what scripts/train_category.py runs).
 
 Stages, in order; each writes its part atomically and then records itself in MODEL/model.json
-(:mod:`.model_io`), so an interrupted run leaves every finished stage usable and ``resume`` goes on
+(:mod:`texforge.models.category_model`), so an interrupted run leaves every finished stage usable and ``resume`` goes on
 from the first unfinished one:
 
 1. ``reconstructor``: the reconstruction network (:mod:`.reconstructor`); while it trains, its state
@@ -26,8 +26,8 @@ from ...atomic import write_text
 from ...data.collection import read_collection
 from ...runtime.errors import InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, never_stop, no_progress
-from .config import CategoryConfig
-from .model_io import (MODEL_JSON, add_stage, load_maps, new_header, read_model, save_maps, save_reconstructor,
+from ...models.category_config import CategoryConfig
+from ...models.category_model import (MODEL_JSON, add_stage, load_maps, new_header, read_model, save_maps, save_reconstructor,
                        write_model_json)
 
 LOG_NAME = "train_category.log"
@@ -94,7 +94,7 @@ def train_category_model(collection_path, out, preset: str = "small", iterations
             f"-> {out}/reconstructor.safetensors")
 
     from .data import load_collection_views
-    from .model_io import load_reconstructor
+    from ...models.category_model import load_reconstructor
 
     net, cfg_saved, template = load_reconstructor(read_model(out), device)
     if "maps" not in header.get("stages", {}):
