@@ -1,11 +1,12 @@
-"""Train a category model on a collection: reconstruction network -> pseudo maps (-> the GAN stage).
+"""Train a category model on a collection: reconstruction network -> pseudo maps -> category GAN.
 
     python scripts/train_category.py COLLECTION --out MODEL [--preset tiny|small|full] [--iterations N]
-           [--resume] [--device auto|cpu|cuda] [--seed S] [--no-eval]
+           [--gan-iterations N] [--resume] [--device auto|cpu|cuda] [--seed S] [--no-eval]
 
 COLLECTION is a folder written by scripts/render_collection.py (collection.json + objects/). MODEL gets
 model.json, reconstructor.safetensors, maps.safetensors (pseudo-ground-truth deformation / texture /
-visibility maps of every training object), losses.json and, when the collection has held-out objects,
+visibility maps of every training object), gan.safetensors (the category GAN: new objects with
+scripts/generate_objects.py MODEL), losses.json and, when the collection has held-out objects,
 evaluation.json (held-out input-view and other-view IoU, PSNR, Chamfer-L1, next to the template sphere).
 Each stage is written atomically and recorded in model.json when complete. Ctrl-C saves the training
 checkpoint (MODEL/checkpoints/) and exits 130; --resume continues bit-for-bit (same options). Bad input
@@ -29,6 +30,8 @@ def parse_args(argv):
     p.add_argument("--out", required=True, help="new category-model folder (or the one to --resume)")
     p.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
     p.add_argument("--iterations", type=int, default=None, metavar="N", help="training steps (default: the preset's)")
+    p.add_argument("--gan-iterations", type=int, default=None, metavar="N",
+                   help="category GAN steps (default: the preset's; 0 skips the GAN stage)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
@@ -56,8 +59,10 @@ def main(argv=None, should_stop=None) -> int:
     def work(progress, stop):
         train_category_model(args.collection, out, preset=args.preset, iterations=args.iterations, seed=args.seed,
                              resume=args.resume, device=choose_device(args.device), evaluate=not args.no_eval,
+                             gan_iterations=args.gan_iterations,
                              progress=progress, should_stop=stop, log=log)
-        log(f"wrote {out}/model.json, reconstructor.safetensors, maps.safetensors")
+        log(f"wrote {out}/model.json, reconstructor.safetensors, maps.safetensors"
+            + (", gan.safetensors" if args.gan_iterations != 0 else ""))
 
     return run_job(log, work, should_stop, step=0.01,
                    cancelled=f"finished stages and the training checkpoint in {out} hold the run so far "

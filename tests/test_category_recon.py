@@ -119,7 +119,8 @@ def test_script_writes_the_model_folder_stage_by_stage_and_resumes_after_cancel(
         calls["n"] += 1
         return calls["n"] > 10
 
-    args = [str(collection.root), "--out", str(out), "--preset", "tiny", "--iterations", "30", "--device", "cpu"]
+    args = [str(collection.root), "--out", str(out), "--preset", "tiny", "--iterations", "30", "--gan-iterations", "8",
+            "--device", "cpu"]
     assert script.main(args, should_stop=stop_soon) == 130
     assert json.loads((out / MODEL_JSON).read_text())["stages"] == {}     # nothing half-finished is listed
     assert (out / "checkpoints" / "reconstructor_train.safetensors").is_file()
@@ -127,7 +128,10 @@ def test_script_writes_the_model_folder_stage_by_stage_and_resumes_after_cancel(
     assert "--resume" in capsys.readouterr().err
     assert script.main(args + ["--resume"]) == 0
     model = read_model(out)
-    assert set(model.stages) == {"reconstructor", "maps"} and model.stages["reconstructor"]["iterations"] == 30
+    assert set(model.stages) == {"reconstructor", "maps", "gan"} and model.stages["reconstructor"]["iterations"] == 30
+    from texforge.pipelines.category.generate import generate_objects
+    objects = generate_objects(out, seeds=[1, 2])                      # the model folder generates new objects
+    assert len(objects) == 2 and objects[0].texture.shape[:2] == (32, 64)
     header = json.loads((out / MODEL_JSON).read_text())
     assert header["format"] == "texforge-category-model" and header["template"] == "convmesh_sphere"
     assert header["deformation_size"] == [32, 32] and header["texture_size"] == [32, 64]

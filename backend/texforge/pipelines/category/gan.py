@@ -433,18 +433,27 @@ def train_category_gan_folder(maps_path, out, collection=None, preset: str = "sm
     updated while training), OUT/samples/iteration_*.png, OUT/log.json (losses), OUT/gan.json (config,
     figures, timings). ``collection``: a collection folder or None (then D_I's real images are renders
     of the maps). Maps marked symmetric train an x-symmetric generator unless ``symmetry`` is given."""
-    from ...data.collection import read_collection
-    from ...data.images import write_png
     from ...results import check_out_dir
 
     out = Path(out)
-    ckpt = out / GAN_FILE
     if resume:
-        if not ckpt.is_file():
-            raise InputError(f"nothing to resume: {ckpt} not found (start a run without resume)")
+        if not (out / GAN_FILE).is_file():
+            raise InputError(f"nothing to resume: {out / GAN_FILE} not found (start a run without resume)")
     else:
         check_out_dir(out, overwrite)
-    maps = load_maps(maps_path)
+    return train_gan_into(out, load_maps(maps_path), collection, preset, resume, device, progress, should_stop, log,
+                          **overrides)
+
+
+def train_gan_into(out: Path, maps: dict, collection=None, preset: str = "small", resume: bool = False,
+                   device: str = "cpu", progress: ProgressFn = no_progress, should_stop: ShouldStopFn = never_stop,
+                   log=print, **overrides) -> Path:
+    """Train the GAN on ``maps`` into the existing folder ``out`` (a training folder, or a category-model
+    folder's GAN stage): gan.safetensors, samples/, log.json, gan.json (see train_category_gan_folder)."""
+    from ...data.collection import read_collection
+    from ...data.images import write_png
+
+    ckpt = out / GAN_FILE
     if maps["symmetric"] and "symmetry" not in overrides:  # a symmetric category model: symmetric samples
         overrides["symmetry"] = "x"
     cfg = CategoryGanConfig.preset(preset, **overrides)

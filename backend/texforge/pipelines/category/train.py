@@ -9,9 +9,9 @@ from the first unfinished one:
    Cancel), from which ``resume`` continues bit-for-bit.
 2. ``maps``: pseudo-ground-truth maps of every training object (:mod:`.pseudo_maps`).
    Then, when the collection has held-out objects, MODEL/evaluation.json (:mod:`.evaluate`).
-3. ``gan`` (later): the category GAN trains on MODEL/maps.safetensors; it is added as one more entry
-   of :data:`STAGES`, calling ``texforge.pipelines.category.gan.run_train_category_gan`` with the maps,
-   the collection's camera distribution and MODEL/checkpoints/gan_train.safetensors.
+3. ``gan``: the category GAN (:mod:`.gan`) trains on MODEL/maps.safetensors and the collection's
+   training images; MODEL/gan.safetensors is its checkpoint while it trains (resumable) and the finished
+   generator once model.json lists the stage (samples in MODEL/samples/, losses in MODEL/log.json).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from ...models.category_model import (MODEL_JSON, add_stage, load_maps, new_head
 
 LOG_NAME = "train_category.log"
 TRAIN_CHECKPOINT = "checkpoints/reconstructor_train.safetensors"
-STAGES = ("reconstructor", "maps")     # the GAN stage goes after "maps"
-TRAIN_END, MAPS_END = 0.85, 0.95       # progress fractions
+STAGES = ("reconstructor", "maps", "gan")
+TRAIN_END, MAPS_END, GAN_END = 0.45, 0.5, 0.95   # progress fractions
 
 
 def check_model_out_dir(out, resume: bool = False) -> Path:
@@ -52,10 +52,12 @@ def check_model_out_dir(out, resume: bool = False) -> Path:
 
 def train_category_model(collection_path, out, preset: str = "small", iterations: int | None = None,
                          seed: int = 0, resume: bool = False, device: str = "cpu", evaluate: bool = True,
+                         gan_iterations: int | None = None,
                          progress: ProgressFn = no_progress, should_stop: ShouldStopFn = never_stop,
                          log=print, **overrides) -> Path:
-    """Train MODEL ``out`` on the collection (see the module docstring). InputError on bad input;
-    Cancelled when ``should_stop`` asks (finished stages and the training checkpoint stay)."""
+    """Train MODEL ``out`` on the collection (see the module docstring). ``gan_iterations``: the GAN
+    stage's length (None: the preset's; 0: no GAN stage). InputError on bad input; Cancelled when
+    ``should_stop`` asks (finished stages and the training checkpoints stay)."""
     from .evaluate import evaluate_reconstructor, mean_texture_of
     from .pseudo_maps import build_pseudo_maps
     from .reconstructor import run_train_reconstructor
@@ -109,12 +111,22 @@ def train_category_model(collection_path, out, preset: str = "small", iterations
                                                  "cpu_s": time.process_time() - t0})
         log(f"pseudo maps of {len(maps['object_ids'])} objects -> {out}/maps.safetensors")
 
+    if gan_iterations != 0 and "gan" not in header.get("stages", {}):
+        from ...models.category_model import GAN_FILE
+        from .gan import train_gan_into
+
+        gan_overrides = {"seed": seed} if gan_iterations is None else {"seed": seed, "iterations": int(gan_iterations)}
+        t0 = time.process_time()
+        train_gan_into(out, load_maps(out), collection.root, preset, resume and (out / GAN_FILE).is_file(), device,
+                       lambda f, m: progress(MAPS_END + (GAN_END - MAPS_END) * f, m), should_stop, log, **gan_overrides)
+        header = add_stage(out, header, "gan", {"cpu_s": time.process_time() - t0})
+
     if evaluate and collection.heldout and not (out / "evaluation.json").is_file():
         maps = load_maps(out)
         with torch.no_grad():
             ev = evaluate_reconstructor(net, template, collection, mean_texture_of(maps).to(device),
                                         image_size=cfg_saved.image_size,
-                                        progress=lambda f, m: progress(MAPS_END + (1 - MAPS_END) * f, m),
+                                        progress=lambda f, m: progress(GAN_END + (1 - GAN_END) * f, m),
                                         should_stop=should_stop)
         write_text(out / "evaluation.json", json.dumps(ev, indent=1))
         log("held-out evaluation (" + str(ev["count"]) + " objects): " + format_evaluation(ev))
