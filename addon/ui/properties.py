@@ -83,6 +83,19 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
     result_collection: PointerProperty(name="Result Collection", type=bpy.types.Collection)
     result_summary: StringProperty(name="Summary", default="")
 
+    # --- texture variations (addon/operators/texture_variations.py) ---
+    texture_gan_preset: EnumProperty(name="GAN Preset", items=PRESET_ITEMS, default="small",
+                                     description="Size of the texture GAN: a 64x128 texture on a CPU (minutes), "
+                                                 "or 512x512 on a GPU")
+    texture_gan_iterations: IntProperty(name="Iterations", default=0, min=0, max=1000000,
+                                        description="Generator steps (0: the preset's). A trained GAN of the same "
+                                                    "settings is reused; more iterations continue its training")
+    texture_gan_variations: IntProperty(name="Variations", default=4, min=0, max=64,
+                                        description="How many variation textures to add besides the best texture")
+    texture_gan_seed: IntProperty(name="Variation Seed", default=0, min=0,
+                                  description="Seeds the variations: another seed gives new variations from the "
+                                              "same trained GAN without training again")
+
 
 CLASSES = (TexForgeViewResult, TexForgeSceneProperties)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
