@@ -112,6 +112,14 @@ def test_variations_are_added_as_new_materials_and_the_originals_stay_identical(
     assert not np.allclose(np.array(newer[1].pixels[:]), np.array(images[1].pixels[:]))
     _assert_unchanged(before, _snapshot(made))
 
+    # Shown Slot switches what the faces show, and back; materials and images stay as they are
+    scene.texforge.texture_shown_slot = 2
+    indices = np.empty(len(obj.data.polygons), np.int32)
+    obj.data.polygons.foreach_get("material_index", indices)
+    assert set(indices.tolist()) == {2}
+    scene.texforge.texture_shown_slot = 0
+    _assert_unchanged(before, _snapshot(made))
+
 
 def test_cancel_leaves_the_blend_unchanged_and_the_next_run_resumes(scene, result_dir):
     made = _import_object(scene, result_dir)

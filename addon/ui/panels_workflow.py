@@ -115,7 +115,10 @@ def draw_texture_variations(layout, props) -> None:
     col.prop(props, "texture_gan_variations")
     col.prop(props, "texture_gan_seed")
     layout.operator("texforge.generate_texture_variations", icon="SHADERFX")
-    layout.label(text="Adds material slots; assign one in Edit Mode to show it", icon="INFO")
+    layout.label(text="Adds material slots; Shown Slot picks the one the faces show", icon="INFO")
+    col = layout.column()
+    col.use_property_split = True
+    col.prop(props, "texture_shown_slot")
 
 
 # The texture is made from the photos, so their lighting is in it; artists who light the result again

@@ -42,6 +42,17 @@ MASK_SOURCE_ITEMS = (
 )
 
 
+def _show_material_slot(props, context) -> None:
+    """Shown Slot changed: every face of the active mesh shows that material slot (0: its own material).
+    Only the faces' slot index changes, never a material or an image, and Ctrl-Z undoes it."""
+    obj = context.active_object
+    if obj is None or obj.type != "MESH" or not obj.data.materials:
+        return
+    slot = min(props.texture_shown_slot, len(obj.data.materials) - 1)
+    obj.data.polygons.foreach_set("material_index", [slot] * len(obj.data.polygons))
+    obj.data.update()
+
+
 class TexForgeViewResult(bpy.types.PropertyGroup):
     """One input view of the last multi-view reconstruction (``name`` = the source camera's name)."""
 
@@ -95,6 +106,9 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
     texture_gan_seed: IntProperty(name="Variation Seed", default=0, min=0,
                                   description="Seeds the variations: another seed gives new variations from the "
                                               "same trained GAN without training again")
+    texture_shown_slot: IntProperty(name="Shown Slot", default=0, min=0, max=1024, update=_show_material_slot,
+                                    description="Which material slot the active mesh's faces show: 0 its own "
+                                                "material, 1 and up the added best texture and variations")
 
 
 CLASSES = (TexForgeViewResult, TexForgeSceneProperties)
