@@ -22,6 +22,7 @@ _MODULE_NAMES = (
     "operators.import_capture",
     "operators.export",
     "operators.preview",
+    "operators.texture_variations",
     "ui.panels_workflow",
 )
 

@@ -12,7 +12,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import addon  # noqa: E402
-from addon.convert import roles, scene_inputs  # noqa: E402
+from addon.convert import results_import, roles, scene_inputs  # noqa: E402
 from addon.runtime import job as job_mod  # noqa: E402
 from addon.runtime import job_operator  # noqa: E402
 from addon.runtime.job_operator import JobOperator  # noqa: E402
@@ -156,11 +156,12 @@ def test_the_base_runs_a_modal_job_and_esc_cancels_it():
 
 
 def test_every_long_operator_uses_the_one_base():
-    from addon.operators import reconstruct
-    assert issubclass(reconstruct.TEXFORGE_OT_reconstruct, JobOperator)
-    # the modal machinery lives only in the base
-    for name in ("modal", "invoke", "execute", "cancel"):
-        assert name not in vars(reconstruct.TEXFORGE_OT_reconstruct), name
+    from addon.operators import reconstruct, texture_variations
+    for op in (reconstruct.TEXFORGE_OT_reconstruct, texture_variations.TEXFORGE_OT_generate_texture_variations):
+        assert issubclass(op, JobOperator)
+        # the modal machinery lives only in the base
+        for name in ("modal", "invoke", "execute", "cancel"):
+            assert name not in vars(op), name
 
 
 # ------------------------------------------------------------------------------------------------
@@ -205,6 +206,10 @@ def test_reconstruct_prints_progress_and_a_rerun_skips_its_own_cameras(spot_scen
     corrected = [v.corrected for v in spot_scene.texforge.views]
     assert all(c is not None and roles.role(c) == roles.CORRECTED for c in corrected)
     first_mesh = spot_scene.texforge.result_object
+    # the result folder is recorded on the object: texture variations find its pseudo-GT there
+    from pathlib import Path
+    folder = Path(results_import.result_folder_of(first_mesh))
+    assert folder.parent == tmp_path / "results" and (folder / "pseudo_gt.safetensors").is_file()
 
     # Select All, as an artist does before running again: the corrected cameras are left out, with a warning
     for o in spot_scene.objects:

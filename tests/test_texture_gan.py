@@ -305,3 +305,14 @@ def test_ablation_prints_one_row_per_setup(tmp_path):
                                                       "+ position attention"]
     assert all(len(row["runs"]) == 2 and np.isfinite(row["kid_mean"]) for row in data["rows"])
     assert "EffNet-Lite0" in data["extractor"] and "| + position attention |" in r.stdout
+
+
+def test_contact_sheet_resamples_every_texture_to_one_size():
+    from texforge.pipelines.texture_gan.figures import contact_sheet
+
+    small, big = np.zeros((8, 16, 3), np.float32), np.full((64, 128, 3), 0.5, np.float32)
+    sheet = contact_sheet([[big, small], [small] * 3], size=(8, 16), gap=2, scale=2)
+    assert sheet.shape == (2 * (2 * 8 + 2), 2 * (3 * 16 + 4), 3)
+    np.testing.assert_allclose(sheet[:16, :32], 0.5)          # the big one, area-resampled
+    assert float(sheet[:16, 32:36].min()) == 1.0              # white gap
+    np.testing.assert_allclose(sheet[20:36, 36:68], 0.0)

@@ -137,3 +137,57 @@ def remove_created(made: dict) -> None:
         for child in list(coll.children):
             bpy.data.collections.remove(child)
         bpy.data.collections.remove(coll)
+
+
+# ------------------------------------------------------------------------------------------------
+# the result folder behind an object, and extra textures for it
+# ------------------------------------------------------------------------------------------------
+
+# ID custom property (saved in the .blend, shown under Object Properties > Custom Properties): the
+# absolute result folder a reconstruction wrote for this object, where later steps (the texture GAN)
+# find its pseudo-GT textures
+RESULT_DIR_KEY = "texforge_result_dir"
+# on the materials / images add_texture_materials makes: the folder their texture came from
+SOURCE_KEY = "texforge_source"
+GAN_TEXTURE = "gan_texture"  # roles.tag value of those materials and images
+
+
+def mark_result_folder(obj: bpy.types.Object, folder: str) -> None:
+    obj[RESULT_DIR_KEY] = str(folder)
+
+
+def result_folder_of(obj: bpy.types.Object | None) -> str:
+    """The result folder recorded on ``obj`` ('' for objects TexForge did not reconstruct to disk)."""
+    if obj is None:
+        return ""
+    value = obj.get(RESULT_DIR_KEY, "")
+    return value if isinstance(value, str) else ""
+
+
+def add_texture_materials(obj: bpy.types.Object, textures: list, label: str, source: str = "") -> list:
+    """For each (name, (H, W, 3) texture) a new packed image and a new material showing it on the object's
+    UV map, appended as extra material slots of ``obj`` (the faces keep their material, so the object looks
+    as before until the artist assigns a slot). Returns the materials; all or nothing."""
+    base = obj.name
+    made_images, made_materials = [], []
+    slots_before = len(obj.data.materials)
+    try:
+        for name, tex in textures:
+            title = f"{base} {label} {name.replace('_', ' ')}"
+            img = texture_image(unique_name(title, bpy.data.images), tex)
+            made_images.append(img)
+            mat = textured_material(unique_name(title, bpy.data.materials), img)
+            made_materials.append(mat)
+            for id_data in (img, mat):
+                roles.tag(id_data, GAN_TEXTURE)
+                id_data[SOURCE_KEY] = source
+            obj.data.materials.append(mat)
+    except BaseException:
+        while len(obj.data.materials) > slots_before:
+            obj.data.materials.pop()
+        for mat in made_materials:
+            bpy.data.materials.remove(mat)
+        for img in made_images:
+            bpy.data.images.remove(img)
+        raise
+    return made_materials

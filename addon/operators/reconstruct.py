@@ -135,6 +135,8 @@ class ReconstructionRun:
             item.psnr = float(v.get("psnr", -1.0) if v.get("psnr") is not None else -1.0)
             item.pruned = name in pruned
             item.reason = str(pruned.get(name, ""))
+        if self.written:  # where later steps (texture variations) find the pseudo-GT textures
+            results_import.mark_result_folder(self.made["object"], os.path.abspath(self.written))
         props.result_object = self.made["object"]
         props.result_collection = self.made["collection"]
         obj = self.made["object"]

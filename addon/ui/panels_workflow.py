@@ -101,6 +101,24 @@ class TEXFORGE_PT_results(SidebarPanel, bpy.types.Panel):
         col = layout.column(align=True)
         col.operator("texforge.apply_corrected_cameras", icon="CON_CAMERASOLVER")
         col.operator("texforge.export_game_asset", icon="EXPORT")
+        draw_texture_variations(layout.box(), props)
+
+
+def draw_texture_variations(layout, props) -> None:
+    """The texture GAN's settings and button (the active job's progress and Cancel show in Reconstruct)."""
+    layout.label(text="Texture Variations (GAN)", icon="TEXTURE")
+    col = layout.column()
+    col.use_property_split = True
+    col.use_property_decorate = False
+    col.prop(props, "texture_gan_preset")
+    col.prop(props, "texture_gan_iterations")
+    col.prop(props, "texture_gan_variations")
+    col.prop(props, "texture_gan_seed")
+    layout.operator("texforge.generate_texture_variations", icon="SHADERFX")
+    layout.label(text="Adds material slots; Shown Slot picks the one the faces show", icon="INFO")
+    col = layout.column()
+    col.use_property_split = True
+    col.prop(props, "texture_shown_slot")
 
 
 # The texture is made from the photos, so their lighting is in it; artists who light the result again

@@ -42,6 +42,17 @@ MASK_SOURCE_ITEMS = (
 )
 
 
+def _show_material_slot(props, context) -> None:
+    """Shown Slot changed: every face of the active mesh shows that material slot (0: its own material).
+    Only the faces' slot index changes, never a material or an image, and Ctrl-Z undoes it."""
+    obj = context.active_object
+    if obj is None or obj.type != "MESH" or not obj.data.materials:
+        return
+    slot = min(props.texture_shown_slot, len(obj.data.materials) - 1)
+    obj.data.polygons.foreach_set("material_index", [slot] * len(obj.data.polygons))
+    obj.data.update()
+
+
 class TexForgeViewResult(bpy.types.PropertyGroup):
     """One input view of the last multi-view reconstruction (``name`` = the source camera's name)."""
 
@@ -82,6 +93,22 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
                                    description="Mesh object made by the last reconstruction")
     result_collection: PointerProperty(name="Result Collection", type=bpy.types.Collection)
     result_summary: StringProperty(name="Summary", default="")
+
+    # --- texture variations (addon/operators/texture_variations.py) ---
+    texture_gan_preset: EnumProperty(name="GAN Preset", items=PRESET_ITEMS, default="small",
+                                     description="Size of the texture GAN: a 64x128 texture on a CPU (minutes), "
+                                                 "or 512x512 on a GPU")
+    texture_gan_iterations: IntProperty(name="Iterations", default=0, min=0, max=1000000,
+                                        description="Generator steps (0: the preset's). A trained GAN of the same "
+                                                    "settings is reused; more iterations continue its training")
+    texture_gan_variations: IntProperty(name="Variations", default=4, min=0, max=64,
+                                        description="How many variation textures to add besides the best texture")
+    texture_gan_seed: IntProperty(name="Variation Seed", default=0, min=0,
+                                  description="Seeds the variations: another seed gives new variations from the "
+                                              "same trained GAN without training again")
+    texture_shown_slot: IntProperty(name="Shown Slot", default=0, min=0, max=1024, update=_show_material_slot,
+                                    description="Which material slot the active mesh's faces show: 0 its own "
+                                                "material, 1 and up the added best texture and variations")
 
 
 CLASSES = (TexForgeViewResult, TexForgeSceneProperties)

@@ -60,6 +60,9 @@ class TextureGANConfig:
     search_perceptual: float = 0.1    # weight of the EffNet-Lite0 perceptual term next to the L1
     search_prior: float = 1e-3        # |z|^2 / 2: keeps z where the generator was trained
     variations: int = 4
+    # seeds the search's candidates and the variations (None: seed + 2). Not an architecture field: a
+    # trained checkpoint gives new variations for a new variation_seed without training again
+    variation_seed: int | None = None
 
     @classmethod
     def preset(cls, name: str, **overrides) -> TextureGANConfig:

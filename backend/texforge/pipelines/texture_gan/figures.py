@@ -25,3 +25,21 @@ def texture_kid(generated, real: torch.Tensor, vis: torch.Tensor, device="cpu") 
     fake_feats = embed_images(masked(gen, v), device=device)
     real_feats = embed_images(masked(real, vis), device=device)
     return float(kid(fake_feats, real_feats))
+
+
+def contact_sheet(rows, size: tuple[int, int] | None = None, gap: int = 2, scale: int = 1) -> np.ndarray:
+    """Rows of (H, W, 3) textures -> one white-separated image (for docs): textures are area-resampled
+    to ``size`` (H, W; default the first one's) so a full-resolution projected texture sits beside the
+    GAN's; ``scale`` repeats pixels so that small textures stay sharp in a browser."""
+    from ...data.images import resize_image
+
+    h, w = size or np.asarray(rows[0][0]).shape[:2]
+    cols = max(len(r) for r in rows)
+    sheet = np.ones((len(rows) * (h + gap) - gap, cols * (w + gap) - gap, 3), np.float32)
+    for i, row in enumerate(rows):
+        for j, tex in enumerate(row):
+            t = np.asarray(tex, np.float32)[..., :3]
+            if t.shape[:2] != (h, w):
+                t = resize_image(t, w, h)
+            sheet[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = np.clip(t, 0, 1)
+    return np.repeat(np.repeat(sheet, scale, 0), scale, 1) if scale > 1 else sheet

@@ -340,7 +340,7 @@ def search_best_texture(g: TextureGenerator, ema: EMA, real: torch.Tensor, vis: 
     from ...losses.perceptual import PerceptualLoss
 
     dev = real.device
-    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    gen = torch.Generator().manual_seed(cfg.seed + 2 if cfg.variation_seed is None else cfg.variation_seed)
     perceptual = PerceptualLoss() if cfg.search_perceptual > 0 else None
     with ema.applied():
         g.eval()

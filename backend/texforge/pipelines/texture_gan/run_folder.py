@@ -101,3 +101,95 @@ def texture_gan_folder(result_dir, out, preset: str = "small", iterations: int |
     # OUT holds only this run's log and checkpoint (checked above), so replacing it loses nothing
     return write_texture_gan_result(result, out, mesh=mesh, checkpoint=ckpt, source=str(Path(result_dir).resolve()),
                                     extra_figures=extra, overwrite=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# variations next to a result (what the Blender operator runs)
+# ------------------------------------------------------------------------------------------------
+
+GAN_FOLDER_SUFFIX = "-texture-gan"
+
+
+def gan_folders(result_dir) -> list[Path]:
+    """RESULT's texture-GAN folders (siblings named RESULT-texture-gan, RESULT-texture-gan-2, ...), oldest
+    first."""
+    result_dir = Path(result_dir)
+    base = result_dir.name + GAN_FOLDER_SUFFIX
+    found = []
+    for p in result_dir.parent.glob(base + "*"):
+        tail = p.name[len(base):]
+        if p.is_dir() and (tail == "" or (tail.startswith("-") and tail[1:].isdigit())):
+            found.append((int(tail[1:]) if tail else 1, p))
+    return [p for _, p in sorted(found)]
+
+
+def new_gan_folder(result_dir) -> Path:
+    """The next unused sibling folder name for a texture-GAN run on RESULT (never an existing one)."""
+    result_dir = Path(result_dir)
+    taken = gan_folders(result_dir)
+    n = 1 + max([1 if p.name.endswith(GAN_FOLDER_SUFFIX) else int(p.name.rsplit("-", 1)[1]) for p in taken],
+                default=0)
+    base = result_dir.parent / (result_dir.name + GAN_FOLDER_SUFFIX)
+    return base if n == 1 and not base.exists() else base.with_name(f"{base.name}-{n}")
+
+
+def reusable_checkpoint(result_dir, config) -> Path | None:
+    """The newest checkpoint among RESULT's texture-GAN folders that was trained with ``config``'s
+    architecture and training settings (a finished run, or one that was cancelled), or None. A checkpoint
+    whose header cannot be read is an error naming it (CheckpointError), not something to skip silently."""
+    from ...training.checkpoint import checkpoint_header
+    from .pipeline import _check_config
+    from ...training import CheckpointError
+
+    for folder in reversed(gan_folders(result_dir)):
+        path = folder / CHECKPOINT
+        if not path.is_file():
+            continue
+        header = checkpoint_header(path)
+        try:
+            _check_config(path, header.get("config"), config)
+        except CheckpointError:
+            continue  # another preset / seed: not this run's GAN
+        return path
+    return None
+
+
+def texture_variations(result_dir, preset: str = "small", iterations: int | None = None, variations: int = 4,
+                       variation_seed: int = 0, device: str = "cpu", progress: ProgressFn = no_progress,
+                       should_stop: ShouldStopFn = never_stop, log=print, **overrides) -> tuple[Path, bool]:
+    """Best texture + ``variations`` variations for RESULT in a new sibling folder (``new_gan_folder``).
+    The GAN of an earlier run with the same settings is reused (its checkpoint copied into the new
+    folder and resumed: no training when it already ran ``iterations``), so new variations (another
+    ``variation_seed``) cost the search and forward passes only. Returns (folder, reused).
+
+    Bad input (no pseudo-GT, a corrupt checkpoint) raises InputError / CheckpointError and leaves no new
+    folder; Cancelled leaves the new folder with its log and checkpoint, which the next call resumes."""
+    import shutil
+
+    from ...runtime.errors import Cancelled
+    from .config import TextureGANConfig
+
+    result_dir = Path(result_dir)
+    load_result_pseudo_gt(result_dir)  # before anything is created: no pseudo-GT is the usual mistake
+    cfg = TextureGANConfig.preset(preset, **({"iterations": iterations} if iterations else {}), **overrides)
+    previous = reusable_checkpoint(result_dir, cfg)
+    if previous is not None:
+        from ...training.checkpoint import checkpoint_header
+        trained = int(checkpoint_header(previous).get("step", 0))
+        iterations = max(cfg.iterations, trained)  # a longer earlier run is reused as it is
+        log(f"reusing the texture GAN of {previous.parent.parent} ({trained} iterations)")
+    out = new_gan_folder(result_dir)
+    out.mkdir(parents=True)
+    try:
+        if previous is not None:
+            (out / CHECKPOINT.parent).mkdir()
+            shutil.copy2(previous, out / CHECKPOINT)
+        texture_gan_folder(result_dir, out, preset=preset, iterations=iterations or cfg.iterations,
+                           variations=variations, resume=previous is not None, device=device, progress=progress,
+                           should_stop=should_stop, log=log, variation_seed=variation_seed, **overrides)
+    except Cancelled:
+        raise
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # a failed run leaves nothing behind (a cancelled one resumes)
+        raise
+    return out, previous is not None
