@@ -8,13 +8,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..training.run_config import DictConfig
+
 # what a checkpoint must agree on to be resumed: the network's shapes and the run's randomness
 RECONSTRUCTOR_ARCHITECTURE_FIELDS = ("image_size", "channels", "latent", "deformation_size", "texture_size", "seed",
                        "batch_size", "lr", "ema_decay")
 
 
 @dataclass
-class CategoryConfig:
+class CategoryConfig(DictConfig):
     """Everything that controls :func:`texforge.pipelines.category.reconstructor.run_train_reconstructor`
     and the pseudo-map stage.
 
@@ -65,13 +67,6 @@ class CategoryConfig:
             raise ValueError(f"unknown category preset {name!r} (tiny, small or full)")
         return dataclasses.replace(cfg, **overrides)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CategoryConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known})
 
 
 # what a checkpoint must agree on to be resumed: the networks' shapes and the run's randomness
@@ -83,7 +78,7 @@ GAN_ARCHITECTURE_FIELDS = ("texture_size", "deformation_size", "symmetry", "late
 
 
 @dataclass
-class CategoryGanConfig:
+class CategoryGanConfig(DictConfig):
     """Everything that controls :func:`texforge.pipelines.category.gan.run_train_category_gan` (LSGAN, seed 002).
 
     ``texture_size`` / ``deformation_size``: the generated maps (pseudo-GT maps of other sizes are
@@ -146,10 +141,3 @@ class CategoryGanConfig:
             raise ValueError(f"unknown category GAN preset {name!r} (tiny, small or full)")
         return dataclasses.replace(cfg, **overrides)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CategoryGanConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known})

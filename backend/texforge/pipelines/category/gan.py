@@ -48,7 +48,9 @@ from ...runtime.determinism import deterministic
 from ...runtime.errors import Cancelled, InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, never_stop, no_progress
 from ...runtime.timing import timed
-from ...training import EMA, CheckpointError, TrainLoop, load_checkpoint, save_checkpoint
+from ...training import EMA, TrainLoop, load_checkpoint, save_checkpoint
+from ...training.run_config import check_resumable
+from ...training.sample_grid import sample_grid as image_grid
 from ...models.category_config import GAN_ARCHITECTURE_FIELDS as ARCHITECTURE_FIELDS, CategoryGanConfig
 from ...models.category_model import GAN_FILE, GAN_KIND, build_generator, latent_of_seed, load_maps, read_gan_header
 
@@ -216,29 +218,6 @@ def map_statistics(texture: torch.Tensor, deformation: torch.Tensor, visibility:
             "radius_spread_within": float(r.std(1).mean())}
 
 
-def _check_config(path: Path, saved: dict | None, cfg: CategoryGanConfig) -> None:
-    mine = cfg.to_dict()
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, this run {mine[k]!r}" for k in ARCHITECTURE_FIELDS
-            if _norm(saved.get(k)) != _norm(mine[k])]
-    if diff:
-        raise CheckpointError(f"checkpoint {path} was trained with another configuration ({'; '.join(diff[:3])}); "
-                              f"resume with the same preset and options, or start a new run")
-
-
-def _norm(v):
-    return list(v) if isinstance(v, (list, tuple)) else v
-
-
-def _grid(images: torch.Tensor, cols: int) -> np.ndarray:
-    n, _, h, w = images.shape
-    rows = -(-n // cols)
-    grid = torch.ones(3, rows * h + rows - 1, cols * w + cols - 1)
-    for i, t in enumerate(images.detach().cpu()):
-        r, c = divmod(i, cols)
-        grid[:, r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = t
-    return grid.permute(1, 2, 0).numpy()
-
-
 def sample_sheet(g: CategoryGenerator, z: torch.Tensor, renderer: TemplateRenderer, azimuth_deg: float = 30.0) -> np.ndarray:
     """One row per sample: the texture and the rendered object (one view), side by side."""
     with torch.no_grad():
@@ -247,7 +226,7 @@ def sample_sheet(g: CategoryGenerator, z: torch.Tensor, renderer: TemplateRender
     h = rgb.shape[-2]
     tex_small = F.interpolate(tex, size=(h, round(h * tex.shape[-1] / tex.shape[-2])), mode="area")
     pairs = torch.cat([tex_small, torch.ones(len(z), 3, h, 1), rgb.cpu()], dim=-1)
-    return _grid(pairs, cols=min(4, len(z)))
+    return image_grid(pairs, cols=min(4, len(z)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -309,7 +288,7 @@ def run_train_category_gan(maps: dict, cameras: CameraDistribution | None = None
             if ckpt_path is None:
                 raise InputError("resume needs a checkpoint path")
             _, header = read_gan_header(ckpt_path)
-            _check_config(ckpt_path, header["config"], cfg)
+            check_resumable(ckpt_path, header["config"], cfg, ARCHITECTURE_FIELDS, "category GAN")
             ck = load_checkpoint(ckpt_path, modules, opt, ema=ema, generators={"train": gen})
             start, log = ck.step, list(ck.extra.get("log", []))
             progress(start / max(cfg.iterations, 1), f"resumed at iteration {start}")

@@ -35,8 +35,9 @@ from ...render.soft_mask import band_to_sigmainv
 from ...runtime.determinism import deterministic
 from ...runtime.errors import Cancelled, InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, never_stop, no_progress
-from ...training import EMA, CheckpointError, TrainLoop, load_checkpoint, save_checkpoint
+from ...training import EMA, TrainLoop, load_checkpoint, save_checkpoint
 from ...training.checkpoint import checkpoint_header
+from ...training.run_config import check_resumable
 from ...models.category_config import RECONSTRUCTOR_ARCHITECTURE_FIELDS as ARCHITECTURE_FIELDS, CategoryConfig
 from ...models.category_model import build_network, build_template, predict_world
 from .data import CollectionViews, load_collection_views
@@ -70,18 +71,6 @@ def regularizer_terms(template: DeformationMapModel, vertices: torch.Tensor) -> 
     """Mean over the batch of the template's Laplacian and normal-consistency terms."""
     terms = [template.regularizers(v) for v in vertices]
     return {k: torch.stack([t[k] for t in terms]).mean() for k in ("laplacian", "normal")}
-
-
-def _check_config(path: Path, saved: dict | None, cfg: CategoryConfig) -> None:
-    if not saved:
-        raise CheckpointError(f"checkpoint {path} holds no category-model configuration")
-    mine = cfg.to_dict()
-    norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, this run {mine[k]!r}" for k in ARCHITECTURE_FIELDS
-            if norm(saved.get(k)) != norm(mine[k])]
-    if diff:
-        raise CheckpointError(f"checkpoint {path} was trained with another configuration ({'; '.join(diff[:3])}); "
-                              "resume with the same preset and options, or start a new run")
 
 
 def run_train_reconstructor(collection: Collection, config: CategoryConfig | None = None,
@@ -118,7 +107,7 @@ def run_train_reconstructor(collection: Collection, config: CategoryConfig | Non
         if resume:
             if ckpt_path is None:
                 raise InputError("resume needs a checkpoint path")
-            _check_config(ckpt_path, checkpoint_header(ckpt_path).get("config"), cfg)
+            check_resumable(ckpt_path, checkpoint_header(ckpt_path).get("config"), cfg, ARCHITECTURE_FIELDS, "category-model")
             ck = load_checkpoint(ckpt_path, {"network": net}, opt, ema=ema, generators={"train": gen})
             start, log = ck.step, list(ck.extra.get("log", []))
             progress(LOAD_END, f"resumed at iteration {start}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ...training.run_config import DictConfig
+
 # what a checkpoint must agree on to be resumed: the networks' shapes and the run's randomness
 ARCHITECTURE_FIELDS = ("texture_size", "symmetry", "latent", "channels", "upsamplings", "min_channels",
                        "attention", "qk_channels", "heads", "embedding", "embedding_channels",
@@ -14,7 +16,7 @@ ARCHITECTURE_FIELDS = ("texture_size", "symmetry", "latent", "channels", "upsamp
 
 
 @dataclass
-class TextureGANConfig:
+class TextureGANConfig(DictConfig):
     """Everything that controls :func:`texforge.pipelines.texture_gan.run_texture_gan`.
 
     ``texture_size`` (H, W): the GAN's texture; pseudo-GT textures of another size are area-resampled
@@ -83,11 +85,3 @@ class TextureGANConfig:
             raise ValueError(f"unknown texture GAN preset {name!r} (tiny, small or full)")
         return dataclasses.replace(cfg, **overrides)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TextureGANConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
-        return cls(**d)

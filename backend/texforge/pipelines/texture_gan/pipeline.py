@@ -31,8 +31,10 @@ from ...runtime.errors import Cancelled, InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, never_stop, no_progress
 from ...runtime.timing import timed
 from ...texture.inpaint import push_pull_fill
-from ...training import EMA, CheckpointError, TrainLoop, load_checkpoint, save_checkpoint
+from ...training import EMA, TrainLoop, load_checkpoint, save_checkpoint
 from ...training.checkpoint import checkpoint_header
+from ...training.run_config import check_resumable
+from ...training.sample_grid import sample_grid as image_grid
 from .config import ARCHITECTURE_FIELDS, TextureGANConfig
 
 TRAIN_END = 0.85  # progress fraction at which training ends and the search starts
@@ -169,31 +171,6 @@ def build_networks(cfg: TextureGANConfig) -> tuple[TextureGenerator, TextureDisc
     return g, d
 
 
-def _check_config(path: Path, saved: dict | None, cfg: TextureGANConfig) -> None:
-    if not saved:
-        raise CheckpointError(f"checkpoint {path} holds no texture GAN configuration")
-    mine = cfg.to_dict()
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, this run {mine[k]!r}" for k in ARCHITECTURE_FIELDS
-            if _norm(saved.get(k)) != _norm(mine[k])]
-    if diff:
-        raise CheckpointError(f"checkpoint {path} was trained with another configuration ({'; '.join(diff[:3])}); "
-                              f"resume with the same preset and options, or start a new run")
-
-
-def _norm(v):
-    return list(v) if isinstance(v, (list, tuple)) else v
-
-
-def _grid(textures: torch.Tensor, cols: int) -> np.ndarray:
-    n, _, h, w = textures.shape
-    rows = -(-n // cols)
-    grid = torch.ones(3, rows * h + rows - 1, cols * w + cols - 1)
-    for i, t in enumerate(textures.detach().cpu()):
-        r, c = divmod(i, cols)
-        grid[:, r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = t
-    return grid.permute(1, 2, 0).numpy()
-
-
 def _to_hwc(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().permute(1, 2, 0).numpy().astype(np.float32)
 
@@ -235,7 +212,7 @@ def run_texture_gan(pseudo_gt, config: TextureGANConfig | None = None, progress:
             if ckpt_path is None:
                 raise InputError("resume needs a checkpoint path")
             # the header first: a configuration mismatch is named as such, not as mismatched shapes
-            _check_config(ckpt_path, checkpoint_header(ckpt_path).get("config"), cfg)
+            check_resumable(ckpt_path, checkpoint_header(ckpt_path).get("config"), cfg, ARCHITECTURE_FIELDS, "texture GAN")
             ck = load_checkpoint(ckpt_path, {"generator": g, "discriminator": d}, opt, ema=ema,
                                  generators={"train": gen})
             start, log = ck.step, list(ck.extra.get("log", []))
@@ -286,7 +263,7 @@ def run_texture_gan(pseudo_gt, config: TextureGANConfig | None = None, progress:
             with ema.applied():
                 g.eval()
                 with torch.no_grad():
-                    samples.append((iteration, _grid(g(z_fixed.to(device)), cols=min(4, cfg.samples))))
+                    samples.append((iteration, image_grid(g(z_fixed.to(device)), cols=min(4, cfg.samples))))
                 g.train()
 
         def after(it: int) -> None:

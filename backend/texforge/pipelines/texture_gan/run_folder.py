@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from ...runtime.errors import InputError
 from ...runtime.progress import ProgressFn, ShouldStopFn, never_stop, no_progress
@@ -138,7 +137,8 @@ def reusable_checkpoint(result_dir, config) -> Path | None:
     architecture and training settings (a finished run, or one that was cancelled), or None. A checkpoint
     whose header cannot be read is an error naming it (CheckpointError), not something to skip silently."""
     from ...training.checkpoint import checkpoint_header
-    from .pipeline import _check_config
+    from ...training.run_config import check_resumable
+    from .config import ARCHITECTURE_FIELDS
     from ...training import CheckpointError
 
     for folder in reversed(gan_folders(result_dir)):
@@ -147,7 +147,7 @@ def reusable_checkpoint(result_dir, config) -> Path | None:
             continue
         header = checkpoint_header(path)
         try:
-            _check_config(path, header.get("config"), config)
+            check_resumable(path, header.get("config"), config, ARCHITECTURE_FIELDS, "texture GAN")
         except CheckpointError:
             continue  # another preset / seed: not this run's GAN
         return path
