@@ -1,13 +1,15 @@
 """KID of a category GAN's samples against held-out objects, and a contact sheet of generated objects.
 
-    python scripts/eval_category_gan.py GAN --maps MAPS (--collection DIR | --synthetic-heldout N) [--samples N]
-           [--azimuths K] [--sheet PNG] [--json FILE]
+    python scripts/eval_category_gan.py GAN --maps MAPS (--collection DIR | --synthetic-heldout N) [--model MODEL]
+           [--samples N] [--azimuths K] [--sheet PNG] [--json FILE]
 
 GAN: a category GAN checkpoint (gan.safetensors or its folder); MAPS: the pseudo-GT maps it trained on,
 for two references: the template with their mean texture, and renders of N of the maps themselves (the
 KID the GAN's own data reaches). Held-out images: the collection's held-out objects (every view), or
 with --synthetic-heldout N renders of N synthetic development objects (seed 1) from K azimuths. GAN
-samples and references are rendered from K evenly spaced azimuths each. KID is on EffNet-Lite0 features.
+samples and references are rendered from K evenly spaced azimuths each. With --model (a category-model
+folder with its reconstruction network) and --collection, a third reference: the network's reconstructions
+of the held-out objects from their first view. KID is on EffNet-Lite0 features.
 Bad input exits 2.
 """
 
@@ -25,6 +27,8 @@ def parse_args(argv):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--collection", help="collection folder: its held-out objects are the reference")
     src.add_argument("--synthetic-heldout", type=int, metavar="N", help="N synthetic held-out objects instead")
+    p.add_argument("--model", default=None, help="category-model folder: add its reconstructions of the held-out "
+                   "objects as a reference (with --collection)")
     p.add_argument("--samples", type=int, default=50, metavar="N", help="GAN samples (default 50)")
     p.add_argument("--azimuths", type=int, default=12, metavar="K", help="views per generated object (default 12)")
     p.add_argument("--sheet", default=None, metavar="PNG", help="write a contact sheet of 16 generated objects")
@@ -39,6 +43,29 @@ def _some_maps(maps, count):
 
     idx = np.linspace(0, len(maps["texture"]) - 1, min(count, len(maps["texture"]))).round().astype(int)
     return maps["texture"][idx], maps["deformation"][idx]
+
+
+def _reconstructions(model, coll):
+    """(textures, deformations) the model's reconstruction network predicts from each held-out object's
+    first view (in the world frame, the view's known azimuth)."""
+    import torch
+
+    from texforge.data.collection import load_object
+    from texforge.models.category_model import predict_world
+    from texforge.models.category_prior import CategoryEncoder
+    from texforge.nets.category_recon import spherical_of_cameras
+
+    enc = CategoryEncoder(model)
+    textures, deformations = [], []
+    for object_id in coll.heldout:
+        ds = load_object(coll, object_id, max_size=enc.image_size)
+        x = torch.as_tensor(ds.images[:1] * ds.masks[:1, ..., None]).permute(0, 3, 1, 2).float()
+        azimuth = spherical_of_cameras(ds.cameras.centers[:1].float())[:, 0]
+        with torch.no_grad():
+            out = predict_world(enc.network, enc.template, x, azimuth)
+        textures.append(out["texture"][0])
+        deformations.append(out["deformation"][0])
+    return torch.stack(textures), torch.stack(deformations)
 
 
 def main(argv=None) -> int:
@@ -69,7 +96,8 @@ def main(argv=None) -> int:
             held = synthetic_maps(args.synthetic_heldout, cfg.texture_size, cfg.deformation_size, seed=1)
             heldout = render_turntables(held["texture"], held["deformation"], TemplateRenderer(dist, cfg.image_size),
                                         args.azimuths, seed=7)
-        res = evaluate_category_gan(args.gan, heldout, dist, aspect,
+        reconstructions = _reconstructions(args.model, coll) if args.model and args.collection else None
+        res = evaluate_category_gan(args.gan, heldout, dist, aspect, reconstruction_maps=reconstructions,
                                     mean_texture_map=mean_texture(maps["texture"], maps["visibility"]),
                                     reference_maps={"pseudo_gt_maps": _some_maps(maps, args.samples)},
                                     samples=args.samples, azimuths=args.azimuths,
