@@ -70,9 +70,12 @@ def _residuals(run, act_t, size, images, masks, points, weights, mean, verts, cf
     grid = torch.stack([2.0 * pix[..., 0] / cams.width - 1.0, 2.0 * pix[..., 1] / cams.height - 1.0], -1)
     col = F.grid_sample(images.permute(0, 3, 1, 2), grid.unsqueeze(1), mode="bilinear", padding_mode="border",
                         align_corners=False)[:, :, 0].permute(0, 2, 1)   # (N, P, 3)
-    photo = (col - mean) * weights.sqrt().unsqueeze(-1)
+    # normalised per view like the fit's losses (means, not sums), so the rig prior weighs the same
+    wn = weights / weights.sum(1, keepdim=True).clamp_min(1e-12)
+    photo = (col - mean) * (cfg.camera_align_photo * wn).sqrt().unsqueeze(-1)
     out = render(run.mesh, verts, cams, None, 0.5)
-    sil = (out.soft_mask - masks) * cfg.camera_align_silhouette ** 0.5
+    area = masks.sum((1, 2), keepdim=True).clamp_min(1.0)
+    sil = (out.soft_mask - masks) * (cfg.camera_align_silhouette / area).sqrt()
     return torch.cat([photo.flatten(1), sil.flatten(1)], 1)
 
 
@@ -110,7 +113,7 @@ def align_cameras(run, resolution: int, label: str = "camera alignment") -> None
             mean = (weights.unsqueeze(-1) * col).sum(0) / weights.sum(0).clamp_min(1e-12).unsqueeze(-1)
             # robust: Charbonnier as iteratively reweighted least squares on the colour residuals
             dist = (col - mean).norm(dim=-1)
-            w = weights * cfg.camera_align_photo * cfg.camera_align_robust / (dist ** 2 + cfg.camera_align_robust ** 2).sqrt()
+            w = weights * cfg.camera_align_robust / (dist ** 2 + cfg.camera_align_robust ** 2).sqrt()
             r0 = _residuals(run, act_t, size, im, mk, points, w, mean, verts, cfg)
             J = []
             for param in (run.rig.rot, run.rig.pos):

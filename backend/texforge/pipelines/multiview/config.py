@@ -90,14 +90,14 @@ class MultiviewConfig:
     # turn about a near-symmetry axis); camera_align False switches it off
     camera_align: bool = False
     camera_align_after: tuple[int, ...] = (-1,)
-    camera_align_rounds: int = 2
-    camera_align_steps: int = 6
+    camera_align_rounds: int = 1
+    camera_align_steps: int = 12
     camera_align_max_resolution: int = 64   # the finest round's image size (cost: 13 renders a step)
     camera_align_texture_size: tuple[int, int] = (128, 256)
-    camera_align_photo: float = 1.0      # colour term weight (the soft-silhouette loss has weight 1)
+    camera_align_photo: float = 100.0    # colour term weight (the soft-silhouette loss has weight 1)
     camera_align_silhouette: float = 1.0   # soft-silhouette term weight
     camera_align_robust: float = 0.05    # Charbonnier epsilon of the colour difference (RGB distance)
-    camera_align_relax: float = 0.5      # fraction of the Gauss-Newton step taken
+    camera_align_relax: float = 1.0      # fraction of the Gauss-Newton step taken
     camera_align_damping: float = 1e-4   # Levenberg-Marquardt damping relative to the mean curvature
     camera_align_max_step: float = 0.02  # largest change of one correction per step (rad / distance)
     # pruning
