@@ -4,14 +4,17 @@ should agree, and each camera correction is moved until they do.
 Silhouettes cannot see a camera orbiting about a near-symmetry axis of the object (a fruit, a barrel,
 a bottle): only the texture can. The joint fit's learned texture helps little there, because it is
 learned from every view at once and absorbs part of each view's misalignment. Here the mesh is frozen;
-surface points are taken at the texels of its UV chart, and every view samples its image (bilinearly,
-differentiably in its camera) where it sees each point, with the visibility weights of the texture
-projection (depth test, facing, away from the silhouette border; recomputed each round, not
-differentiated). The loss is the robust (Charbonnier) spread of those colours about their weighted
-mean, which depends on all cameras at once: unlike matching each view to a texture made by the others
-(a Jacobi iteration, which oscillates when neighbours err in opposite directions), its gradient pulls
-every view toward the consensus. The soft-silhouette loss is kept so that the corrections stay
-consistent with the masks. Rounds go coarse to fine (area-downsampled images: a wider basin first).
+surface points are taken at the texels of its UV chart, and every view samples its image (bilinearly)
+where it sees each point, with the visibility weights of the texture projection (depth test, facing,
+away from the silhouette border; computed once per round). The residuals are each view's colours
+minus their weighted consensus (Charbonnier weights, iteratively reweighted) and its soft silhouette
+minus its mask, both normalised per view like the fit's losses, plus the rig prior. Each view's
+correction takes Gauss-Newton steps with the consensus held fixed within a step; the consensus includes
+the view itself, so views that err in opposite directions meet instead of swapping places (matching
+each view to a texture made by the others alone oscillates).
+
+Measured (tests/test_camera_alignment.py, docs/BENCHMARKS.md): it corrects part of an orbit about a
+symmetry axis (6 deg -> ~4 deg where silhouettes leave 5.85), not all of it; off by default.
 
 The gauge stays a world similarity (``CameraRig.fix_gauge`` after every step). A common turn of all
 cameras about their own centres is nearly null when the mesh can shift (a ring pitching together
@@ -48,17 +51,12 @@ def surface_samples(run, views: list[int], resolution: int, tex_size):
     return fp[shared], weights[:, shared]
 
 
-def colour_spread(cams, images: torch.Tensor, points: torch.Tensor, weights: torch.Tensor, eps: float):
-    """Robust weighted spread of the colours ``images`` (N, H, W, 3) show at ``points`` (P, 3)
-    through ``cams`` about their weighted mean, per view (N,); differentiable in the cameras."""
+def _sample_colours(cams, images: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """The colours (N, P, 3) that images (N, H, W, 3) show at points (P, 3) through cams (bilinear)."""
     pix, _ = cams.project(points)                                        # (N, P, 2)
     grid = torch.stack([2.0 * pix[..., 0] / cams.width - 1.0, 2.0 * pix[..., 1] / cams.height - 1.0], -1)
-    col = F.grid_sample(images.permute(0, 3, 1, 2), grid.unsqueeze(1), mode="bilinear", padding_mode="border",
-                        align_corners=False)[:, :, 0].permute(0, 2, 1)   # (N, P, 3)
-    wsum = weights.sum(0).clamp_min(1e-12)
-    mean = (weights.unsqueeze(-1) * col).sum(0) / wsum.unsqueeze(-1)
-    rho = torch.sqrt((col - mean).pow(2).sum(-1) + eps ** 2) - eps
-    return (weights * rho).sum(1) / weights.sum(1).clamp_min(1e-12)
+    return F.grid_sample(images.permute(0, 3, 1, 2), grid.unsqueeze(1), mode="bilinear", padding_mode="border",
+                         align_corners=False)[:, :, 0].permute(0, 2, 1)
 
 
 def _residuals(run, act_t, size, images, masks, points, weights, mean, verts, cfg):
@@ -66,10 +64,7 @@ def _residuals(run, act_t, size, images, masks, points, weights, mean, verts, cf
     their consensus ``mean`` (scaled by the square root of the view's weight) and its soft silhouette
     minus its mask (scaled by the square root of the silhouette weight)."""
     cams = run.rig(act_t, size)
-    pix, _ = cams.project(points)
-    grid = torch.stack([2.0 * pix[..., 0] / cams.width - 1.0, 2.0 * pix[..., 1] / cams.height - 1.0], -1)
-    col = F.grid_sample(images.permute(0, 3, 1, 2), grid.unsqueeze(1), mode="bilinear", padding_mode="border",
-                        align_corners=False)[:, :, 0].permute(0, 2, 1)   # (N, P, 3)
+    col = _sample_colours(cams, images, points)
     # normalised per view like the fit's losses (means, not sums), so the rig prior weighs the same
     wn = weights / weights.sum(1, keepdim=True).clamp_min(1e-12)
     photo = (col - mean) * (cfg.camera_align_photo * wn).sqrt().unsqueeze(-1)
@@ -105,11 +100,7 @@ def align_cameras(run, resolution: int, label: str = "camera alignment") -> None
         im, mk = images[act_t], masks[act_t]
         for it in range(int(cfg.camera_align_steps)):
             run.check()
-            cams = run.rig(act_t, size)
-            pix, _ = cams.project(points)
-            grid = torch.stack([2.0 * pix[..., 0] / cams.width - 1.0, 2.0 * pix[..., 1] / cams.height - 1.0], -1)
-            col = F.grid_sample(im.permute(0, 3, 1, 2), grid.unsqueeze(1), mode="bilinear", padding_mode="border",
-                                align_corners=False)[:, :, 0].permute(0, 2, 1)
+            col = _sample_colours(run.rig(act_t, size), im, points)
             mean = (weights.unsqueeze(-1) * col).sum(0) / weights.sum(0).clamp_min(1e-12).unsqueeze(-1)
             # robust: Charbonnier as iteratively reweighted least squares on the colour residuals
             dist = (col - mean).norm(dim=-1)
