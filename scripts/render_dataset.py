@@ -1,7 +1,8 @@
 """Render a mesh into a multi-view transforms.json dataset (noisy training cameras + exact ones).
 
     python scripts/render_dataset.py MESH --out DIR [--views N] [--size PX] [--elevations LO,HI]
-        [--holdout K] [--noise-rot DEG] [--noise-trans FRAC] [--noise-focal FRAC] [--flip-frames I,J]
+        [--holdout K] [--noise-rot DEG] [--noise-trans FRAC] [--noise-focal FRAC]
+        [--noise-model exact|gaussian|student] [--noise-dof DOF] [--flip-frames I,J]
         [--close-frames I,J]
         [--lighting flat|studio|turntable] [--specular S] [--seed S] [--engine CYCLES] [--samples S] [--overwrite]
     blender -b --factory-startup --python-exit-code 1 -P scripts/render_dataset.py -- MESH --out DIR ...

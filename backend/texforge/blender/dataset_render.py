@@ -12,9 +12,16 @@ leaves nothing half-written):
     gt_mesh.ply                the rendered surface in Blender world coordinates (for Chamfer / F-score)
     dataset.json               arguments, seed, per-frame noise, flipped frames, framing
 
-Camera noise: each noisy training camera is rotated about its own centre by exactly ``noise_rot`` degrees
-about a random axis, its centre moved by exactly ``noise_trans`` x camera distance in a random direction,
-and its focal length scaled by ``1 +- noise_focal`` (random sign). Frames in ``flip_frames`` are then
+Camera noise (``noise_model``): with "exact" (the default) each noisy training camera is rotated about
+its own centre by exactly ``noise_rot`` degrees about a random axis, its centre moved by exactly
+``noise_trans`` x camera distance in a random direction, and its focal length scaled by
+``1 +- noise_focal`` (random sign). With "gaussian" the same settings are standard deviations: the
+angle about the random axis is drawn per camera with sigma ``noise_rot`` (so the rotation vector is
+isotropic), each axis of the centre shift with sigma ``noise_trans`` x distance, and the focal scale
+is ``1 + noise_focal * z``. "student" draws the same with Student-t variables of ``noise_dof`` degrees
+of freedom scaled by the settings (heavy tails: real rigs have a few cameras far off); magnitudes are
+capped (angle 180 deg, shift 0.8 x distance, focal scale 0.2) so a camera never lands inside the object.
+The draws come from a second generator seeded from ``seed``, so "exact" keeps its old cameras. Frames in ``flip_frames`` are then
 turned by 180 degrees about the world up axis through the object centre (a gross error, e.g. a
 mislabelled turntable angle). Frames in ``close_frames`` sit ``close_factor`` times as far from the object
 (exact and noisy cameras alike), so that the image border cuts the object (a close-up photo). Everything random comes from ``numpy.random.default_rng(seed)``, so a seed
@@ -41,6 +48,9 @@ from ..geometry.rotations import axis_angle, random_unit
 from . import render_views
 
 EXAMPLE = "example"
+NOISE_MODELS = ("exact", "gaussian", "student")
+_MAX_SHIFT = 0.8        # random centre shifts are capped at this fraction of the camera distance
+_MIN_FOCAL_SCALE = 0.2
 DATASET_VERSION = 1
 
 
@@ -55,6 +65,8 @@ class DatasetSpec:
     noise_rot: float = 0.0
     noise_trans: float = 0.0
     noise_focal: float = 0.0
+    noise_model: str = "exact"  # "exact" | "gaussian" | "student": see the module docstring
+    noise_dof: float = 3.0     # degrees of freedom of the "student" model
     flip_frames: tuple[int, ...] = ()
     close_frames: tuple[int, ...] = ()
     close_factor: float = 0.5   # close frames' distance as a fraction of the others'
@@ -86,6 +98,10 @@ class DatasetSpec:
                              f"got {self.noise_trans}")
         if not (0.0 <= self.noise_focal < 0.9):
             raise ValueError(f"--noise-focal must be in [0, 0.9), got {self.noise_focal}")
+        if self.noise_model not in NOISE_MODELS:
+            raise ValueError(f"--noise-model must be one of {', '.join(NOISE_MODELS)}, got {self.noise_model!r}")
+        if not self.noise_dof > 0:
+            raise ValueError(f"--noise-dof must be > 0, got {self.noise_dof}")
         bad = [i for i in self.flip_frames if not 0 <= i < self.views]
         if bad:
             raise ValueError(f"--flip-frames {bad} out of range: training frames are 0..{self.views - 1}")
@@ -138,6 +154,8 @@ def noisy_cameras(K: np.ndarray, R: np.ndarray, t: np.ndarray, center: np.ndarra
                   spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """Perturbed copies of N cameras (see the module docstring): K (N,3,3), R, t and one record per frame."""
     rng = np.random.default_rng(spec.seed)
+    # the magnitudes of the random models come from their own stream: "exact" keeps its old draws
+    magnitudes = np.random.default_rng([spec.seed, 1])
     Kn, Rn, tn, records = K.copy(), R.copy(), t.copy(), []
     flips = set(int(i) for i in spec.flip_frames)
     rz180 = np.diag([-1.0, -1.0, 1.0])  # 180 degrees about world z
@@ -145,21 +163,40 @@ def noisy_cameras(K: np.ndarray, R: np.ndarray, t: np.ndarray, center: np.ndarra
         # Draw every random number for every frame, so one frame's noise does not depend on the others'
         # settings (e.g. adding focal noise leaves the rotation noise of a seed unchanged).
         rot_axis, trans_dir, focal_sign = random_unit(rng), random_unit(rng), (1.0 if rng.uniform() < 0.5 else -1.0)
-        dR = axis_angle(rot_axis, math.radians(spec.noise_rot))
+        z = _standard_draws(magnitudes, 5, spec)          # angle, shift x/y/z, focal
+        if spec.noise_model == "exact":
+            angle = spec.noise_rot
+            shift = spec.noise_trans * distance * trans_dir
+            scale = 1.0 + focal_sign * spec.noise_focal
+        else:
+            angle = float(np.clip(spec.noise_rot * z[0], -180.0, 180.0))
+            shift = spec.noise_trans * distance * z[1:4]
+            norm = float(np.linalg.norm(shift))
+            if norm > _MAX_SHIFT * distance:
+                shift *= _MAX_SHIFT * distance / norm
+            scale = max(_MIN_FOCAL_SCALE, 1.0 + spec.noise_focal * z[4])
+        dR = axis_angle(rot_axis, math.radians(angle))
         centre = -R[i].T @ t[i]
-        new_centre = centre + spec.noise_trans * distance * trans_dir
+        new_centre = centre + shift
         Ri = dR @ R[i]  # rotate about the camera's own centre
         if i in flips:
             Ri = Ri @ rz180.T
             new_centre = rz180 @ (new_centre - center) + center
         Rn[i], tn[i] = Ri, -Ri @ new_centre
-        scale = 1.0 + focal_sign * spec.noise_focal
         Kn[i, 0, 0] *= scale
         Kn[i, 1, 1] *= scale
-        records.append({"index": i, "rotation_axis_camera": rot_axis.tolist(), "rotation_deg": spec.noise_rot,
-                        "translation": (spec.noise_trans * distance * trans_dir).tolist(),
-                        "focal_scale": scale, "flipped": i in flips})
+        records.append({"index": i, "rotation_axis_camera": rot_axis.tolist(), "rotation_deg": angle,
+                        "translation": np.asarray(shift).tolist(), "focal_scale": scale, "flipped": i in flips})
     return Kn, Rn, tn, records
+
+
+def _standard_draws(rng: np.random.Generator, n: int, spec: DatasetSpec) -> np.ndarray:
+    """n unit-scale draws of the spec's noise model (always drawn, so the stream does not depend on it)."""
+    gauss = rng.standard_normal(n)
+    chi2 = rng.chisquare(spec.noise_dof, n)
+    if spec.noise_model == "student":
+        return gauss / np.sqrt(chi2 / spec.noise_dof)
+    return gauss
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,7 +306,8 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
         "flipped_frames": [train_names[i] for i in sorted(set(spec.flip_frames))],
         "flipped_indices": sorted(set(int(i) for i in spec.flip_frames)),
         "close_frames": [train_names[i] for i in sorted(set(spec.close_frames))],
-        "noise": {"rotation_deg": spec.noise_rot, "translation_frac": spec.noise_trans,
+        "noise": {"model": spec.noise_model, "dof": spec.noise_dof if spec.noise_model == "student" else None,
+                  "rotation_deg": spec.noise_rot, "translation_frac": spec.noise_trans,
                   "focal_frac": spec.noise_focal, "per_frame": [{"name": train_names[r["index"]], **r}
                                                                  for r in noise]},
         "framing": {"center": frame["center"].tolist(), "radius": frame["radius"], "distance": frame["distance"],
@@ -344,6 +382,11 @@ def build_parser():
     p.add_argument("--noise-trans", type=float, default=d.noise_trans,
                    help="translation noise as a fraction of the camera distance")
     p.add_argument("--noise-focal", type=float, default=d.noise_focal, help="focal noise as a fraction")
+    p.add_argument("--noise-model", choices=NOISE_MODELS, default=d.noise_model,
+                   help="exact: the noise settings are each camera's exact error; gaussian / student: they are "
+                        "standard deviations (scales) of Gaussian / heavy-tailed Student-t errors (default %(default)s)")
+    p.add_argument("--noise-dof", type=float, default=d.noise_dof,
+                   help="degrees of freedom of --noise-model student (default %(default)s)")
     p.add_argument("--flip-frames", default="", help="training frames I,J turned 180 degrees about the up axis")
     p.add_argument("--close-frames", default="",
                    help="training frames I,J moved closer (half the distance) so that the image border cuts the object")
@@ -371,7 +414,8 @@ def parse_command(argv: list[str]):
     args = build_parser().parse_args(argv)
     spec = DatasetSpec(views=args.views, size=_size(args.size), elevations=_pair(args.elevations, "--elevations"),
                        holdout=args.holdout, noise_rot=args.noise_rot, noise_trans=args.noise_trans,
-                       noise_focal=args.noise_focal, flip_frames=_indices(args.flip_frames),
+                       noise_focal=args.noise_focal, noise_model=args.noise_model, noise_dof=args.noise_dof,
+                       flip_frames=_indices(args.flip_frames),
                        close_frames=_indices(args.close_frames, "--close-frames"),
                        lighting=args.lighting, specular=args.specular, seed=args.seed, engine=args.engine,
                        samples=args.samples, fov=args.fov)

@@ -84,6 +84,22 @@ class MultiviewConfig:
     camera_prior: float = 1e-3     # weak L2 prior on rotation corrections (rad^2)
     camera_prior_pos: float = 1.0  # firm L2 prior on centre corrections (relative distance^2)
     camera_trust: str = "approximate"   # "calibrated" | "approximate" | "rough": see CAMERA_TRUST
+    # camera alignment through the texture (see .align): after the stages listed in
+    # camera_align_after (0-based; negative counts from the end), every view's camera is corrected
+    # against the colours the other views project onto the frozen mesh (silhouettes cannot see a
+    # turn about a near-symmetry axis); camera_align False switches it off
+    camera_align: bool = False
+    camera_align_after: tuple[int, ...] = (-1,)
+    camera_align_rounds: int = 1
+    camera_align_steps: int = 12
+    camera_align_max_resolution: int = 64   # the finest round's image size (cost: 13 renders a step)
+    camera_align_texture_size: tuple[int, int] = (128, 256)
+    camera_align_photo: float = 100.0    # colour term weight (the soft-silhouette loss has weight 1)
+    camera_align_silhouette: float = 1.0   # soft-silhouette term weight
+    camera_align_robust: float = 0.05    # Charbonnier epsilon of the colour difference (RGB distance)
+    camera_align_relax: float = 1.0      # fraction of the Gauss-Newton step taken
+    camera_align_damping: float = 1e-4   # Levenberg-Marquardt damping relative to the mean curvature
+    camera_align_max_step: float = 0.02  # largest change of one correction per step (rad / distance)
     # pruning
     prune: bool = True
     prune_iou_ratio_coarse: float = 0.6   # IoU below this x median after the first stage -> pruned ...

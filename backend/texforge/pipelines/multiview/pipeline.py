@@ -53,6 +53,7 @@ from ...texture import extract_texture_chunked, project_colors, push_pull_fill, 
 from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
+from .align import align_cameras
 from .config import MultiviewConfig, StageConfig
 from .fit import render, resample_views, view_ious
 from .pseudo_views import pseudo_gt_views
@@ -586,12 +587,16 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     frac = lambda d: 0.85 * d / max(total, 1)
     # the stages before the first subdivision are "coarse": prune after them, then refine
     n_coarse = next((k for k, s in enumerate(stages) if s.subdivide), len(stages))
+    align_after = {k % len(stages) for k in cfg.camera_align_after}
     for k, st in enumerate(stages):
         if k == n_coarse and cfg.prune:
             _prune_and_refine(run, stages[max(k - 1, 0)], frac(done), frac(done + cfg.refine_iterations))
             done += cfg.refine_iterations
         run.stage(st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
         done += st.iterations
+        if cfg.camera_align and st.cameras and k in align_after:
+            with run.timed(f"camera alignment after stage {k + 1}"):
+                align_cameras(run, st.resolution, f"camera alignment after stage {k + 1}")
         if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
             _, masks, size = run.level(st.resolution)
             ious = view_ious(run.mesh, run.rig(None, size).detach(), masks)
