@@ -23,6 +23,10 @@ _MODULE_NAMES = (
     "operators.export",
     "operators.preview",
     "ui.panels_workflow",
+    # category models
+    "operators.train_category",
+    "operators.generate_object",
+    "ui.panels_category",
 )
 
 _modules = []
