@@ -300,3 +300,59 @@ def test_addon_lists_match_the_library():
     from texforge.models.category_config import CategoryConfig
     for key, *_ in CATEGORY_PRESET_ITEMS:
         assert CategoryConfig.preset(key).preset_name == key
+
+
+def test_cancel_while_rendering_stops_the_renderer_process(tfm):
+    scene, models = tfm
+    _procedural(scene.texforge, name="stopped")
+    scene.texforge.category_objects = 40
+    run = ops_train.prepare_run(bpy.context, **TINY)
+    job = run.make_job(extra_stop=lambda: run.process is not None)
+    job.run_sync()
+    level, message = run.finish(bpy.context)
+    assert level == {"WARNING"} and "cancelled" in message
+    assert run.process.poll() is not None, "the renderer process still runs"
+    rendered = list((models / ".work" / "stopped" / "collection" / "objects").glob("*/transforms.json"))
+    assert len(rendered) < 40 and not (models / "stopped").exists()
+
+
+def test_panel_lists_the_models_with_their_stages_and_shows_a_running_job(tf, models_root):
+    import sys
+    import threading
+    from types import SimpleNamespace
+
+    from addon.runtime import job as job_mod
+    from addon.ui import panels_category
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "blender_scripts"))
+    from _common import RecordingLayout
+
+    def draw():
+        layout = RecordingLayout()
+        panels_category.TEXFORGE_PT_category.draw(SimpleNamespace(layout=layout), bpy.context)
+        return layout
+
+    _use_models(models_root)
+    idle = draw()
+    texts = idle.texts()
+    assert "tiny" in texts and "reconstructor, maps, gan" in texts and "Models (1)" in texts
+    assert ("operator", "texforge.train_category_model", "") in idle.items
+    assert ("operator", "texforge.generate_object", "") in idle.items
+
+    release = threading.Event()
+
+    def work(progress, should_stop):
+        progress(0.3, "training the reconstructor")
+        release.wait(30)
+
+    job = job_mod.Job("train category model", work).start()
+    try:
+        while job.progress_calls == 0:
+            release.wait(0.01)
+        bars = [item for item in draw().items if item[0] == "progress"]
+        assert len(bars) == 1 and "training the reconstructor (30%" in bars[0][1]
+        assert not bpy.ops.texforge.generate_object.poll()
+    finally:
+        release.set()
+        job.wait(30)
+        job.release()
