@@ -307,13 +307,23 @@ def test_cancel_while_rendering_stops_the_renderer_process(tfm):
     _procedural(scene.texforge, name="stopped")
     scene.texforge.category_objects = 40
     run = ops_train.prepare_run(bpy.context, **TINY)
-    job = run.make_job(extra_stop=lambda: run.process is not None)
+    job = run.make_job(extra_stop=lambda: run.process is not None and run._rendered() >= 1)
     job.run_sync()
     level, message = run.finish(bpy.context)
     assert level == {"WARNING"} and "cancelled" in message
     assert run.process.poll() is not None, "the renderer process still runs"
     rendered = list((models / ".work" / "stopped" / "collection" / "objects").glob("*/transforms.json"))
-    assert len(rendered) < 40 and not (models / "stopped").exists()
+    assert 1 <= len(rendered) < 40 and not (models / "stopped").exists()
+
+    # Resume with other render settings is refused with what to do; without Resume the model starts anew
+    props = scene.texforge
+    props.category_objects, props.category_views, props.category_resume = 3, 2, True
+    with pytest.raises(RuntimeError, match="other settings.*untick Resume"):
+        bpy.ops.texforge.train_category_model(preset="tiny", iterations=4, gan_iterations=0)
+    props.category_resume = False
+    assert bpy.ops.texforge.train_category_model(preset="tiny", iterations=4, gan_iterations=0) == {"FINISHED"}
+    plan = json.loads((models / ".work" / "stopped" / "collection" / "render.json").read_text())
+    assert (plan["objects"], plan["views"]) == (3, 2)
 
 
 def test_panel_lists_the_models_with_their_stages_and_shows_a_running_job(tf, models_root):

@@ -16,7 +16,9 @@ name with *Resume* goes on from the last checkpoint (and renders only the object
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +39,18 @@ RENDER_LOG = "render.log"
 # a real Blender runs the renderer as a script of its own binary (its bundled Python cannot import bpy)
 _BLENDER_EXPR = ("import sys; from texforge.blender.collection_render import main; "
                  "sys.exit(main(sys.argv[sys.argv.index('--') + 1:]))")
+
+
+_live_renderers: set = set()
+
+
+@atexit.register
+def _stop_renderers() -> None:
+    """Blender quits while a renderer runs (the job's thread dies with it): stop the process too, or it
+    would go on rendering the whole collection unseen. Finished objects stay for a resumed run."""
+    for proc in list(_live_renderers):
+        if proc.poll() is None:
+            proc.kill()
 
 
 def render_command(args: list[str]) -> list[str]:
@@ -72,6 +86,7 @@ class CategoryTrainingRun:
         self.iterations = iterations
         self.gan_iterations = gan_iterations
         self.workers = workers
+        self.render_kept = False  # an earlier run's rendered objects are reused (Resume)
         self.job: job_mod.Job | None = None
         self.process: subprocess.Popen | None = None
 
@@ -83,6 +98,28 @@ class CategoryTrainingRun:
         except OSError:
             return 0
 
+    def _forget_earlier_renders(self) -> None:
+        """A new model (no Resume) starts from new renders: an earlier run's collection of this name (made
+        by this operator: it has the renderer's render.json) would otherwise be resumed, or refused when
+        its settings differ."""
+        from texforge.blender.collection_render import PLAN_NAME
+
+        if os.path.isfile(os.path.join(self.collection_dir, PLAN_NAME)):
+            shutil.rmtree(self.collection_dir)
+
+    def _poll(self, proc, progress, should_stop) -> None:
+        """Until the renderer ends: its progress (objects finished on disk), and Cancel forwarded to it."""
+        stop_sent = None
+        while proc.poll() is None:
+            if stop_sent is None and should_stop():
+                stop_sent = time.monotonic()
+                proc.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
+            elif stop_sent is not None and time.monotonic() - stop_sent > STOP_GRACE_S:
+                proc.kill()
+            done = self._rendered()
+            progress(RENDER_SHARE * done / max(self.count, 1), f"rendering objects ({done}/{self.count})")
+            time.sleep(0.2)
+
     def _render(self, progress, should_stop) -> None:
         from texforge.runtime.errors import Cancelled, InputError
 
@@ -93,26 +130,27 @@ class CategoryTrainingRun:
             # a session of its own: Ctrl-C in Blender's terminal does not reach it, Cancel does (below)
             self.process = subprocess.Popen(render_command(args), stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
-        proc, stop_sent = self.process, None
-        while proc.poll() is None:
-            if stop_sent is None and should_stop():
-                stop_sent = time.monotonic()
-                proc.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
-            elif stop_sent is not None and time.monotonic() - stop_sent > STOP_GRACE_S:
-                proc.kill()
-            done = self._rendered()
-            progress(RENDER_SHARE * done / max(self.count, 1), f"rendering objects ({done}/{self.count})")
-            time.sleep(0.2)
-        if stop_sent is not None or proc.returncode == 130:
+        proc = self.process
+        _live_renderers.add(proc)
+        try:
+            self._poll(proc, progress, should_stop)
+        finally:
+            _live_renderers.discard(proc)
+        if proc.returncode == 130 or should_stop():
             raise Cancelled("rendering stopped; the finished objects are kept")
         if proc.returncode != 0:
+            hint = ""
+            if self.resume or self.render_kept:
+                hint = "; to render it anew, untick Resume (or choose another Model Name)"
             raise InputError(f"rendering the collection failed (exit code {proc.returncode}): "
-                             f"{_last_lines(log_path) or 'no output'}; full log: {log_path}")
+                             f"{_last_lines(log_path) or 'no output'}{hint}; full log: {log_path}")
         progress(RENDER_SHARE, f"rendered {self.count} objects")
 
     def _work(self, progress, should_stop):
         from texforge.pipelines.category.train import train_category_model
 
+        if not self.resume and not self.render_kept:
+            self._forget_earlier_renders()
         self._render(progress, should_stop)
         return train_category_model(
             self.collection_dir, self.model_dir, preset=self.preset, iterations=self.iterations,
@@ -201,9 +239,11 @@ def prepare_run(context, preset: str = "", iterations: int = 0, gan_iterations: 
     cpus = os.cpu_count() or 2
     # a real Blender's renderer runs its shards with its own Python, which cannot start Blender: one process
     workers = 1 if bpy.app.binary_path else max(1, min(4, cpus - 1))
-    return CategoryTrainingRun(name, models, render_args, count, preset or props.category_preset, device,
-                               resume=exists, iterations=iterations or None,
-                               gan_iterations=None if gan_iterations < 0 else gan_iterations, workers=workers)
+    run = CategoryTrainingRun(name, models, render_args, count, preset or props.category_preset, device,
+                              resume=exists, iterations=iterations or None,
+                              gan_iterations=None if gan_iterations < 0 else gan_iterations, workers=workers)
+    run.render_kept = bool(props.category_resume)
+    return run
 
 
 class TEXFORGE_OT_train_category_model(JobOperator, bpy.types.Operator):
