@@ -254,10 +254,10 @@ def test_an_empty_or_unreadable_source_is_reported_and_changes_nothing(tfm, tmp_
         (tmp_path / "empty" / "notes.txt").write_text("no meshes here")
         props.category_folder, expect = str(tmp_path / "empty"), "no mesh files"
     elif case == "missing folder":
-        props.category_folder, expect = str(tmp_path / "absent"), "not a folder of meshes"
+        props.category_folder, expect = str(tmp_path / "absent"), "absent: not a folder"
     elif case == "a file":
         (tmp_path / "mesh.obj").write_text("v 0 0 0\n")
-        props.category_folder, expect = str(tmp_path / "mesh.obj"), "not a folder of meshes"
+        props.category_folder, expect = str(tmp_path / "mesh.obj"), "mesh.obj: not a folder"
     else:
         coll = bpy.data.collections.new("Empty")
         scene.collection.children.link(coll)
@@ -276,7 +276,8 @@ def test_an_unreadable_mesh_fails_the_render_with_its_name(tfm, tmp_path):
     props = scene.texforge
     props.category_source, props.category_folder, props.category_model_name = "FOLDER", str(folder), "broken"
     props.category_views, props.category_size = 2, 32
-    with pytest.raises(RuntimeError, match="broken.glb"):
+    with pytest.raises(RuntimeError, match="failed: rendering the collection failed .exit code 2.: .*broken.glb: "
+                                           "cannot render this mesh"):
         bpy.ops.texforge.train_category_model(**TINY)
     assert not (models / "broken").exists()
 

@@ -73,9 +73,9 @@ def object_textured_mesh(obj: bpy.types.Object, depsgraph):
             uv_layer.data.foreach_get("uv", uv)
             uvs = uv.reshape(-1, 2)
             face_uvs = tri_loops.reshape(-1, 3).astype(np.int64)
-            texture = scene_inputs.image_pixels(image)[..., :3]
-            if texture.shape[-1] == 1:
-                texture = np.repeat(texture, 3, axis=-1)
+            pixels = scene_inputs.image_pixels(image)
+            # grey (+ alpha) images: the grey channel as RGB; colour images: RGB without alpha
+            texture = pixels[..., :3] if pixels.shape[-1] >= 3 else np.repeat(pixels[..., :1], 3, axis=-1)
             uvs = np.mod(uvs, 1.0)  # tiled UVs: the texture repeats, so the wrapped coordinate shows the same
         else:  # a flat colour: every corner at the centre of a tiny texture of it
             uvs = np.full((1, 2), 0.5, dtype=np.float32)

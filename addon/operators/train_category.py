@@ -61,13 +61,17 @@ def render_command(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "texforge.blender.collection_render", *args]
 
 
-def _last_lines(path: str, n: int = 3) -> str:
+def _render_failure(path: str, n: int = 3) -> str:
+    """What went wrong, from the renderer's log: its own error line (which names the file), else the
+    last lines."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
     except OSError:
         return ""
-    return " | ".join(lines[-n:])
+    marker = "[render_collection] error: "
+    errors = [ln[len(marker):] for ln in lines if ln.startswith(marker)]
+    return errors[-1] if errors else " | ".join(lines[-n:])
 
 
 class CategoryTrainingRun:
@@ -143,7 +147,7 @@ class CategoryTrainingRun:
             if self.resume or self.render_kept:
                 hint = "; to render it anew, untick Resume (or choose another Model Name)"
             raise InputError(f"rendering the collection failed (exit code {proc.returncode}): "
-                             f"{_last_lines(log_path) or 'no output'}{hint}; full log: {log_path}")
+                             f"{_render_failure(log_path) or 'no output'}{hint}; full log: {log_path}")
         progress(RENDER_SHARE, f"rendered {self.count} objects")
 
     def _work(self, progress, should_stop):
@@ -203,6 +207,8 @@ def _source(context, props, models: str, name: str) -> tuple[list[str], int]:
         if not os.path.isabs(folder):
             raise InputError(f"Mesh Folder {props.category_folder!r} is relative to an unsaved .blend; save the "
                              "file or choose an absolute folder")
+        if not os.path.isdir(folder):
+            raise InputError(f"Mesh Folder {folder}: not a folder (choose the folder that holds the meshes)")
         n = len(source_items(folder, None))  # InputError: missing, empty or unreadable folder
         return [folder, *views, *size], n
     coll = props.category_collection
