@@ -180,8 +180,13 @@ def test_cancel_during_training_keeps_a_resumable_checkpoint_and_resume_finishes
     _procedural(scene.texforge)
     run = ops_train.prepare_run(bpy.context, **TINY)
     assert not run.resume
-    job = run.make_job(extra_stop=lambda: job.fraction > ops_train.RENDER_SHARE + 0.1)
-    job.run_sync()
+    # as in the UI: the job on a worker thread, the main thread free, Cancel pressed once training runs
+    job = run.make_job().start()
+    while not job.done and job.fraction <= ops_train.RENDER_SHARE + 0.1:
+        job.wait(0.05)
+    assert not job.done, "the job ended before training was under way"
+    assert bpy.ops.texforge.cancel_job() == {"FINISHED"}
+    assert job.wait(120), "training did not stop after Cancel"
     level, message = run.finish(bpy.context)
     assert level == {"WARNING"} and "cancelled" in message and "Resume" in message
 
@@ -237,7 +242,13 @@ def test_train_from_a_scene_collection_exports_its_objects_and_leaves_them(tfm):
     props.category_views, props.category_size, props.category_model_name = 2, 32, "mine"
     assert bpy.ops.texforge.train_category_model(preset="tiny", iterations=4, gan_iterations=0) == {"FINISHED"}
     assert _datablocks() == before
-    assert len(list((models / ".work" / "mine" / "meshes").glob("*.glb"))) == 3
+    from texforge.mesh.io import load_mesh
+    glbs = sorted((models / ".work" / "mine" / "meshes").glob("*.glb"))
+    assert len(glbs) == 3
+    sphere = load_mesh(glbs[2])  # by object name: Cube, Cylinder, Sphere
+    assert len(sphere.faces) == 2 * len(bpy.data.objects["Sphere"].data.polygons) - 2 * 32  # triangulated fans
+    tex = sphere.texture.reshape(-1, 3)
+    assert (tex[:, 0] > 0.9).mean() > 0.3 and (tex[:, 2] > 0.9).mean() > 0.3, "the stripes did not come along"
     assert set(read_model(models / "mine").stages) == {"reconstructor", "maps"}
     entry = category_models.list_models(str(models))[0]
     assert entry.name == "mine" and not entry.can_generate and entry.stages == ("reconstructor", "maps")
