@@ -24,6 +24,10 @@ _MODULE_NAMES = (
     "operators.preview",
     "operators.texture_variations",
     "ui.panels_workflow",
+    # category models
+    "operators.train_category",
+    "operators.generate_object",
+    "ui.panels_category",
 )
 
 _modules = []

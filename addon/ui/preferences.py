@@ -1,8 +1,9 @@
-"""Add-on preferences: PyTorch status and install, compute device, default preset, cache folder.
+"""Add-on preferences: PyTorch status and install, compute device, default preset, cache and models folders.
 
 Drawing the preferences is the one place (besides operators) where torch is really imported, once,
 through ``torch_status.probe()``; a failed import is shown as text. Helpers for other modules:
-``get_preferences(context)``, ``resolve_device(context)``, ``cache_folder(context)``.
+``get_preferences(context)``, ``resolve_device(context)``, ``cache_folder(context)``; the models folder itself is
+``runtime.category_models.models_folder`` (scene properties list models through it).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class TexForgePreferences(bpy.types.AddonPreferences):
     cache_dir: StringProperty(name="Cache Folder", subtype="DIR_PATH", default="",
                               description="Trained models and intermediate files (empty: the extension's "
                                           "own user folder)")
+    models_dir: StringProperty(name="Models Folder", subtype="DIR_PATH", default="",
+                               description="Category models (Train Category Model writes MODELS/<name>/, Generate "
+                                           "Objects lists them); empty: the extension's own user folder")
     torch_index_url: StringProperty(name="Wheel Index (CUDA)", default="",
                                     description="Optional package index for the CUDA build of PyTorch (e.g. a "
                                                 "download.pytorch.org/whl/cuXXX index on Windows); empty uses "
@@ -76,6 +80,7 @@ class TexForgePreferences(bpy.types.AddonPreferences):
         col.prop(self, "device")
         col.prop(self, "default_preset")
         col.prop(self, "cache_dir")
+        col.prop(self, "models_dir")
 
 
 def draw_torch_status(layout, prefs=None) -> None:

@@ -12,6 +12,8 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        StringProperty)
 from texforge.data.working_size import DEFAULT_MAX_SIZE
 
+from ..runtime import category_models
+
 PRESET_ITEMS = (
     ("small", "Small", "Few iterations at low resolution: a quick result on a CPU"),
     ("full", "Full", "Paper-scale settings: slow, meant for a CUDA GPU"),
@@ -51,6 +53,32 @@ def _show_material_slot(props, context) -> None:
     slot = min(props.texture_shown_slot, len(obj.data.materials) - 1)
     obj.data.polygons.foreach_set("material_index", [slot] * len(obj.data.polygons))
     obj.data.update()
+
+
+CATEGORY_SOURCE_ITEMS = (
+    ("FOLDER", "Folder of Meshes", "Every OBJ / glTF / GLB / PLY / .blend file of a folder is one object"),
+    ("COLLECTION", "Scene Collection", "Every mesh object of a collection in this file is one object (with its "
+                                       "image textures)"),
+    ("PROCEDURAL", "Procedural", "Random variations of a built-in shape family with random textures"),
+)
+
+# texforge.mesh.procedural.GENERATORS (a test keeps them equal; the add-on registers without torch)
+PROCEDURAL_ITEMS = (
+    ("vase", "Vases", "Lathed vase profiles with random smooth deformations and patterned textures"),
+    ("bottle", "Bottles", "Bottles with necks and labels, randomly deformed and coloured"),
+)
+
+# texforge.models.category_config.CategoryConfig presets
+CATEGORY_PRESET_ITEMS = (
+    ("tiny", "Tiny", "A check that the set-up works: seconds to minutes, rough objects"),
+    ("small", "Small", "64 px renders and networks sized for a CPU (hours for a few hundred objects)"),
+    ("full", "Full", "Paper-scale networks: meant for a CUDA GPU"),
+)
+
+
+def _model_names(self, context, edit_text):
+    return [m.name for m in category_models.list_models(category_models.models_folder(context))
+            if edit_text.lower() in m.name.lower()]
 
 
 class TexForgeViewResult(bpy.types.PropertyGroup):
@@ -109,6 +137,44 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
     texture_shown_slot: IntProperty(name="Shown Slot", default=0, min=0, max=1024, update=_show_material_slot,
                                     description="Which material slot the active mesh's faces show: 0 its own "
                                                 "material, 1 and up the added best texture and variations")
+
+    # --- category models (operators/train_category.py, operators/generate_object.py) ---
+    category_source: EnumProperty(name="Source", items=CATEGORY_SOURCE_ITEMS, default="PROCEDURAL",
+                                  description="Where the objects the model learns from come from")
+    category_folder: StringProperty(name="Mesh Folder", subtype="DIR_PATH", default="",
+                                    description="A folder of meshes of one category (read, never changed)")
+    category_collection: PointerProperty(name="Collection", type=bpy.types.Collection,
+                                         description="A collection whose mesh objects are the category's "
+                                                     "examples (exported to the model's work folder, unchanged)")
+    category_generator: EnumProperty(name="Generator", items=PROCEDURAL_ITEMS, default="vase",
+                                     description="The procedural shape family")
+    category_objects: IntProperty(name="Objects", default=250, min=2, max=100000,
+                                  description="How many procedural objects to render (a fifth are held out "
+                                              "for evaluation)")
+    category_views: IntProperty(name="Views", default=8, min=1, max=256,
+                                description="Rendered views per object, from random directions and lights")
+    category_size: IntProperty(name="Image Size", default=64, min=16, max=1024, subtype="PIXEL",
+                               description="Rendered image size; the small preset trains on 64 px")
+    category_preset: EnumProperty(name="Preset", items=CATEGORY_PRESET_ITEMS, default="small",
+                                  description="Size of the networks and of their training")
+    category_model_name: StringProperty(name="Model Name", default="my_category",
+                                        description="The new model is saved as MODELS/<name>/ in the Models "
+                                                    "Folder of the add-on preferences")
+    category_resume: BoolProperty(name="Resume", default=False,
+                                  description="Continue the model of this name from its last checkpoint "
+                                              "(and its rendered collection) instead of starting a new one")
+    generate_model: StringProperty(name="Model", default="", search=_model_names,
+                                   description="The category model that generates the new objects")
+    generate_seed: IntProperty(name="Seed", default=0, min=0,
+                               description="The first object's seed: a seed always gives the same object")
+    generate_count: IntProperty(name="Count", default=4, min=1, max=256,
+                                description="How many objects, with seeds Seed, Seed + 1, ...")
+    generate_interpolate: BoolProperty(name="Interpolate", default=False,
+                                       description="Objects on the way from one seed's object to another's "
+                                                   "instead of Count separate seeds")
+    generate_seed_to: IntProperty(name="To Seed", default=1, min=0, description="The interpolation's last seed")
+    generate_steps: IntProperty(name="Steps", default=5, min=2, max=256,
+                                description="Objects along the interpolation, both ends included")
 
 
 CLASSES = (TexForgeViewResult, TexForgeSceneProperties)
