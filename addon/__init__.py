@@ -22,6 +22,10 @@ _MODULE_NAMES = (
     "operators.import_capture",
     "operators.export",
     "operators.preview",
+    # single-image workflow
+    "operators.reconstruct_single",
+    "operators.swap",
+    "ui.panels_single_image",
     "ui.panels_workflow",
 )
 

@@ -129,7 +129,7 @@ def remove_created(made: dict) -> None:
         data = obj.data
         bpy.data.objects.remove(obj, do_unlink=True)
         bpy.data.meshes.remove(data)
-    for key, coll in (("material", bpy.data.materials), ("image", bpy.data.images)):
+    for key, coll in (("material", bpy.data.materials), ("image", bpy.data.images), ("photo", bpy.data.images)):
         if made.get(key) is not None:
             coll.remove(made[key])
     coll = made.get("collection")

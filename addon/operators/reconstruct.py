@@ -158,7 +158,7 @@ UNSAVED_NOTE = ("not written to disk: the .blend is unsaved and the Output Folde
                 "file or choose an absolute Output Folder")
 
 
-def result_folder(scene: bpy.types.Scene) -> str:
+def result_folder(scene: bpy.types.Scene, prefix: str = "multiview") -> str:
     """A new folder under the scene's Output Folder for this run's files, or '' when nothing is to be
     written: no Output Folder, or one relative to an unsaved .blend. Relative paths are never
     resolved against the process's working directory (for Blender that is wherever it was started
@@ -170,10 +170,10 @@ def result_folder(scene: bpy.types.Scene) -> str:
     if not os.path.isabs(path):
         return ""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = os.path.join(path, f"multiview-{stamp}")
+    folder = os.path.join(path, f"{prefix}-{stamp}")
     i = 1
     while os.path.exists(folder):  # never reuse (or overwrite) an earlier run's folder
-        folder = os.path.join(path, f"multiview-{stamp}-{i}")
+        folder = os.path.join(path, f"{prefix}-{stamp}-{i}")
         i += 1
     return folder
 

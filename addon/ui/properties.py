@@ -42,6 +42,14 @@ MASK_SOURCE_ITEMS = (
 )
 
 
+# the modes of texforge.pipelines.inversion.single_image.MODES
+SINGLE_MODE_ITEMS = (
+    ("inversion", "Inversion", "Search the category GAN's latent space and the camera to match the photo "
+                               "(the unseen side comes from the model)"),
+    ("encoder", "Encoder Preview", "The model's reconstruction network alone: one pass, a preview in seconds"),
+)
+
+
 class TexForgeViewResult(bpy.types.PropertyGroup):
     """One input view of the last multi-view reconstruction (``name`` = the source camera's name)."""
 
@@ -82,6 +90,15 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
                                    description="Mesh object made by the last reconstruction")
     result_collection: PointerProperty(name="Result Collection", type=bpy.types.Collection)
     result_summary: StringProperty(name="Summary", default="")
+
+    # --- single-image workflow (addon/operators/reconstruct_single.py, addon/operators/swap.py) ---
+    single_image_path: StringProperty(name="Image", subtype="FILE_PATH", default="",
+                                      description="The photo; empty: the active camera's background image, "
+                                                  "with that camera (object at the world origin)")
+    single_model_dir: StringProperty(name="Category Model", subtype="DIR_PATH", default="",
+                                     description="A category model folder made by scripts/train_category.py")
+    single_mode: EnumProperty(name="Mode", items=SINGLE_MODE_ITEMS, default="inversion",
+                              description="GAN inversion, or the encoder alone for a preview in seconds")
 
 
 CLASSES = (TexForgeViewResult, TexForgeSceneProperties)
