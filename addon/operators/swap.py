@@ -71,13 +71,7 @@ class _PairOperator:
         return True
 
 
-class TEXFORGE_OT_swap_texture(_PairOperator, bpy.types.Operator):
-    """New object: the active reconstruction's shape with the other selected reconstruction's texture"""
-
-    bl_idname = "texforge.swap_texture"
-    bl_label = "Swap Texture"
-    bl_options = {"REGISTER", "UNDO"}
-
+class _Swap(_PairOperator):
     swap_shape = False
 
     def execute(self, context):
@@ -98,11 +92,20 @@ class TEXFORGE_OT_swap_texture(_PairOperator, bpy.types.Operator):
         return {"FINISHED"}
 
 
-class TEXFORGE_OT_swap_shape(TEXFORGE_OT_swap_texture):
+class TEXFORGE_OT_swap_texture(_Swap, bpy.types.Operator):
+    """New object: the active reconstruction's shape with the other selected reconstruction's texture"""
+
+    bl_idname = "texforge.swap_texture"
+    bl_label = "Swap Texture"
+    bl_options = {"REGISTER", "UNDO"}
+
+
+class TEXFORGE_OT_swap_shape(_Swap, bpy.types.Operator):
     """New object: the other selected reconstruction's shape with the active reconstruction's texture"""
 
     bl_idname = "texforge.swap_shape"
     bl_label = "Swap Shape"
+    bl_options = {"REGISTER", "UNDO"}
 
     swap_shape = True
 
