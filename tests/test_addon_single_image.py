@@ -60,7 +60,7 @@ def _state() -> dict:
         if o.type == "MESH":
             o.data.vertices.foreach_get("co", verts)
         out[o.name] = (o.type, [m.name for m in getattr(o.data, "materials", [])], verts.round(6).tobytes(),
-                       tuple(np.array(o.matrix_world).round(6).ravel()), dict(o.items()).keys() and sorted(o.keys()))
+                       tuple(np.array(o.matrix_world).round(6).ravel()), sorted(o.keys()))
     return out
 
 
@@ -231,3 +231,34 @@ def test_cancel_leaves_the_scene_unchanged(scene, model):
     assert _counts() == n and _state() == state
     from addon.runtime import job as job_mod
     assert job_mod.active_job() is None
+
+
+def test_the_single_image_panel_offers_settings_and_operators(scene, model):
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from addon.ui import panels_single_image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "blender_scripts"))
+    from _common import RecordingLayout
+
+    def draw():
+        layout = RecordingLayout()
+        panels_single_image.TEXFORGE_PT_single_image.draw(SimpleNamespace(layout=layout), bpy.context)
+        return layout
+
+    layout = draw()
+    for op in ("texforge.reconstruct_single_image", "texforge.swap_texture", "texforge.swap_shape",
+               "texforge.interpolate_reconstructions"):
+        assert any(item[:2] == ("operator", op) for item in layout.items), op
+    assert {("prop", p) for p in ("single_image_path", "single_model_dir", "single_mode")} <= set(layout.items)
+    assert any("no active camera" in t for t in layout.texts())   # no file, no camera: says what is missing
+    # the swaps stay greyed out until two reconstructions of one model are selected
+    assert not bpy.ops.texforge.swap_texture.poll()
+    scene.texforge.single_image_path = _photo(model)
+    assert not any("no active camera" in t for t in draw().texts())
+
+
+def test_an_unknown_mode_is_refused_before_anything_runs(scene, model):
+    _bad(scene, "mode must be one of", image_path=_photo(model), mode="fast")

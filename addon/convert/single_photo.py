@@ -89,8 +89,7 @@ def read_photo(scene: bpy.types.Scene, path: str = "", camera=None, mask_source:
     if not path:
         cams = data.cameras
         camera_krt = tuple(a[0].detach().cpu().double().numpy() for a in (cams.K, cams.R, cams.t))
-    warnings = [w for w in data.warnings if "left out" not in w]
-    return SinglePhoto(np.asarray(image), np.asarray(mask), frame.label, camera_krt), warnings
+    return SinglePhoto(np.asarray(image), np.asarray(mask), frame.label, camera_krt), list(data.warnings)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,6 +123,9 @@ def prepare_single(context, image_path: str = "", model_dir: str = "", mode: str
     model_dir = os.path.normpath(model_dir)
     read_model(model_dir)   # a missing or foreign folder is reported now, before the photo is read
     mode = mode or props.single_mode
+    from texforge.pipelines.inversion.single_image import MODES
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {MODES}, not {mode!r}")
     image_path = image_path or props.single_image_path
     camera = None if image_path else single_photo.photo_camera(context)
     photo, warnings = single_photo.read_photo(scene, image_path, camera, props.mask_source,
