@@ -97,6 +97,18 @@ def test_encoder_and_inversion_add_one_object_and_one_camera(scene, model):
     assert single_photo.LATENT_KEY not in obj          # the encoder's preview has no latent
     bg = cam.data.background_images
     assert len(bg) == 1 and bg[0].image is not None and bg[0].image.size[0] == bg[0].image.size[1]  # framed: square
+    # the photo lines up with the camera in the scene's (landscape) frame: spanning its width, centred
+    n = bg[0].image.size[0]
+    r = scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = n, n, 100
+    K0 = blender_camera.camera_krt(scene, cam)[0]
+    r.resolution_x, r.resolution_y = 160, 90
+    K1 = blender_camera.camera_krt(scene, cam)[0]
+    s = 160 / n
+    expected = np.diag([s, s, 1.0]) @ K0
+    expected[1, 2] += (90 - s * n) / 2
+    assert bg[0].frame_method == "CROP"
+    np.testing.assert_allclose(K1, expected, atol=1e-3)
     # one new collection holding them; one mesh, texture + photo images, one material, one camera data
     assert _counts() == {**n0, "objects": n0["objects"] + 2, "meshes": n0["meshes"] + 1, "images": n0["images"] + 2,
                          "materials": n0["materials"] + 1, "cameras": n0["cameras"] + 1,
@@ -262,3 +274,12 @@ def test_the_single_image_panel_offers_settings_and_operators(scene, model):
 
 def test_an_unknown_mode_is_refused_before_anything_runs(scene, model):
     _bad(scene, "mode must be one of", image_path=_photo(model), mode="fast")
+
+
+def test_the_reconstruction_runs_on_the_one_job_base():
+    """Worker thread, progress, time left, Esc / Cancel: all from JobOperator, nothing of its own."""
+    from addon.runtime.job_operator import JobOperator
+    cls = reconstruct_single.TEXFORGE_OT_reconstruct_single_image
+    assert issubclass(cls, JobOperator)
+    for name in ("modal", "invoke", "execute", "cancel"):
+        assert name not in vars(cls), name

@@ -94,6 +94,11 @@ class SingleImageRun:
         made["photo"] = photo
         bg = cam.data.background_images.new()
         bg.image = photo
+        # the camera keeps the square photo's horizontal field of view in any render frame (sensor fit
+        # HORIZONTAL): the photo lines up when it spans the frame's width, cropped in a landscape frame
+        # and letterboxed in a portrait one; the scene's render size is the artist's and stays as it is
+        rw, rh = scene.render.resolution_x * scene.render.pixel_aspect_x, scene.render.resolution_y * scene.render.pixel_aspect_y
+        bg.frame_method = "CROP" if rw >= rh else "FIT"
         cam.data.show_background_images = True
         obj = made["object"]
         single_photo.tag_result(obj, self.model_dir, self.mode, result.latent)
