@@ -283,3 +283,15 @@ def test_the_reconstruction_runs_on_the_one_job_base():
     assert issubclass(cls, JobOperator)
     for name in ("modal", "invoke", "execute", "cancel"):
         assert name not in vars(cls), name
+
+
+def test_an_absolute_output_folder_gets_a_result_folder(scene, model, tmp_path):
+    scene.texforge.output_dir = str(tmp_path / "results")
+    obj, _ = _reconstruct(_photo(model), "inversion")
+    folders = list((tmp_path / "results").glob("single-*"))
+    assert len(folders) == 1
+    got = {p.name for p in folders[0].iterdir()}
+    assert {"mesh.glb", "texture.png", "input.png", "transforms.json", "result.json"} <= got
+    record = json.loads((folders[0] / "result.json").read_text())
+    assert record["model"]["path"] == model["model"] and record["model"]["mode"] == "inversion"
+    np.testing.assert_allclose(record["latent"], single_photo.latent_of(obj), atol=1e-6)

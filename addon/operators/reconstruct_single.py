@@ -18,6 +18,7 @@ import os
 
 import bpy
 from bpy.props import IntProperty, StringProperty
+from texforge.blender import camera as blender_camera
 
 from ..convert import results_import, single_photo
 from ..runtime import job as job_mod
@@ -85,7 +86,7 @@ class SingleImageRun:
         name = f"TexForge {self.stem}"
         self.made = made = results_import.import_textured_result(scene, result.mesh, name=name)
         w, h = result.size
-        cam = results_import.blender_camera.new_camera(
+        cam = blender_camera.new_camera(
             scene, results_import.unique_name(f"{name} Camera", bpy.data.objects), result.K, result.R, result.t,
             w, h, collection=made["collection"], set_render_size=False)
         made["cameras"].append(("fitted", cam))
@@ -97,8 +98,8 @@ class SingleImageRun:
         # the camera keeps the square photo's horizontal field of view in any render frame (sensor fit
         # HORIZONTAL): the photo lines up when it spans the frame's width, cropped in a landscape frame
         # and letterboxed in a portrait one; the scene's render size is the artist's and stays as it is
-        rw, rh = scene.render.resolution_x * scene.render.pixel_aspect_x, scene.render.resolution_y * scene.render.pixel_aspect_y
-        bg.frame_method = "CROP" if rw >= rh else "FIT"
+        r = scene.render
+        bg.frame_method = "CROP" if r.resolution_x * r.pixel_aspect_x >= r.resolution_y * r.pixel_aspect_y else "FIT"
         cam.data.show_background_images = True
         obj = made["object"]
         single_photo.tag_result(obj, self.model_dir, self.mode, result.latent)
