@@ -7,6 +7,9 @@ Main thread only.
 
 from __future__ import annotations
 
+import os
+import time
+
 import bpy
 import numpy as np
 
@@ -137,3 +140,27 @@ def remove_created(made: dict) -> None:
         for child in list(coll.children):
             bpy.data.collections.remove(child)
         bpy.data.collections.remove(coll)
+
+
+UNSAVED_NOTE = ("not written to disk: the .blend is unsaved and the Output Folder is relative to it; save the "
+                "file or choose an absolute Output Folder")
+
+
+def result_folder(scene: bpy.types.Scene, prefix: str = "multiview") -> str:
+    """A new folder under the scene's Output Folder for this run's files, or '' when nothing is to be
+    written: no Output Folder, or one relative to an unsaved .blend. Relative paths are never
+    resolved against the process's working directory (for Blender that is wherever it was started
+    from), so an unsaved file keeps its result in the scene only."""
+    base = scene.texforge.output_dir
+    if not base:
+        return ""
+    path = bpy.path.abspath(base)
+    if not os.path.isabs(path):
+        return ""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = os.path.join(path, f"{prefix}-{stamp}")
+    i = 1
+    while os.path.exists(folder):  # never reuse (or overwrite) an earlier run's folder
+        folder = os.path.join(path, f"{prefix}-{stamp}-{i}")
+        i += 1
+    return folder

@@ -23,7 +23,7 @@ from texforge.blender import camera as blender_camera
 from ..convert import results_import, single_photo
 from ..runtime import job as job_mod
 from ..runtime.job_operator import JobOperator
-from .reconstruct import _device, _error_text, result_folder
+from ..ui import preferences
 
 
 class SingleImageRun:
@@ -64,7 +64,7 @@ class SingleImageRun:
                 return {"WARNING"}, "TexForge single-image reconstruction cancelled; the scene is unchanged"
             if job.error is not None:
                 print(f"[TexForge] single-image reconstruction failed:\n{job.error_traceback}")
-                return {"ERROR"}, f"TexForge single-image reconstruction failed: {_error_text(job.error)}"
+                return {"ERROR"}, f"TexForge single-image reconstruction failed: {job_mod.error_text(job.error)}"
             scene = bpy.data.scenes.get(self.scene_name)
             if scene is None:
                 return {"ERROR"}, f"TexForge: scene '{self.scene_name}' no longer exists; result discarded"
@@ -76,7 +76,7 @@ class SingleImageRun:
                 if self.made is not None:
                     results_import.remove_created(self.made)
                     self.made = None
-                return {"ERROR"}, f"TexForge: the result could not be added to the scene: {_error_text(exc)}"
+                return {"ERROR"}, f"TexForge: the result could not be added to the scene: {job_mod.error_text(exc)}"
         finally:
             job.release()
             self.photo = None
@@ -138,11 +138,12 @@ def prepare_single(context, image_path: str = "", model_dir: str = "", mode: str
                                               max_image_size or props.max_image_size)
     stem = os.path.splitext(os.path.basename(bpy.path.abspath(image_path)))[0] if image_path else camera.name
     config = inversion_preset(preset or props.preset)
-    folder = result_folder(scene, prefix="single")
+    folder = results_import.result_folder(scene, prefix="single")
     if folder:
         from texforge.results import check_out_dir
         check_out_dir(folder, overwrite_hint="choose another Output Folder")
-    return SingleImageRun(scene, photo, stem, model_dir, mode, config, _device(context), folder), warnings
+    device = preferences.job_device(context)
+    return SingleImageRun(scene, photo, stem, model_dir, mode, config, device, folder), warnings
 
 
 class TEXFORGE_OT_reconstruct_single_image(JobOperator, bpy.types.Operator):
@@ -169,7 +170,7 @@ class TEXFORGE_OT_reconstruct_single_image(JobOperator, bpy.types.Operator):
             run, warnings = prepare_single(context, self.image_path, self.model_dir, self.mode, self.preset,
                                            self.max_image_size)
         except (ValueError, RuntimeError, ImportError, AttributeError, OSError) as exc:
-            self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
+            self.report({"ERROR"}, f"TexForge: {job_mod.error_text(exc)}")
             return None
         for w in warnings:
             self.report({"WARNING"}, f"TexForge: {w}")

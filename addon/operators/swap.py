@@ -17,6 +17,7 @@ import numpy as np
 from bpy.props import IntProperty
 
 from ..convert import results_import, single_photo
+from ..runtime import job as job_mod
 
 SPACING = 1.5   # new objects are placed this many object sizes beside their source, to be seen side by side
 
@@ -164,8 +165,7 @@ class TEXFORGE_OT_interpolate_reconstructions(_PairOperator, bpy.types.Operator)
         try:
             meshes, zs = interpolated_meshes(model_dir, latents[0], latents[1], self.steps)
         except (ValueError, RuntimeError, ImportError, OSError) as exc:
-            from .reconstruct import _error_text
-            self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
+            self.report({"ERROR"}, f"TexForge: {job_mod.error_text(exc)}")
             return {"CANCELLED"}
         scene = context.scene
         made = {"collection": results_import.new_collection(scene, f"TexForge {a.name} to {b.name}"), "items": []}
