@@ -54,7 +54,7 @@ def camera_photo_problem(cam_obj) -> str | None:
 def photo_camera(context):
     """The camera that gives the photo when no file is given: the active object when it is a camera, else
     the scene camera."""
-    obj = context.active_object
+    obj = getattr(context, "active_object", None)
     return obj if obj is not None and obj.type == "CAMERA" else context.scene.camera
 
 
