@@ -23,6 +23,10 @@ _MODULE_NAMES = (
     "operators.export",
     "operators.preview",
     "operators.texture_variations",
+    # single-image workflow
+    "operators.reconstruct_single",
+    "operators.swap",
+    "ui.panels_single_image",
     "ui.panels_workflow",
     # category models
     "operators.train_category",

@@ -398,6 +398,7 @@ def test_unusable_view_is_pruned_and_an_unsaved_file_writes_nothing(tf, tmp_path
     """One empty photo among good ones is left out and listed; with an unsaved .blend and the default
     (relative) Output Folder nothing is written, least of all into the working directory."""
     from ball_scene import quick_config
+    from addon.convert import results_import
     from addon.operators import reconstruct as ops_reconstruct
 
     scene = tf
@@ -416,7 +417,7 @@ def test_unusable_view_is_pruned_and_an_unsaved_file_writes_nothing(tf, tmp_path
     run.make_job().run_sync()
     level, message = run.finish(bpy.context)
     assert level == {"INFO"}, message
-    assert ops_reconstruct.UNSAVED_NOTE in message
+    assert results_import.UNSAVED_NOTE in message
     assert list(tmp_path.iterdir()) == []
     views = {v.name: v for v in scene.texforge.views}
     assert sorted(views) == [c.name for c in cams]

@@ -7,6 +7,9 @@ Main thread only.
 
 from __future__ import annotations
 
+import os
+import time
+
 import bpy
 import numpy as np
 
@@ -129,7 +132,7 @@ def remove_created(made: dict) -> None:
         data = obj.data
         bpy.data.objects.remove(obj, do_unlink=True)
         bpy.data.meshes.remove(data)
-    for key, coll in (("material", bpy.data.materials), ("image", bpy.data.images)):
+    for key, coll in (("material", bpy.data.materials), ("image", bpy.data.images), ("photo", bpy.data.images)):
         if made.get(key) is not None:
             coll.remove(made[key])
     coll = made.get("collection")
@@ -191,3 +194,25 @@ def add_texture_materials(obj: bpy.types.Object, textures: list, label: str, sou
             bpy.data.images.remove(img)
         raise
     return made_materials
+UNSAVED_NOTE = ("not written to disk: the .blend is unsaved and the Output Folder is relative to it; save the "
+                "file or choose an absolute Output Folder")
+
+
+def result_folder(scene: bpy.types.Scene, prefix: str = "multiview") -> str:
+    """A new folder under the scene's Output Folder for this run's files, or '' when nothing is to be
+    written: no Output Folder, or one relative to an unsaved .blend. Relative paths are never
+    resolved against the process's working directory (for Blender that is wherever it was started
+    from), so an unsaved file keeps its result in the scene only."""
+    base = scene.texforge.output_dir
+    if not base:
+        return ""
+    path = bpy.path.abspath(base)
+    if not os.path.isabs(path):
+        return ""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = os.path.join(path, f"{prefix}-{stamp}")
+    i = 1
+    while os.path.exists(folder):  # never reuse (or overwrite) an earlier run's folder
+        folder = os.path.join(path, f"{prefix}-{stamp}-{i}")
+        i += 1
+    return folder

@@ -20,7 +20,8 @@ from ..convert import results_import
 from ..runtime import category_models
 from ..runtime import job as job_mod
 from ..runtime.job_operator import JobOperator
-from .reconstruct import _device, _error_text
+from ..runtime.job import error_text
+from ..ui.preferences import job_device
 
 GAP = 0.25  # between neighbours, as a fraction of the widest object
 
@@ -60,7 +61,7 @@ class GenerationRun:
                 return {"WARNING"}, "TexForge: generation cancelled; the scene is unchanged"
             if job.error is not None:
                 print(f"[TexForge] generation failed:\n{job.error_traceback}")
-                return {"ERROR"}, f"TexForge: generating from '{self.name}' failed: {_error_text(job.error)}"
+                return {"ERROR"}, f"TexForge: generating from '{self.name}' failed: {error_text(job.error)}"
             scene = bpy.data.scenes.get(self.scene_name)
             if scene is None:
                 return {"ERROR"}, f"TexForge: scene '{self.scene_name}' no longer exists; objects discarded"
@@ -70,7 +71,7 @@ class GenerationRun:
                 objects = build_objects(scene, self.name, meshes, names, self.origin, made)
             except Exception as exc:  # noqa: BLE001 - an invalid mesh or texture: leave nothing behind
                 remove_made(made)
-                return {"ERROR"}, f"TexForge: the objects could not be added: {_error_text(exc)}"
+                return {"ERROR"}, f"TexForge: the objects could not be added: {error_text(exc)}"
             if context.view_layer is not None:
                 results_import.select_only(context.view_layer, objects)
             return {"INFO"}, f"TexForge: {len(objects)} objects from '{self.name}' in collection '{made[0].name}'"
@@ -133,7 +134,7 @@ def prepare_run(context, model: str = "") -> GenerationRun:
     interpolate = None
     if props.generate_interpolate:
         interpolate = (props.generate_seed, props.generate_seed_to, props.generate_steps)
-    return GenerationRun(name, str(gan), context.scene.name, context.scene.cursor.location, _device(context),
+    return GenerationRun(name, str(gan), context.scene.name, context.scene.cursor.location, job_device(context),
                          count=props.generate_count, seed=props.generate_seed, interpolate=interpolate)
 
 
@@ -151,7 +152,7 @@ class TEXFORGE_OT_generate_object(JobOperator, bpy.types.Operator):
         try:
             return prepare_run(context, self.model)
         except (ValueError, RuntimeError, ImportError, OSError) as exc:
-            self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
+            self.report({"ERROR"}, f"TexForge: {error_text(exc)}")
             return None
 
 

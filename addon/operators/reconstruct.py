@@ -16,35 +16,13 @@ texforge.apply_corrected_cameras copies the corrected poses back onto the origin
 
 from __future__ import annotations
 
-import os
-import time
-
 import bpy
 from bpy.props import IntProperty, StringProperty
 
 from ..runtime import job as job_mod
 from ..runtime.job_operator import JobOperator
 from ..convert import results_import, scene_inputs
-
-
-def _device(context) -> str:
-    """'cuda' / 'cpu' from the scene override or preferences (RuntimeError when torch is missing)."""
-    from ..ui import preferences
-    try:
-        return preferences.resolve_device(context)
-    except KeyError:  # add-on registered without the preferences entry (tests that call register())
-        import torch
-        choice = getattr(context.scene.texforge, "device", "PREFERENCES")
-        if choice == "CPU" or not torch.cuda.is_available():
-            return "cpu"
-        return "cuda"
-
-
-def _error_text(exc: BaseException) -> str:
-    import texforge.runtime.errors as common
-    if isinstance(exc, common.InputError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+from ..ui import preferences
 
 
 class ReconstructionRun:
@@ -91,7 +69,7 @@ class ReconstructionRun:
                 return {"WARNING"}, "TexForge reconstruction cancelled; the scene is unchanged"
             if job.error is not None:
                 print(f"[TexForge] reconstruction failed:\n{job.error_traceback}")
-                return {"ERROR"}, f"TexForge reconstruction failed: {_error_text(job.error)}"
+                return {"ERROR"}, f"TexForge reconstruction failed: {job_mod.error_text(job.error)}"
             scene = bpy.data.scenes.get(self.scene_name)
             if scene is None:
                 return {"ERROR"}, f"TexForge: scene '{self.scene_name}' no longer exists; result discarded"
@@ -104,7 +82,7 @@ class ReconstructionRun:
                     results_import.remove_created(self.made)
                     self.made = None
                 scene.texforge.views.clear()
-                return {"ERROR"}, f"TexForge: the result could not be added to the scene: {_error_text(exc)}"
+                return {"ERROR"}, f"TexForge: the result could not be added to the scene: {job_mod.error_text(exc)}"
         finally:
             job.release()
             self.dataset = None
@@ -149,35 +127,11 @@ class ReconstructionRun:
         took = self.job.finished - self.job.started if self.job.finished else 0.0
         saved = f"; saved to {self.written}" if self.written else ""
         if not self.out_dir and scene.texforge.output_dir:
-            saved = f"; {UNSAVED_NOTE}"
+            saved = f"; {results_import.UNSAVED_NOTE}"
         if self.write_error:
             print(f"[TexForge] could not write the result folder {self.out_dir}: {self.write_error}")
             saved = f"; the result folder could not be written ({self.write_error})"
         return {"INFO"}, f"TexForge: '{obj.name}' reconstructed in {took:.0f} s ({props.result_summary}){saved}"
-
-
-UNSAVED_NOTE = ("not written to disk: the .blend is unsaved and the Output Folder is relative to it; save the "
-                "file or choose an absolute Output Folder")
-
-
-def result_folder(scene: bpy.types.Scene) -> str:
-    """A new folder under the scene's Output Folder for this run's files, or '' when nothing is to be
-    written: no Output Folder, or one relative to an unsaved .blend. Relative paths are never
-    resolved against the process's working directory (for Blender that is wherever it was started
-    from), so an unsaved file keeps its result in the scene only."""
-    base = scene.texforge.output_dir
-    if not base:
-        return ""
-    path = bpy.path.abspath(base)
-    if not os.path.isabs(path):
-        return ""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = os.path.join(path, f"multiview-{stamp}")
-    i = 1
-    while os.path.exists(folder):  # never reuse (or overwrite) an earlier run's folder
-        folder = os.path.join(path, f"multiview-{stamp}-{i}")
-        i += 1
-    return folder
 
 
 def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0,
@@ -190,13 +144,13 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     if problem:
         from texforge.runtime.errors import InputError
         raise InputError(problem)
-    folder = result_folder(scene)
+    folder = results_import.result_folder(scene)
     if folder:  # before any pixels are read: a result that cannot be written is found out now
         from texforge.results import check_out_dir
         check_out_dir(folder, overwrite_hint="choose another Output Folder")
     max_size = max_image_size or props.max_image_size
     dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
-    device = _device(context)
+    device = preferences.job_device(context)
     import texforge.pipelines.multiview as multiview
     config = multiview.MultiviewConfig.preset(preset or props.preset, camera_trust=camera_trust or props.camera_trust)
     return ReconstructionRun(scene, cameras, dataset, config, device, folder)
@@ -232,7 +186,7 @@ class TEXFORGE_OT_reconstruct(JobOperator, bpy.types.Operator):
             run = prepare_run(context, preset=self.preset, max_image_size=self.max_image_size,
                               camera_trust=self.camera_trust)
         except (ValueError, RuntimeError, ImportError, AttributeError) as exc:
-            self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
+            self.report({"ERROR"}, f"TexForge: {job_mod.error_text(exc)}")
             return None
         skipped = scene_inputs.skipped_cameras_warning(scene_inputs.skipped_corrected_cameras(context))
         for w in ([skipped] if skipped else []) + list(run.dataset.warnings):

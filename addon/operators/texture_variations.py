@@ -22,7 +22,8 @@ from bpy.props import IntProperty, StringProperty
 from ..runtime import job as job_mod
 from ..runtime.job_operator import JobOperator
 from ..convert import results_import
-from .reconstruct import _device, _error_text
+from ..runtime.job import error_text
+from ..ui.preferences import job_device
 
 
 class TextureVariationsRun:
@@ -60,7 +61,7 @@ class TextureVariationsRun:
                                      "checkpoint is kept next to the result, and the next run resumes it)")
             if job.error is not None:
                 print(f"[TexForge] texture variations failed:\n{job.error_traceback}")
-                return {"ERROR"}, f"TexForge texture variations failed: {_error_text(job.error)}"
+                return {"ERROR"}, f"TexForge texture variations failed: {error_text(job.error)}"
             obj = bpy.data.objects.get(self.object_name)
             if obj is None or obj.type != "MESH":
                 return {"ERROR"}, f"TexForge: object '{self.object_name}' no longer exists; textures discarded"
@@ -88,7 +89,7 @@ def prepare_run(context, obj=None, preset: str = "", iterations: int = -1) -> Te
     props = context.scene.texforge
     return TextureVariationsRun(obj, folder, preset or props.texture_gan_preset,
                                 props.texture_gan_iterations if iterations < 0 else iterations,
-                                props.texture_gan_variations, props.texture_gan_seed, _device(context))
+                                props.texture_gan_variations, props.texture_gan_seed, job_device(context))
 
 
 class TEXFORGE_OT_generate_texture_variations(JobOperator, bpy.types.Operator):
@@ -118,7 +119,7 @@ class TEXFORGE_OT_generate_texture_variations(JobOperator, bpy.types.Operator):
         try:
             return prepare_run(context, preset=self.preset, iterations=self.iterations)
         except (ValueError, RuntimeError, ImportError) as exc:
-            self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
+            self.report({"ERROR"}, f"TexForge: {error_text(exc)}")
             return None
 
 

@@ -31,7 +31,8 @@ from ..convert import scene_meshes
 from ..runtime import category_models
 from ..runtime import job as job_mod
 from ..runtime.job_operator import JobOperator
-from .reconstruct import _device, _error_text
+from ..runtime.job import error_text
+from ..ui.preferences import job_device
 
 RENDER_SHARE = 0.25       # of the progress bar: rendering, then training
 STOP_GRACE_S = 60.0       # a stopped renderer finishes the object in hand; after this it is killed
@@ -177,7 +178,7 @@ class CategoryTrainingRun:
                                      f"tick Resume and train again to continue")
             if job.error is not None:
                 print(f"[TexForge] category training failed:\n{job.error_traceback}")
-                return {"ERROR"}, f"TexForge: training '{self.name}' failed: {_error_text(job.error)}"
+                return {"ERROR"}, f"TexForge: training '{self.name}' failed: {error_text(job.error)}"
             entry = category_models.read_entry(self.model_dir)
             scene = context.scene
             if scene is not None and entry.can_generate:
@@ -240,7 +241,7 @@ def prepare_run(context, preset: str = "", iterations: int = 0, gan_iterations: 
     if exists and not props.category_resume:
         raise InputError(f"a model named '{name}' exists in {models}: tick Resume to continue it, or choose "
                          "another Model Name")
-    device = _device(context)
+    device = job_device(context)
     render_args, count = _source(context, props, models, name)
     cpus = os.cpu_count() or 2
     # a real Blender's renderer runs its shards with its own Python, which cannot start Blender: one process
@@ -269,7 +270,7 @@ class TEXFORGE_OT_train_category_model(JobOperator, bpy.types.Operator):
         try:
             return prepare_run(context, self.preset, self.iterations, self.gan_iterations)
         except (ValueError, RuntimeError, ImportError, OSError) as exc:
-            self.report({"ERROR"}, f"TexForge: {_error_text(exc)}")
+            self.report({"ERROR"}, f"TexForge: {error_text(exc)}")
             return None
 
 

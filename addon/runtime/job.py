@@ -224,6 +224,15 @@ def _print_line(line: str) -> None:
     print(line, flush=True)
 
 
+def error_text(exc: BaseException) -> str:
+    """A job's error for the artist: an InputError's own message (it names the file and the fix), else
+    the exception's class and message."""
+    import texforge.runtime.errors as common
+    if isinstance(exc, common.InputError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:

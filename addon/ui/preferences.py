@@ -161,3 +161,16 @@ def unregister():
     if _on_load_post in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(_on_load_post)
     _unregister_classes()
+
+
+def job_device(context) -> str:
+    """:func:`resolve_device`, also where the add-on was registered without its preferences entry (tests
+    that call register()): then the scene's override, else CUDA when torch sees it."""
+    try:
+        return resolve_device(context)
+    except KeyError:
+        import torch
+        choice = getattr(context.scene.texforge, "device", "PREFERENCES")
+        if choice == "CPU" or not torch.cuda.is_available():
+            return "cpu"
+        return "cuda"

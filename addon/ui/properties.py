@@ -81,6 +81,14 @@ def _model_names(self, context, edit_text):
             if edit_text.lower() in m.name.lower()]
 
 
+# the modes of texforge.pipelines.inversion.single_image.MODES
+SINGLE_MODE_ITEMS = (
+    ("inversion", "Inversion", "Search the category GAN's latent space and the camera to match the photo "
+                               "(the unseen side comes from the model)"),
+    ("encoder", "Encoder Preview", "The model's reconstruction network alone: one pass, a preview in seconds"),
+)
+
+
 class TexForgeViewResult(bpy.types.PropertyGroup):
     """One input view of the last multi-view reconstruction (``name`` = the source camera's name)."""
 
@@ -175,6 +183,14 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
     generate_seed_to: IntProperty(name="To Seed", default=1, min=0, description="The interpolation's last seed")
     generate_steps: IntProperty(name="Steps", default=5, min=2, max=256,
                                 description="Objects along the interpolation, both ends included")
+    # --- single-image workflow (addon/operators/reconstruct_single.py, addon/operators/swap.py) ---
+    single_image_path: StringProperty(name="Image", subtype="FILE_PATH", default="",
+                                      description="The photo; empty: the active camera's background image, "
+                                                  "with that camera (object at the world origin)")
+    single_model_dir: StringProperty(name="Category Model", subtype="DIR_PATH", default="",
+                                     description="A category model folder made by scripts/train_category.py")
+    single_mode: EnumProperty(name="Mode", items=SINGLE_MODE_ITEMS, default="inversion",
+                              description="GAN inversion, or the encoder alone for a preview in seconds")
 
 
 CLASSES = (TexForgeViewResult, TexForgeSceneProperties)
