@@ -16,6 +16,8 @@ texforge.apply_corrected_cameras copies the corrected poses back onto the origin
 
 from __future__ import annotations
 
+import os
+
 import bpy
 from bpy.props import IntProperty, StringProperty
 
