@@ -1,11 +1,11 @@
 """One photo + a category model -> a textured mesh and its camera: the encoder alone (seed 004: one pass,
 a preview in seconds) or GAN inversion (seed 002) started from the encoder's prediction.
 
-The photo is first framed like the collection the model learnt from: a square crop centred on the
-object's silhouette, the object spanning ``FILL`` of its side (what the collection's random cameras give
-on average), resized to the model's working size. A camera that comes with the photo is carried through
-the crop (its principal point and focal length follow), so the result's camera still belongs to the crop
-written into the result folder.
+The photo is first framed like the collection the model learnt from: without a camera, a square crop
+centred on the object's silhouette, the object spanning ``FILL`` of its side (what the collection's random
+cameras give on average); with a camera, the whole photo padded to a square. Either is resized to the
+model's working size, and a camera that comes with the photo is carried through (its principal point and
+focal length follow), so the result's camera belongs to the framed photo written into the result folder.
 """
 
 from __future__ import annotations
@@ -26,15 +26,21 @@ MODES = ("inversion", "encoder")
 
 
 def frame_photo(photo: SinglePhoto, size: int, fill: float = FILL) -> SinglePhoto:
-    """A square crop of ``photo`` around its silhouette, resized to ``size`` (see the module docstring).
-    Parts of the crop beyond the photo are black and outside the mask."""
+    """A square crop of ``photo``, resized to ``size`` (see the module docstring). Without a camera the crop
+    is centred on the silhouette, which spans ``fill`` of it; with a camera it is the photo padded to a
+    square about its centre, so that the object keeps the size at which the camera sees it (the
+    encoder reads distance from apparent size: measured, rescaling the view costs its shape). Parts of the
+    crop beyond the photo are black and outside the mask."""
     _check_photo(photo)
     mask = np.asarray(photo.mask, np.float32)
-    ys, xs = np.nonzero(mask > 0.5)
-    cx, cy = 0.5 * (xs.min() + xs.max() + 1), 0.5 * (ys.min() + ys.max() + 1)
-    side = max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) / fill
-    x0, y0 = cx - side / 2, cy - side / 2
     h, w = mask.shape
+    if photo.camera is not None:
+        cx, cy, side = w / 2, h / 2, float(max(w, h))
+    else:
+        ys, xs = np.nonzero(mask > 0.5)
+        cx, cy = 0.5 * (xs.min() + xs.max() + 1), 0.5 * (ys.min() + ys.max() + 1)
+        side = max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) / fill
+    x0, y0 = cx - side / 2, cy - side / 2
     # pad so that the crop window lies inside the padded image, then crop whole pixels
     pad = int(np.ceil(max(0.0, -x0, -y0, x0 + side - w, y0 + side - h))) + 1
     img = np.pad(np.asarray(photo.image, np.float32), ((pad, pad), (pad, pad), (0, 0)))
