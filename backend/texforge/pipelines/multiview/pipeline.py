@@ -55,6 +55,7 @@ from ...training.loop import TrainLoop
 from . import prune as prune_mod
 from .config import MultiviewConfig, StageConfig
 from .fit import render, resample_views, view_ious
+from .category_start import category_start_shape, load_encoder
 from .pseudo_views import pseudo_gt_views
 
 
@@ -186,6 +187,9 @@ class _Run:
         self.gen = torch.Generator().manual_seed(int(cfg.seed))
         self.levels: dict[int, tuple] = {}
         self.texture_param: torch.Tensor | None = None
+        self.encoder = None
+        self.start_info = {"kind": "sphere"}
+        self.stage_ious: list[dict] = []
 
     # -- helpers ------------------------------------------------------------------------------
     @contextmanager
@@ -241,8 +245,25 @@ class _Run:
             self.faces0 = torch.as_tensor(sphere.faces, device=self.device)
             self.uvs0 = torch.as_tensor(sphere.uvs, device=self.device)
             self.face_uvs0 = torch.as_tensor(sphere.face_uvs, device=self.device)
-            self.mesh = MeshModel(self.centre + self.radius * self.unit, self.faces0, self.uvs0, self.face_uvs0,
-                                  anchor=self.centre).to(self.device)
+            base = self.centre + self.radius * self.unit
+            if self.encoder is not None:
+                base = self.category_base()
+            self.mesh = MeshModel(base, self.faces0, self.uvs0, self.face_uvs0, anchor=self.centre).to(self.device)
+
+    def category_base(self) -> torch.Tensor:
+        """The category network's shape for the active views, placed at the silhouette centre and scaled
+        to the silhouettes' area (:mod:`.category_start`)."""
+        act = torch.as_tensor(self.active, device=self.device)
+        cams = self.input_cameras[act]
+        base, chosen = category_start_shape(self.encoder, self.images[act], self.masks[act], cams, self.centre,
+                                            self.faces0)
+        chosen["view"] = self.names[self.active[chosen["view"]]]
+        self.start_info = {"kind": "category model (network prediction, not fine-tuned)",
+                           "model": str(self.cfg.category_model), **chosen}
+        self.progress(0.0, f"starting from the category model's shape for frame {chosen['view']} "
+                           f"({self.cfg.category_model}; scale {chosen['scale']:.3f}, silhouette IoU "
+                           f"{chosen['start_iou']:.3f})", force=True)
+        return base
 
     def stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
         """Run one stage of the joint fit (``iterations`` steps of :class:`TrainLoop`)."""
@@ -575,6 +596,9 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     screened = validate_dataset(dataset)
     torch.manual_seed(int(cfg.seed))
     run = _Run(screened, cfg, progress, should_stop, device)
+    if cfg.category_model:   # before any work: a wrong model folder is an input error
+        with run.timed("category_start"):
+            run.encoder = load_encoder(cfg.category_model, cfg.template_segments, cfg.template_rings, device)
     run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device}, "
                       f"{cfg.camera_trust} cameras)", force=True)
     for p in screened.pruned[len(dataset.pruned):]:
@@ -592,9 +616,11 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
             done += cfg.refine_iterations
         run.stage(st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
         done += st.iterations
+        _, masks, size = run.level(st.resolution)
+        ious = view_ious(run.mesh, run.rig(None, size).detach(), masks)
+        run.stage_ious.append({"stage": k + 1, "iterations_done": done, "train_iou": float(ious[run.active].mean()),
+                               "cpu_s": round(sum(run.cpu_timings.values()), 2)})
         if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
-            _, masks, size = run.level(st.resolution)
-            ious = view_ious(run.mesh, run.rig(None, size).detach(), masks)
             flags = prune_mod.iou_outliers(ious, run.active, cfg.prune_iou_ratio_coarse, cfg.prune_iou_mad,
                                            run.names)
             run.prune(flags, {i: float(ious[i]) for i in flags})
@@ -621,7 +647,8 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     act = run.active
     metrics = {"train_iou_mean": float(ious[act].mean()), "train_psnr_mean": float(psnr[act].mean()),
                "views": run.n, "views_used": len(act), "vertices": int(verts.shape[0]),
-               "faces": int(mesh.faces.shape[0]), "inflate_px": inflated}
+               "faces": int(mesh.faces.shape[0]), "inflate_px": inflated, "start": run.start_info,
+               "stage_train_iou": run.stage_ious}
     pruned = screened.pruned + [{"name": run.names[i], "index": i, "reason": r} for i, r in sorted(run.pruned.items())]
     run.progress(1.0, f"done in {run.timings['total']:.0f} s: train IoU {metrics['train_iou_mean']:.3f}, "
                       f"PSNR {metrics['train_psnr_mean']:.1f} dB, {len(pruned)} frames pruned", force=True)
