@@ -623,7 +623,7 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
         run.stage(st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
         done += st.iterations
         _, masks, size = run.level(st.resolution)
-        ious = view_ious(run.mesh, run.rig(None, size).detach(), masks)
+        ious = view_ious(run.mesh, run.rig(None, size).detach(), masks, batch=cfg.eval_views_batch)
         run.stage_ious.append({"stage": k + 1 + run.start_info.get("skipped_stages", 0), "iterations_done": done, "train_iou": float(ious[run.active].mean()),
                                "cpu_s": round(sum(run.cpu_timings.values()), 2)})
         if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
