@@ -124,6 +124,9 @@ class MultiviewConfig:
     # whatever the photos' size and number
     eval_max_size: int = 0
     eval_views_batch: int = 8
+    # a category-model folder (scripts/train_category.py): the fit starts from its reconstruction network's
+    # shape for the input views instead of the sphere (.category_start; the network is not fine-tuned)
+    category_model: str | None = None
 
     def __post_init__(self):
         if self.camera_trust not in CAMERA_TRUST:
@@ -179,3 +182,10 @@ class MultiviewConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def scaled(self, factor: float) -> MultiviewConfig:
+        """The same config with every stage's and the refinement's iterations times ``factor`` (at least
+        one each): a shorter schedule for a fit that starts close to the answer (a category model)."""
+        n = lambda k: max(1, round(k * factor))  # noqa: E731
+        return dataclasses.replace(self, refine_iterations=n(self.refine_iterations),
+                                   stages=[dataclasses.replace(s, iterations=n(s.iterations)) for s in self.stages])
