@@ -32,6 +32,7 @@ import numpy as np
 from ..atomic import write_text
 from ..geometry.layouts import direction, look_at
 from ..runtime.errors import InputError
+from .format_header import read_format_header
 
 COLLECTION_FORMAT = "texforge-collection"
 COLLECTION_VERSION = 1
@@ -116,21 +117,8 @@ def read_collection(path, require_objects: bool = True) -> Collection:
     collection, is of another version, holds no training objects, or (``require_objects``) lists an
     object whose folder or transforms.json is missing."""
     root = Path(path)
-    header_path = root / "collection.json"
-    if not root.is_dir():
-        raise InputError(f"{root}: no such collection folder")
-    if not header_path.is_file():
-        raise InputError(f"{root}: not a TexForge collection (no collection.json); render one with "
-                         "scripts/render_collection.py")
-    try:
-        data = json.loads(header_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{header_path}: unreadable collection header ({err})") from err
-    if not isinstance(data, dict) or data.get("format") != COLLECTION_FORMAT:
-        raise InputError(f"{header_path}: not a TexForge collection header (format must be {COLLECTION_FORMAT!r})")
-    if data.get("version") != COLLECTION_VERSION:
-        raise InputError(f"{header_path}: collection version {data.get('version')!r}; this TexForge reads "
-                         f"version {COLLECTION_VERSION}")
+    header_path, data = read_format_header(root, "collection.json", COLLECTION_FORMAT, COLLECTION_VERSION, "collection",
+                                           "render one with scripts/render_collection.py")
     try:
         split = data["split"]
         collection = Collection(root=root, train=[str(i) for i in split["train"]],

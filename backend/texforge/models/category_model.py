@@ -33,6 +33,7 @@ import torch
 
 from ..atomic import write_bytes, write_text
 from ..data.collection import CameraDistribution, Collection
+from ..data.format_header import read_format_header
 from ..mesh.model import DeformationMapModel
 from ..mesh.template import convmesh_sphere
 from ..nets.category_gan import CategoryGenerator
@@ -101,21 +102,8 @@ def read_model(path) -> CategoryModel:
     """Read MODEL/model.json; InputError naming the file for a missing folder, a corrupt file or a model
     of another format, version or layout (template, deformation map size)."""
     root = Path(path)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such category-model folder")
-    file = root / MODEL_JSON
-    if not file.is_file():
-        raise InputError(f"{root}: not a TexForge category model (no {MODEL_JSON}); train one with "
-                         "scripts/train_category.py")
-    try:
-        header = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{file}: unreadable category-model header ({err})") from err
-    if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
-        raise InputError(f"{file}: not a TexForge category model (format must be {MODEL_FORMAT!r})")
-    if header.get("version") != MODEL_VERSION:
-        raise InputError(f"{file}: category-model version {header.get('version')!r}; this TexForge reads "
-                         f"version {MODEL_VERSION}")
+    file, header = read_format_header(root, MODEL_JSON, MODEL_FORMAT, MODEL_VERSION, "category-model",
+                                      "train one with scripts/train_category.py", title="category model")
     if header.get("template") != TEMPLATE:
         raise InputError(f"{file}: a model on the template {header.get('template')!r}; this TexForge's category "
                          f"models use {TEMPLATE!r}")
