@@ -9,9 +9,11 @@ cameras' world frame, and the object where the photos see it.
 
 Three more directions are nearly null: the object shifting by ``delta`` while every camera turns
 about its own centre to keep it where it was in the image (a ring of cameras pitching together while
-the object moves up). Only perspective inside the object's depth tells this from no motion, so a
-long fit let it drift (a barrel rose 5 % of its height, its held-out renders 4 px too high). The
-input cameras' mean pointing error is the best estimate of it, so it is projected out too.
+the object moves up). Only perspective inside the object's depth tells this from no motion. At
+coarse resolutions the fit drifts along it (at 64 px a barrel rose by 7 % of its height, spot by
+4 %; the 128 px stages pulled part of it back, not all), so ``fix_gauge(pin_object_shift=True)``
+projects it out as well, keeping the input cameras' mean pointing; fine stages, where perspective
+does tell, leave it free (docs/BENCHMARKS.md, "Camera correction on near-symmetric objects").
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class CameraRig(nn.Module):
         return Cameras(base.K, R, t, base.width, base.height)
 
     @torch.no_grad()
-    def fix_gauge(self) -> None:
+    def fix_gauge(self, pin_object_shift: bool = False) -> None:
         """Remove the similarity-transform part of the active views' corrections.
 
         Images cannot see a rotation / translation / scaling of the whole rig with the object, so those
@@ -65,16 +67,17 @@ class CameraRig(nn.Module):
         its centre by ``omega x r_i``; a translation moves every centre alike; a scaling moves them radially.
         A common turn of the cameras about their own centres is NOT a gauge freedom (the object would
         shift in every image) and is kept, so the mean rotation noise of the input can be corrected.
-        The turns that follow a shift ``delta`` of the object (``w_i = delta x r_i / |r_i|^2`` with
-        ``r_i`` from camera i to the centre: the shifted centre stays on the same ray) are projected
-        out with them (module docstring)."""
+        With ``pin_object_shift`` the turns that follow a shift ``delta`` of the object
+        (``w_i = delta x r_i / |r_i|^2`` with ``r_i`` from camera i to the centre: the shifted centre
+        stays on the same ray) are projected out with them (module docstring)."""
         a = self.active
         if int(a.sum()) < 3:
             return
         w, p = self.rot[a], self.pos[a]
         m = len(w)
         r = (self.base.centers[a] - self.centre) / self.distance                  # (M, 3)
-        basis = torch.zeros(10, m, 6, dtype=w.dtype, device=w.device)            # gauge + tracking
+        modes = 10 if pin_object_shift else 7
+        basis = torch.zeros(modes, m, 6, dtype=w.dtype, device=w.device)         # gauge (+ object shift)
         to_centre = self.centre - self.base.centers[a]                            # (M, 3), scene units
         to_centre = to_centre / (to_centre ** 2).sum(-1, keepdim=True)
         eye = torch.eye(3, dtype=w.dtype, device=w.device)
@@ -84,9 +87,10 @@ class CameraRig(nn.Module):
             basis[k, :, :3] = -eye[k]
             basis[k, :, 3:] = torch.cross(eye[k].expand_as(r), r, dim=-1)
             basis[3 + k, :, 3 + k] = 1.0                                           # translation
-            basis[7 + k, :, :3] = torch.cross(eye[k].expand_as(r), to_centre, dim=-1)  # object shift
+            if pin_object_shift:
+                basis[7 + k, :, :3] = torch.cross(eye[k].expand_as(r), to_centre, dim=-1)
         basis[6, :, 3:] = self.radial_dir[a]                                       # scale
-        G = basis.reshape(10, -1).T                                                # (6M, 10)
+        G = basis.reshape(modes, -1).T                                             # (6M, modes)
         x = torch.cat([w, p], -1).reshape(-1, 1)
         coef = torch.linalg.lstsq(G, x).solution
         x = (x - G @ coef).reshape(m, 6)

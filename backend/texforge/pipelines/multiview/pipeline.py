@@ -327,7 +327,7 @@ class _Run:
 
         hooks = []
         if st.cameras:
-            hooks.append(lambda it: self.rig.fix_gauge())
+            hooks.append(lambda it: self.rig.fix_gauge(st.pin_object_shift))
         if use_image:
             hooks.append(self._clamp_texture)
         TrainLoop(opt, should_stop=self.should_stop, progress=self.progress, progress_range=(frac0, frac1),
