@@ -198,6 +198,9 @@ def test_gauge_keeps_the_rig_in_place(spot):
                                   dtype=centre.dtype)
     assert (centre - bbox_centre).norm() < 0.4 * radius
     rig = CameraRig(ds.cameras, centre)
+    # (this small scene's two rings at -10 and 40 degrees see a vertical shift in depth enough that
+    # weak_shift_axis leaves it free; the 24-view scenes' three rings do not: set the axis here)
+    rig.weak_shift_axis = torch.tensor([0.0, 0.0, 1.0])
     g = torch.Generator().manual_seed(0)
     noise_w, noise_p = 0.02 * torch.randn(VIEWS, 3, generator=g), 0.02 * torch.randn(VIEWS, 3, generator=g)
     with torch.no_grad():
@@ -234,7 +237,7 @@ def test_gauge_keeps_the_rig_in_place(spot):
     with torch.no_grad():
         rig.rot.copy_(kept_w)
         rig.pos.copy_(kept_p)
-    delta = torch.tensor([0.0, 0.0, 0.05]) * radius
+    delta = 0.05 * radius * rig.weak_shift_axis
     to_centre = centre - ds.cameras.centers
     follow = torch.cross(delta.expand_as(to_centre), to_centre, dim=-1) / (to_centre ** 2).sum(-1, keepdim=True)
     with torch.no_grad():
@@ -247,6 +250,26 @@ def test_gauge_keeps_the_rig_in_place(spot):
     assert (rig.rot - kept_w).norm() > 0.5 * follow.norm()
     rig.fix_gauge(pin_object_shift=True)
     assert torch.allclose(rig.rot, kept_w, atol=1e-6) and torch.allclose(rig.pos, kept_p, atol=1e-6)
+
+
+def test_weak_shift_axis_is_a_ring_axis_and_none_for_cameras_all_around():
+    from texforge.cameras.rig import weak_shift_axis
+    from texforge.geometry.layouts import ring_layout
+
+    def view_dirs(layout):
+        az, el = np.radians(np.asarray(layout)[:, 0]), np.radians(np.asarray(layout)[:, 1])
+        return -torch.as_tensor(np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1))
+
+    axis = weak_shift_axis(view_dirs(ring_layout(24, (-10.0, 40.0))))
+    assert axis is not None and abs(float(axis[2])) > 0.99
+    # a tilted ring: its own axis
+    tilt = torch.as_tensor(backend_pose.axis_angle_to_matrix(torch.tensor([0.4, 0.0, 0.0])), dtype=torch.float64)
+    tilted = weak_shift_axis(view_dirs(ring_layout(24, (0.0, 20.0))) @ tilt.T)
+    assert tilted is not None and abs(float(tilted @ tilt[:, 2])) > 0.99
+    # cameras on the whole sphere see every shift in depth somewhere: nothing to pin
+    i = np.arange(64) + 0.5
+    el, az = np.degrees(np.arcsin(1 - 2 * i / 64)), np.degrees(np.pi * (1 + 5 ** 0.5) * i)
+    assert weak_shift_axis(view_dirs(np.stack([az, el], -1))) is None
 
 
 def test_neighbour_test_flags_a_flipped_frame_in_an_ordered_sequence():

@@ -8,12 +8,17 @@ directions out of the corrections of the active views: the corrected rig stays i
 cameras' world frame, and the object where the photos see it.
 
 Three more directions are nearly null: the object shifting by ``delta`` while every camera turns
-about its own centre to keep it where it was in the image (a ring of cameras pitching together while
-the object moves up). Only perspective inside the object's depth tells this from no motion. At
-coarse resolutions the fit drifts along it (at 64 px a barrel rose by 7 % of its height, spot by
-4 %; the 128 px stages pulled part of it back, not all), so ``fix_gauge(pin_object_shift=True)``
-projects it out as well, keeping the input cameras' mean pointing; fine stages, where perspective
-does tell, leave it free (docs/BENCHMARKS.md, "Camera correction on near-symmetric objects").
+about its own centre to keep it where it was in the image. A camera sees the part of ``delta`` along
+its viewing axis (the object's image grows or shrinks); the rest only through perspective inside the
+object's depth. So a shift along a direction that no camera looks along is close to invisible: for a
+ring of cameras around an object, its axis (the ring pitching together while the object moves up).
+Fits drift along it, driven by the coarse mesh's shape error rather than by the photos (exact
+cameras, barrel, 64 px: the object rose 7 % of its height, spot 4 %; with noisy cameras the held-out
+renders then sat 4 px too high). ``fix_gauge(pin_object_shift=True)`` projects out that one direction,
+the weakest axis of the viewing directions when it is clearly weaker than the others (a ring, an arc,
+a hemisphere seen from the side), keeping the input cameras' mean pointing along it; rigs that look
+from all around have no such axis and nothing more is pinned (docs/BENCHMARKS.md, "Camera correction
+on near-symmetric objects").
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class CameraRig(nn.Module):
         self.distance = float(radial.norm(dim=-1).mean())
         self.radial_dir = torch.nn.functional.normalize(radial, dim=-1)
         self.register_buffer("active", torch.ones(n, dtype=torch.bool, device=cameras.device))
+        self.weak_shift_axis = weak_shift_axis(-self.radial_dir)
 
     def forward(self, index: torch.Tensor | None = None, size: tuple[int, int] | None = None) -> Cameras:
         """The corrected cameras (all, or the views in ``index``), differentiable in the corrections,
@@ -67,19 +73,23 @@ class CameraRig(nn.Module):
         its centre by ``omega x r_i``; a translation moves every centre alike; a scaling moves them radially.
         A common turn of the cameras about their own centres is NOT a gauge freedom (the object would
         shift in every image) and is kept, so the mean rotation noise of the input can be corrected.
-        With ``pin_object_shift`` the turns that follow a shift ``delta`` of the object
-        (``w_i = delta x r_i / |r_i|^2`` with ``r_i`` from camera i to the centre: the shifted centre
-        stays on the same ray) are projected out with them (module docstring)."""
+        With ``pin_object_shift`` the turns that follow a shift ``delta`` of the object along
+        ``weak_shift_axis`` (``w_i = delta x r_i / |r_i|^2`` with ``r_i`` from camera i to the centre:
+        the shifted centre stays on the same ray) are projected out with them (module docstring)."""
         a = self.active
         if int(a.sum()) < 3:
             return
         w, p = self.rot[a], self.pos[a]
         m = len(w)
         r = (self.base.centers[a] - self.centre) / self.distance                  # (M, 3)
-        modes = 10 if pin_object_shift else 7
+        pin = pin_object_shift and self.weak_shift_axis is not None
+        modes = 8 if pin else 7
         basis = torch.zeros(modes, m, 6, dtype=w.dtype, device=w.device)         # gauge (+ object shift)
-        to_centre = self.centre - self.base.centers[a]                            # (M, 3), scene units
-        to_centre = to_centre / (to_centre ** 2).sum(-1, keepdim=True)
+        if pin:
+            to_centre = self.centre - self.base.centers[a]                        # (M, 3), scene units
+            to_centre = to_centre / (to_centre ** 2).sum(-1, keepdim=True)
+            axis = self.weak_shift_axis.to(w)
+            basis[7, :, :3] = torch.cross(axis.expand_as(to_centre), to_centre, dim=-1)
         eye = torch.eye(3, dtype=w.dtype, device=w.device)
         for k in range(3):
             # the scene turned by omega about the centre: X -> Exp(omega) X is seen identically by
@@ -87,8 +97,6 @@ class CameraRig(nn.Module):
             basis[k, :, :3] = -eye[k]
             basis[k, :, 3:] = torch.cross(eye[k].expand_as(r), r, dim=-1)
             basis[3 + k, :, 3 + k] = 1.0                                           # translation
-            if pin_object_shift:
-                basis[7 + k, :, :3] = torch.cross(eye[k].expand_as(r), to_centre, dim=-1)
         basis[6, :, 3:] = self.radial_dir[a]                                       # scale
         G = basis.reshape(modes, -1).T                                             # (6M, modes)
         x = torch.cat([w, p], -1).reshape(-1, 1)
@@ -105,3 +113,16 @@ class CameraRig(nn.Module):
         pair drifts together along that near-null direction during long fits."""
         a = self.active
         return (self.rot[a] ** 2).sum(-1).mean() + pos_weight * (self.pos[a] ** 2).sum(-1).mean()
+
+
+def weak_shift_axis(view_dirs: torch.Tensor, ratio: float = 0.5) -> torch.Tensor | None:
+    """The unit direction that the cameras' viewing directions ``view_dirs`` (N, 3) have least of,
+    when its share is below ``ratio`` x the next one's (a ring's axis); None for rigs that look along
+    every direction alike. The object-shift mode along it is the one that silhouettes cannot see."""
+    v = torch.nn.functional.normalize(view_dirs.double(), dim=-1)
+    if len(v) < 3:
+        return None
+    evals, evecs = torch.linalg.eigh(v.T @ v / len(v))
+    if evals[0] >= ratio * evals[1]:
+        return None
+    return evecs[:, 0].to(view_dirs.dtype)

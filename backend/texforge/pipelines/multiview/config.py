@@ -40,8 +40,8 @@ class StageConfig:
     normal: float = 0.02
     edge: float = 0.02
     camera_prior_pos: float | None = None   # this stage's centre-shift prior (None: the config's)
-    # keep the cameras' mean pointing (CameraRig.fix_gauge): below ~128 px the fit drifts along the
-    # near-null "object shift" modes; finer stages see them through perspective and correct them
+    # keep the cameras' mean pointing along the rig's weak axis (CameraRig.fix_gauge): the fit drifts
+    # along that near-null "object shift" mode (a ring pitching together as the object rises)
     pin_object_shift: bool = True
 
 
@@ -160,25 +160,24 @@ class MultiviewConfig:
                 StageConfig(iterations=400, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
                 StageConfig(iterations=400, resolution=128, subdivide=True, band_px=(0.6, 0.35),
                             views_per_iter=12, texture_size=(128, 256), laplacian=1.0, normal=0.01,
-                            perceptual_weight=0.1, pin_object_shift=False),
+                            perceptual_weight=0.1),
                 # one more subdivision with a weaker Laplacian: thin parts (ears, legs) and a
                 # better-conditioned camera fit (spot24: rotation ratio 0.37 -> 0.26, Chamfer 0.69 -> 0.39 %)
                 StageConfig(iterations=200, resolution=128, subdivide=True, band_px=(0.45, 0.35),
                             views_per_iter=12, texture_size=(128, 256), laplacian=0.3, normal=0.005,
-                            lr_vertices=0.002, pin_object_shift=False),
+                            lr_vertices=0.002),
             ])
         elif name == "full":
             cfg = cls(preset_name="full", texture_size=(1024, 2048), refine_iterations=300, stages=[
                 StageConfig(iterations=150, resolution=32, **ellipsoid),
                 StageConfig(iterations=300, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
-                StageConfig(iterations=300, resolution=128, band_px=(0.7, 0.5), texture_size=(128, 256),
-                            pin_object_shift=False),
+                StageConfig(iterations=300, resolution=128, band_px=(0.7, 0.5), texture_size=(128, 256)),
                 StageConfig(iterations=400, resolution=256, subdivide=True, band_px=(0.7, 0.4),
                             views_per_iter=16, texture_size=(256, 512), laplacian=1.0, normal=0.01,
-                            perceptual_weight=0.1, pin_object_shift=False),
+                            perceptual_weight=0.1),
                 StageConfig(iterations=400, resolution=512, subdivide=True, band_px=(0.7, 0.4),
                             views_per_iter=8, texture_size=(512, 1024), laplacian=0.5, normal=0.005,
-                            perceptual_weight=0.1, pin_object_shift=False),
+                            perceptual_weight=0.1),
             ])
         else:
             raise ValueError(f"unknown multi-view preset {name!r}; expected 'tiny', 'small' or 'full'")
