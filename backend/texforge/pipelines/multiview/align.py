@@ -16,10 +16,11 @@ each view to a texture made by the others alone oscillates).
 Measured (tests/test_camera_alignment.py, docs/BENCHMARKS.md): it corrects part of an orbit about a
 symmetry axis (6 deg -> ~4 deg where silhouettes leave 5.85), not all of it; off by default.
 
-The gauge stays a world similarity (``CameraRig.fix_gauge`` after every step). A common turn of all
-cameras about their own centres is nearly null when the mesh can shift (a ring pitching together
-while the object moves up or down) or when the object is symmetric (a common pan = a gauge turn plus
-a common orbit); the rig prior and the capped, damped steps keep it from drifting.
+The gauge stays a world similarity (``CameraRig.fix_gauge`` after every step), and the object-shift
+mode along the rig's weak axis stays pinned as in the fit (a ring pitching together while the object
+moves up or down). A common turn of all cameras about their own centres is also nearly null when the
+object is symmetric (a common pan = a gauge turn plus a common orbit); the rig prior and the capped,
+damped steps keep it from drifting.
 """
 
 from __future__ import annotations
@@ -130,6 +131,6 @@ def align_cameras(run, resolution: int, label: str = "camera alignment") -> None
             delta = delta * (cap / delta.abs().amax(-1, keepdim=True).clamp_min(cap))
             run.rig.rot[act_t] += delta[:, :3]
             run.rig.pos[act_t] += delta[:, 3:]
-            run.rig.fix_gauge()
+            run.rig.fix_gauge(pin_object_shift=True)
             run.progress(run.progress.last, f"{label} {r + 1}/{rounds} at {res} px: step {it + 1}, "
                                             f"colour error {float(dist.mean()):.4f}")
