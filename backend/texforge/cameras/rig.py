@@ -15,10 +15,10 @@ ring of cameras around an object, its axis (the ring pitching together while the
 Fits drift along it, driven by the coarse mesh's shape error rather than by the photos (exact
 cameras, barrel, 64 px: the object rose 7 % of its height, spot 4 %; with noisy cameras the held-out
 renders then sat 4 px too high). ``fix_gauge(pin_object_shift=True)`` projects out that one direction,
-the weakest axis of the viewing directions when it is clearly weaker than the others (a ring, an arc,
-a hemisphere seen from the side), keeping the input cameras' mean pointing along it; rigs that look
-from all around have no such axis and nothing more is pinned (docs/BENCHMARKS.md, "Camera correction
-on near-symmetric objects").
+the weakest axis of the viewing directions when it is clearly weaker than the others (one or a few
+rings of cameras at low elevations), keeping the input cameras' mean pointing along it; rigs that
+look from all around have no such axis and nothing more is pinned (docs/BENCHMARKS.md, "Camera
+correction on near-symmetric objects").
 """
 
 from __future__ import annotations
