@@ -157,8 +157,10 @@ class MultiviewConfig:
         elif name == "small":
             cfg = cls(preset_name="small", texture_size=(512, 1024), refine_iterations=150, stages=[
                 StageConfig(iterations=80, resolution=32, **ellipsoid),
-                StageConfig(iterations=400, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
-                StageConfig(iterations=400, resolution=128, subdivide=True, band_px=(0.6, 0.35),
+                # stages 2-3 at 330 / 350 iterations (were 400 / 400): 24 views at 128 px in 114 s on two
+                # idle cores, held-out figures within +-0.003 IoU (docs/BENCHMARKS.md, speed section)
+                StageConfig(iterations=330, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
+                StageConfig(iterations=350, resolution=128, subdivide=True, band_px=(0.6, 0.35),
                             views_per_iter=12, texture_size=(128, 256), laplacian=1.0, normal=0.01,
                             perceptual_weight=0.1),
                 # one more subdivision with a weaker Laplacian: thin parts (ears, legs) and a
