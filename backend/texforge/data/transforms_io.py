@@ -122,10 +122,14 @@ def _common_size(sizes: list[tuple[int, int]], names: list[str]) -> tuple[int, i
     return target
 
 
-def _scale_K(K: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:
-    """Intrinsics for an image rescaled from src (W, H) to dst (W, H) (as Cameras.resized)."""
+def rescale_intrinsics(K: np.ndarray, src: tuple[int, int], dst: tuple[int, int], what: str) -> np.ndarray:
+    """Intrinsics for the same camera on the image rescaled from src (W, H) to dst (W, H) (as
+    Cameras.resized). InputError when the aspect ratios differ: that is another image, not a rescale;
+    ``what`` names the camera's source in the message."""
+    if abs(src[0] / src[1] - dst[0] / dst[1]) > 0.01 * src[0] / src[1]:
+        raise InputError(f"{what} says {src[0]}x{src[1]} but the image is {dst[0]}x{dst[1]} (a different aspect ratio)")
     sx, sy = dst[0] / src[0], dst[1] / src[1]
-    return np.diag([sx, sy, 1.0]) @ K
+    return np.diag([sx, sy, 1.0]) @ np.asarray(K, np.float64)
 
 
 def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dict]:
@@ -161,10 +165,7 @@ def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dic
             raise InputError(f"frame {name}: {e}") from e
         if (w, h) != wh:
             # The json describes another resolution of the same photo (e.g. nerfstudio's images_2).
-            if abs(w / h - wh[0] / wh[1]) > 0.01 * w / h:
-                raise InputError(f"frame {name}: transforms.json says {w}x{h} but the image is {wh[0]}x{wh[1]} "
-                                 f"(a different aspect ratio)")
-            K = _scale_K(K, (w, h), wh)
+            K = rescale_intrinsics(K, (w, h), wh, f"frame {name}: transforms.json")
         R, t = _transform_matrix(frame, name)
         model = str(frame.get("camera_model", meta.get("camera_model", "OPENCV")))
         dist = [float(frame.get(k, meta.get(k, 0.0)) or 0.0) for k in ("k1", "k2", "k3", "k4", "p1", "p2")]

@@ -49,21 +49,15 @@ def read_photo(image) -> tuple[SinglePhoto, str]:
 
 def read_camera(transforms, photo: SinglePhoto) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The camera (K for the photo's size, R, t) of a one-frame transforms.json."""
-    from ...data.transforms_io import read_frames
+    from ...data.transforms_io import read_frames, rescale_intrinsics
 
     frames, _, _ = read_frames(transforms)
     if len(frames) != 1:
         raise InputError(f"{transforms}: --camera needs a transforms.json with exactly one frame "
                          f"(it has {len(frames)})")
     frame = frames[0]
-    w, h = frame.size
     ph, pw = photo.image.shape[:2]
-    if abs(w / h - pw / ph) > 0.01 * w / h:
-        raise InputError(f"{transforms}: its camera is for a {w}x{h} image but {photo.name} is {pw}x{ph} "
-                         "(a different aspect ratio)")
-    K = np.asarray(frame.K, np.float64).copy()
-    K[0] *= pw / w
-    K[1] *= ph / h
+    K = rescale_intrinsics(frame.K, frame.size, (pw, ph), f"{transforms}: the camera for {photo.name}")
     return K, np.asarray(frame.R, np.float64), np.asarray(frame.t, np.float64).reshape(3)
 
 
