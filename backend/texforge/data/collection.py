@@ -59,6 +59,16 @@ class CameraDistribution:
         eye = distance * direction(azimuth_deg, elevation_deg)
         return look_at(eye, np.zeros(3))
 
+    def ring(self, azimuths_deg, width: int, height: int, elevation_deg: float | None = None,
+             distance: float | None = None):
+        """Cameras at the given azimuths, at the distribution's middle elevation and distance unless
+        given (sample sheets, turntables for KID) -> (K (N,3,3), R (N,3,3), t (N,3))."""
+        el = float(np.mean(self.elevation_deg)) if elevation_deg is None else elevation_deg
+        r = float(np.mean(self.distance)) if distance is None else distance
+        poses = [self.pose(float(a), el, r) for a in azimuths_deg]
+        K = np.repeat(self.intrinsics(width, height)[None], len(poses), axis=0)
+        return K, np.stack([p[0] for p in poses]), np.stack([p[1] for p in poses])
+
     def sample(self, count: int, rng: np.random.Generator, width: int, height: int):
         """``count`` random cameras -> (K (N,3,3), R (N,3,3), t (N,3), spherical (N,3) az/el/dist)."""
         az = rng.uniform(*self.azimuth_deg, size=count)

@@ -151,13 +151,8 @@ class TemplateRenderer:
 
     def cameras_at(self, azimuths_deg, elevation_deg: float | None = None, distance: float | None = None):
         """Cameras at given azimuths, at the distribution's mid elevation and distance (sample sheets, KID)."""
-        dist = self.distribution
-        el = float(np.mean(dist.elevation_deg)) if elevation_deg is None else elevation_deg
-        r = float(np.mean(dist.distance)) if distance is None else distance
-        poses = [dist.pose(float(a), el, r) for a in azimuths_deg]
-        K = np.repeat(dist.intrinsics(self.width, self.height)[None], len(poses), 0)
-        return cameras_from_arrays(K, np.stack([p[0] for p in poses]), np.stack([p[1] for p in poses]),
-                                   self.width, self.height, device=self.device)
+        K, R, t = self.distribution.ring(azimuths_deg, self.width, self.height, elevation_deg, distance)
+        return cameras_from_arrays(K, R, t, self.width, self.height, device=self.device)
 
     def render(self, texture: torch.Tensor, deformation: torch.Tensor, cameras) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 3, H, W) RGB on black, (N, 1, H, W) soft silhouette; N maps and N cameras."""

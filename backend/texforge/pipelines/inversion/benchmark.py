@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...atomic import write_text
 from ...data.collection import load_object, read_collection
 from ...metrics.features import embed_images, kid
 from ...metrics.image import hard_iou, psnr
-from ...render.camera import Cameras
+from ...render.camera import Cameras, cameras_from_arrays
 from ...render.renderer import render_mesh
 from ...runtime.progress import ProgressFn, no_progress
 from .config import preset as inversion_preset
@@ -59,11 +60,6 @@ RUNS = {
 }
 
 
-def _tensor_cameras(K, R, t, size):
-    to = dict(dtype=torch.float32)
-    return Cameras(*(torch.as_tensor(np.asarray(a), **to) for a in (K, R, t)), size, size)
-
-
 @torch.no_grad()
 def _render(mesh, cams):
     return render_mesh(torch.as_tensor(mesh.vertices, dtype=torch.float32), torch.as_tensor(mesh.faces), cams,
@@ -74,12 +70,8 @@ def _render(mesh, cams):
 
 def turntable(mesh, distribution, size: int) -> np.ndarray:
     """Renders (12, size, size, 3) from 12 azimuths at the distribution's mean elevation and distance."""
-    el, dist = float(np.mean(distribution.elevation_deg)), float(np.mean(distribution.distance))
-    K = distribution.intrinsics(size, size)
-    poses = [distribution.pose(360.0 * i / AZIMUTHS, el, dist) for i in range(AZIMUTHS)]
-    cams = _tensor_cameras(np.repeat(K[None], AZIMUTHS, 0), np.stack([p[0] for p in poses]),
-                           np.stack([p[1] for p in poses]), size)
-    return _render(mesh, cams).rgb.clamp(0, 1).numpy()
+    K, R, t = distribution.ring([360.0 * i / AZIMUTHS for i in range(AZIMUTHS)], size, size)
+    return _render(mesh, cameras_from_arrays(K, R, t, size, size)).rgb.clamp(0, 1).numpy()
 
 
 def heldout_scores(mesh, data) -> dict:
@@ -87,7 +79,7 @@ def heldout_scores(mesh, data) -> dict:
     cams = data.cameras
     size = data.images.shape[1]
     idx = list(range(1, len(data.images)))
-    out = _render(mesh, _tensor_cameras(cams.K[idx], cams.R[idx], cams.t[idx], size))
+    out = _render(mesh, Cameras(cams.K[idx].float(), cams.R[idx].float(), cams.t[idx].float(), size, size))
     images, masks = np.asarray(data.images)[idx], np.asarray(data.masks)[idx]
     ious = [float(hard_iou(out.hard_mask[i:i + 1].float(), torch.as_tensor(masks[i:i + 1]))) for i in range(len(idx))]
     psnrs = [psnr(out.rgb[i].clamp(0, 1).numpy(), images[i] * masks[i][..., None]) for i in range(len(idx))]
@@ -134,7 +126,7 @@ def run_benchmark(model_dir, collection_path, runs, objects: int = 20, preset: s
         log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items() if isinstance(v, float)))
         if out is not None:
             Path(out).mkdir(parents=True, exist_ok=True)
-            (Path(out) / "bench.json").write_text(json.dumps(report, indent=1))
+            write_text(Path(out) / "bench.json", json.dumps(report, indent=1))
     progress(1.0, "done")
     return report
 
