@@ -121,3 +121,13 @@ def test_a_folder_that_is_not_a_category_model_is_a_clear_error(scene, tmp_path)
         run_multiview(ds, _tiny(category_model=str(other)), device="cpu")
     with pytest.raises(InputError, match="template"):
         run_multiview(ds, _tiny(category_model=str(model), template_rings=24), device="cpu")
+
+
+@pytest.mark.parametrize("factor", [0.0, -0.5, float("nan")])
+def test_a_schedule_that_is_not_a_positive_factor_is_a_clear_error(tmp_path, factor):
+    from texforge.pipelines.multiview.run_folder import reconstruct_folder
+
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="schedule factor must be a positive number"):
+        reconstruct_folder(tmp_path / "no_dataset_needed", out, schedule=factor, log=lambda *a: None)
+    assert not out.exists()

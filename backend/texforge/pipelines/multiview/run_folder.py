@@ -3,6 +3,7 @@ each other's scripts."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ...data.working_size import DEFAULT_MAX_SIZE
@@ -59,9 +60,12 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     from ...data.transforms_io import load_dataset
     from . import MultiviewConfig, run_multiview
     from ...results import check_out_dir
+    from ...runtime.errors import InputError
     from .result_io import write_result
 
     check_out_dir(out, overwrite)
+    if not (math.isfinite(schedule) and schedule > 0):
+        raise InputError(f"the schedule factor must be a positive number, not {schedule!r}")
     log(f"loading {dataset}")
     ds = load_dataset(dataset, split="train", max_size=max_size, mask_source=mask_source)
     for w in ds.warnings:
