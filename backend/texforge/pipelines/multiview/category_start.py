@@ -69,7 +69,8 @@ def crop_views(images: torch.Tensor, masks: torch.Tensor, fill: float, size: int
         rows, cols = ys[fg.any(1)], xs[fg.any(0)]
         c = torch.stack([(cols.min() + cols.max()) / 2, (rows.min() + rows.max()) / 2])
         far = ((xs[None, :] - c[0]) ** 2 + (ys[:, None] - c[1]) ** 2).sqrt()[fg].max() + 0.5
-        centres.append(c), halves.append(far / fill)
+        centres.append(c)
+        halves.append(far / fill)
     centre, half = torch.stack(centres), torch.stack(halves)
     s = size * CROP_SUPERSAMPLE
     lin = (torch.arange(s, dtype=images.dtype, device=images.device) + 0.5) / s * 2 - 1     # [-1, 1]

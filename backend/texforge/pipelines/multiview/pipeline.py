@@ -629,7 +629,8 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
                 align_cameras(run, st.resolution, f"camera alignment after stage {k + 1}")
         _, masks, size = run.level(st.resolution)
         ious = view_ious(run.mesh, run.rig(None, size).detach(), masks, batch=cfg.eval_views_batch)
-        run.stage_ious.append({"stage": k + 1 + run.start_info.get("skipped_stages", 0), "iterations_done": done, "train_iou": float(ious[run.active].mean()),
+        run.stage_ious.append({"stage": k + 1 + run.start_info.get("skipped_stages", 0), "iterations_done": done,
+                               "train_iou": float(ious[run.active].mean()),
                                "cpu_s": round(sum(run.cpu_timings.values()), 2)})
         if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
             flags = prune_mod.iou_outliers(ious, run.active, cfg.prune_iou_ratio_coarse, cfg.prune_iou_mad,
