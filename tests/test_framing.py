@@ -127,7 +127,9 @@ def test_calibrated_cameras_stay_put(whole):
     moved = lambda r: float(np.degrees(np.mean([_angle(a, b) for a, b in zip(r.cameras.R, r.input_cameras.R)])))
     m_cal, m_app = moved(cal), moved(app)
     print("moved deg calibrated", m_cal, "approximate", m_app, "IoU", held_cal, held_app)
-    assert m_cal < 0.2 * m_app        # measured 0.06 vs 0.93 degrees
+    assert m_cal < 0.2 * m_app
+    # every tiny stage renders below the calibrated trust's 128 px: the cameras do not move at all
+    assert m_cal < 0.02 and held_cal["heldout_iou_mean"] > 0.5   # (float32 angles: a few thousandths)
     assert held_cal["heldout_iou_mean"] >= held_app["heldout_iou_mean"] - 0.005
     assert cal.config["camera_trust"] == "calibrated"
     assert result_dict(cal)["camera_trust"] == "calibrated"

@@ -108,6 +108,22 @@ def sphere(radius=1.0, subdivisions=4):
     return TexturedMesh(s.vertices, s.faces)
 
 
+def test_centred_iou_sees_shapes_not_where_they_sit():
+    import torch
+
+    from texforge.metrics.image import centred_iou, hard_iou
+
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    disc = lambda cx, cy, r: (((xs - cx) ** 2 + (ys - cy) ** 2) < r * r).float()  # noqa: E731
+    target = torch.stack([disc(16, 16, 6)] * 3 + [torch.zeros(32, 32)])
+    square = ((xs - 16).abs() < 5.3) & ((ys - 16).abs() < 5.3)   # the disc's area, another shape
+    pred = torch.stack([disc(21, 12, 6), square.float(), disc(16, 16, 6), torch.zeros(32, 32)])
+    plain, centred = hard_iou(pred, target), centred_iou(pred, target)
+    assert plain[0] < 0.5 < 0.97 < centred[0]               # a shifted disc: the same shape
+    assert centred[1] < 0.95 and abs(float(centred[1] - plain[1])) < 0.02   # a square stays a square
+    assert float(centred[2]) == 1.0 and float(centred[3]) == 1.0           # in place; two empty masks
+
+
 def test_sample_surface_is_area_weighted_and_on_the_surface():
     # two unit squares, one 3x larger in area: 3/4 of the samples land on it
     v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0],

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ...mesh.model import MeshModel
-from ...metrics.image import hard_iou
+from ...metrics.image import centred_iou, hard_iou
 from ...render.camera import Cameras
 from ...render.soft_mask import band_to_sigmainv
 
@@ -50,8 +50,10 @@ def render(mesh: MeshModel, vertices: torch.Tensor, cameras: Cameras, texture: t
 
 
 @torch.no_grad()
-def view_ious(mesh: MeshModel, cameras: Cameras, masks: torch.Tensor, batch: int = 8) -> torch.Tensor:
-    """Hard-mask IoU per view (N,) of the current mesh."""
+def view_ious(mesh: MeshModel, cameras: Cameras, masks: torch.Tensor, batch: int = 8,
+              centred: bool = False) -> torch.Tensor:
+    """Hard-mask IoU per view (N,) of the current mesh; ``centred``: of the shapes alone, each render
+    moved onto its mask's centroid (:func:`texforge.metrics.image.centred_iou`)."""
     from ...render.renderer import render_mesh
 
     v = mesh.vertices()
@@ -59,5 +61,5 @@ def view_ious(mesh: MeshModel, cameras: Cameras, masks: torch.Tensor, batch: int
     for s in range(0, len(cameras), batch):
         idx = torch.arange(s, min(s + batch, len(cameras)), device=v.device)
         r = render_mesh(v, mesh.faces, cameras[idx], soft_mask=False)
-        out.append(hard_iou(r.hard_mask.float(), masks[idx]))
+        out.append((centred_iou if centred else hard_iou)(r.hard_mask.float(), masks[idx]))
     return torch.cat(out)

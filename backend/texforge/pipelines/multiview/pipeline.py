@@ -266,6 +266,11 @@ class _Run:
                            f"{chosen['start_iou']:.3f})", force=True)
         return base
 
+    def cameras_move(self, st: StageConfig) -> bool:
+        """Whether stage ``st`` refines the cameras: the stage asks for it and renders at least at the
+        camera trust's ``min_resolution``."""
+        return st.cameras and st.resolution >= self.cfg.trust.min_resolution
+
     def stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
         """Run one stage of the joint fit (``iterations`` steps of :class:`TrainLoop`)."""
         with self.timed(label):
@@ -287,7 +292,8 @@ class _Run:
         if use_image:
             groups.append({"params": [self.texture_param], "lr": 0.02})
         trust = self.cfg.trust
-        if st.cameras:
+        moves = self.cameras_move(st)
+        if moves:
             groups.append({"params": [self.rig.rot], "lr": st.lr_cam_rot * trust.lr})
             groups.append({"params": [self.rig.pos], "lr": st.lr_cam_pos * trust.lr})
         opt = torch.optim.Adam(groups)
@@ -302,7 +308,7 @@ class _Run:
             band = st.band_px[0] * (st.band_px[1] / st.band_px[0]) ** frac
             idx = active[batches.next().to(self.device)]
             cams = self.rig(idx, size)
-            if not st.cameras:
+            if not moves:
                 cams = cams.detach()
             verts = self.mesh.vertices()
             out = render(self.mesh, verts, cams, self.texture_param if use_image else None, band)
@@ -320,13 +326,13 @@ class _Run:
                                                                     targets[idx[:k]].permute(0, 3, 1, 2))
             reg = self.mesh.regularizers(verts)
             loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
-            if st.cameras:
+            if moves:
                 prior_pos = self.cfg.camera_prior_pos if st.camera_prior_pos is None else st.camera_prior_pos
                 loss = loss + trust.prior * self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
             return loss, {"silhouette": sil}
 
         hooks = []
-        if st.cameras:
+        if moves:
             hooks.append(lambda it: self.rig.fix_gauge(st.pin_object_shift))
         if use_image:
             hooks.append(self._clamp_texture)
@@ -624,7 +630,7 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
             done += cfg.refine_iterations
         run.stage(st, st.iterations, frac(done), frac(done + st.iterations), f"stage {k + 1}/{len(stages)}")
         done += st.iterations
-        if cfg.camera_align and st.cameras and k in align_after:
+        if cfg.camera_align and run.cameras_move(st) and k in align_after:
             with run.timed(f"camera alignment after stage {k + 1}"):
                 align_cameras(run, st.resolution, f"camera alignment after stage {k + 1}")
         _, masks, size = run.level(st.resolution)
@@ -632,10 +638,15 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
         run.stage_ious.append({"stage": k + 1 + run.start_info.get("skipped_stages", 0), "iterations_done": done,
                                "train_iou": float(ious[run.active].mean()),
                                "cpu_s": round(sum(run.cpu_timings.values()), 2)})
-        if k == 0 and cfg.prune:   # gross silhouette failures (e.g. flipped cameras) before cameras move
-            flags = prune_mod.iou_outliers(ious, run.active, cfg.prune_iou_ratio_coarse, cfg.prune_iou_mad,
-                                           run.names)
-            run.prune(flags, {i: float(ious[i]) for i in flags})
+        if k == 0 and cfg.prune:
+            # gross silhouette failures (a wrong image, a garbage mask) before the cameras move: judged
+            # on the shapes alone, since an uncorrected camera only a few degrees off (common under
+            # Gaussian noise) shifts its silhouette far enough at this size to fail a plain IoU test
+            shapes = view_ious(run.mesh, run.rig(None, size).detach(), masks, batch=cfg.eval_views_batch,
+                               centred=True)
+            flags = prune_mod.iou_outliers(shapes, run.active, cfg.prune_iou_ratio_coarse, cfg.prune_iou_mad,
+                                           run.names, what="silhouette IoU (centred on the mask)")
+            run.prune(flags, {i: float(shapes[i]) for i in flags})
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
     with run.timed("inflate"):

@@ -24,7 +24,7 @@ def _robust_low(values: torch.Tensor, active: list[int], k: float) -> float:
 
 
 def iou_outliers(ious: torch.Tensor, active: list[int], ratio: float, mad_k: float,
-                 names: list[str]) -> dict[int, str]:
+                 names: list[str], what: str = "silhouette IoU") -> dict[int, str]:
     """Views whose hard-mask IoU stays low after a fit: below ``ratio`` x the median AND below
     ``median - mad_k x MAD`` (both relative, because camera noise lowers every view's IoU early on).
     ious (N,)."""
@@ -32,7 +32,7 @@ def iou_outliers(ious: torch.Tensor, active: list[int], ratio: float, mad_k: flo
         return {}
     med = float(ious[active].median())
     thr = min(ratio * med, _robust_low(ious, active, mad_k))
-    return {i: f"silhouette IoU {float(ious[i]):.3f} after the fit is below {thr:.3f} "
+    return {i: f"{what} {float(ious[i]):.3f} after the fit is below {thr:.3f} "
                f"(median {med:.3f})" for i in active if float(ious[i]) < thr}
 
 
