@@ -99,30 +99,25 @@ def hard_iou(pred, target, threshold: float = 0.5):
 
 def centred_iou(pred, target, threshold: float = 0.5):
     """:func:`hard_iou` after moving each ``pred`` mask (N, H, W) so that its centroid lies on its
-    ``target``'s (to the nearest pixel, so that a hard mask stays hard): the shapes compared, not where they sit. A camera that is a few
-    degrees off shifts the whole silhouette (at 32 px, 5 degrees is some 4 px and halves the IoU of a
-    small object) while a wrong image or a garbage mask changes its shape. Empty masks are not moved."""
+    ``target``'s, to the nearest pixel (a hard mask stays hard): the shapes compared, not where they
+    sit. A camera a few degrees off shifts the whole silhouette (at 32 px, 5 degrees is some 4 px and
+    halves the IoU of a small object); a wrong image or a garbage mask changes its shape. Empty masks
+    are not moved."""
     import torch
     import torch.nn.functional as F
 
-    pred, target = torch.as_tensor(pred).float(), torch.as_tensor(target).float().to(torch.as_tensor(pred).device)
+    from ..cameras.placement import mask_centroids
+
+    pred = torch.as_tensor(pred).float()
+    target = torch.as_tensor(target).float().to(pred.device)
     n, h, w = pred.shape
-    ys = torch.arange(h, dtype=pred.dtype, device=pred.device)
-    xs = torch.arange(w, dtype=pred.dtype, device=pred.device)
-
-    def centroid(m):
-        m = (m > threshold).to(pred.dtype)
-        mass = m.sum((-2, -1)).clamp_min(1)
-        return (m.sum(-2) * xs).sum(-1) / mass, (m.sum(-1) * ys).sum(-1) / mass, m.sum((-2, -1)) > 0
-
-    px, py, p_any = centroid(pred)
-    tx, ty, t_any = centroid(target)
-    move = p_any & t_any
-    dx, dy = torch.where(move, tx - px, 0.0).round(), torch.where(move, ty - py, 0.0).round()
-    # grid_sample reads the source at (x - dx, y - dy) in normalised [-1, 1] coordinates (align_corners)
-    gx = (xs[None, None, :] - dx[:, None, None]) * (2 / max(w - 1, 1)) - 1
-    gy = (ys[None, :, None] - dy[:, None, None]) * (2 / max(h - 1, 1)) - 1
-    grid = torch.stack([gx.expand(n, h, w), gy.expand(n, h, w)], -1)
+    (p_uv, p_area), (t_uv, t_area) = mask_centroids((pred > threshold).float()), mask_centroids(
+        (target > threshold).float())
+    shift = torch.where(((p_area > 0) & (t_area > 0)).unsqueeze(-1), t_uv - p_uv, 0.0).round()
+    # grid_sample reads the source at (x - dx, y - dy), in [-1, 1] coordinates (align_corners)
+    xs = torch.linspace(-1, 1, w, device=pred.device)[None, None, :] - shift[:, 0, None, None] * (2 / max(w - 1, 1))
+    ys = torch.linspace(-1, 1, h, device=pred.device)[None, :, None] - shift[:, 1, None, None] * (2 / max(h - 1, 1))
+    grid = torch.stack([xs.expand(n, h, w), ys.expand(n, h, w)], -1)
     moved = F.grid_sample(pred.unsqueeze(1), grid, mode="nearest", padding_mode="zeros", align_corners=True)
     return hard_iou(moved.squeeze(1), target, threshold)
 
