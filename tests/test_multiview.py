@@ -252,6 +252,28 @@ def test_gauge_keeps_the_rig_in_place(spot):
     assert torch.allclose(rig.rot, kept_w, atol=1e-6) and torch.allclose(rig.pos, kept_p, atol=1e-6)
 
 
+def test_an_orbit_step_keeps_the_object_centre_in_place_and_folds_into_the_corrections(spot):
+    ds = load_dataset(spot)
+    centre, _ = place_object(ds.cameras, torch.as_tensor(ds.masks), ds.names)
+    rig = CameraRig(ds.cameras, centre)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        rig.rot.copy_(0.02 * torch.randn(VIEWS, 3, generator=g))
+        rig.pos.copy_(0.02 * torch.randn(VIEWS, 3, generator=g))
+    start = rig()
+    with torch.no_grad():
+        rig.orbit.copy_(0.05 * torch.randn(VIEWS, 3, generator=g))
+    orbited = rig()
+    # an orbit about the object centre: the centre stays at its pixel while the camera moves round it
+    assert torch.allclose(orbited.project(centre[None])[0], start.project(centre[None])[0], atol=1e-3)
+    assert (orbited.centers - start.centers).norm(dim=-1).min() > 0.01 * rig.distance
+    # folding moves it into the rotation and centre corrections exactly and leaves no orbit behind
+    rig.fold_orbit()
+    folded = rig()
+    assert torch.count_nonzero(rig.orbit) == 0
+    assert torch.allclose(folded.R, orbited.R, atol=1e-6) and torch.allclose(folded.t, orbited.t, atol=1e-5)
+
+
 def test_weak_shift_axis_is_a_ring_axis_and_none_for_cameras_all_around():
     from texforge.cameras.rig import weak_shift_axis
     from texforge.geometry.layouts import ring_layout

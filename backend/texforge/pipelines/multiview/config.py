@@ -36,6 +36,9 @@ class StageConfig:
     # relative to the mean camera distance; slower than rotation so that image shifts are first
     # explained by rotations (a shift costs the same rotation angle as relative translation)
     lr_cam_pos: float = 0.001
+    # each camera's orbit about the object centre (radians; 0: none): the motion only the texture sees
+    # on a near-symmetric object (texforge.cameras.rig); the presets use it where images are >= 128 px
+    lr_cam_orbit: float = 0.0
     laplacian: float = 2.0
     normal: float = 0.02
     edge: float = 0.02
@@ -43,6 +46,11 @@ class StageConfig:
     # keep the cameras' mean pointing along the rig's weak axis (CameraRig.fix_gauge): the fit drifts
     # along that near-null "object shift" mode (a ring pitching together as the object rises)
     pin_object_shift: bool = True
+
+
+# orbit steps (StageConfig.lr_cam_orbit) in the stages at 128 px and finer: 0.002 broke the bottle
+# (its plain side says nothing about an orbit, and Adam's normalised steps wander there)
+ORBIT_LR = 0.0005
 
 
 @dataclass(frozen=True)
@@ -167,24 +175,25 @@ class MultiviewConfig:
                 StageConfig(iterations=330, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
                 StageConfig(iterations=350, resolution=128, subdivide=True, band_px=(0.6, 0.35),
                             views_per_iter=12, texture_size=(128, 256), laplacian=1.0, normal=0.01,
-                            perceptual_weight=0.1),
+                            perceptual_weight=0.1, lr_cam_orbit=ORBIT_LR),
                 # one more subdivision with a weaker Laplacian: thin parts (ears, legs) and a
                 # better-conditioned camera fit (spot24: rotation ratio 0.37 -> 0.26, Chamfer 0.69 -> 0.39 %)
                 StageConfig(iterations=200, resolution=128, subdivide=True, band_px=(0.45, 0.35),
                             views_per_iter=12, texture_size=(128, 256), laplacian=0.3, normal=0.005,
-                            lr_vertices=0.002),
+                            lr_vertices=0.002, lr_cam_orbit=ORBIT_LR),
             ])
         elif name == "full":
             cfg = cls(preset_name="full", texture_size=(1024, 2048), refine_iterations=300, stages=[
                 StageConfig(iterations=150, resolution=32, **ellipsoid),
                 StageConfig(iterations=300, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
-                StageConfig(iterations=300, resolution=128, band_px=(0.7, 0.5), texture_size=(128, 256)),
+                StageConfig(iterations=300, resolution=128, band_px=(0.7, 0.5), texture_size=(128, 256),
+                            lr_cam_orbit=ORBIT_LR),
                 StageConfig(iterations=400, resolution=256, subdivide=True, band_px=(0.7, 0.4),
                             views_per_iter=16, texture_size=(256, 512), laplacian=1.0, normal=0.01,
-                            perceptual_weight=0.1),
+                            perceptual_weight=0.1, lr_cam_orbit=ORBIT_LR),
                 StageConfig(iterations=400, resolution=512, subdivide=True, band_px=(0.7, 0.4),
                             views_per_iter=8, texture_size=(512, 1024), laplacian=0.5, normal=0.005,
-                            perceptual_weight=0.1),
+                            perceptual_weight=0.1, lr_cam_orbit=ORBIT_LR),
             ])
         else:
             raise ValueError(f"unknown multi-view preset {name!r}; expected 'tiny', 'small' or 'full'")

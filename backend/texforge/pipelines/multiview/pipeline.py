@@ -296,6 +296,8 @@ class _Run:
         if moves:
             groups.append({"params": [self.rig.rot], "lr": st.lr_cam_rot * trust.lr})
             groups.append({"params": [self.rig.pos], "lr": st.lr_cam_pos * trust.lr})
+            if st.lr_cam_orbit > 0:
+                groups.append({"params": [self.rig.orbit], "lr": st.lr_cam_orbit * trust.lr})
         opt = torch.optim.Adam(groups)
         perceptual = self.perceptual() if st.perceptual_weight > 0 else None
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
@@ -331,9 +333,13 @@ class _Run:
                 loss = loss + trust.prior * self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
             return loss, {"silhouette": sil}
 
+        def settle_cameras(it: int):
+            self.rig.fold_orbit()
+            self.rig.fix_gauge(st.pin_object_shift)
+
         hooks = []
         if moves:
-            hooks.append(lambda it: self.rig.fix_gauge(st.pin_object_shift))
+            hooks.append(settle_cameras)
         if use_image:
             hooks.append(self._clamp_texture)
         TrainLoop(opt, should_stop=self.should_stop, progress=self.progress, progress_range=(frac0, frac1),
