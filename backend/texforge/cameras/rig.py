@@ -27,7 +27,7 @@ valley only slowly (the pan across it is stiff); the ``orbit`` parameter is a th
 coordinate for exactly that motion. It is zero whenever a loss is taken and is folded into ``rot``
 and ``pos`` after every step (:meth:`CameraRig.fold_orbit`), so the corrections, the gauge and the
 prior stay those of ``rot`` and ``pos`` (on the three near-symmetric scenes the rotation error
-ratio fell from 0.66-0.77 to 0.33-0.43: docs/BENCHMARKS.md, "Orbit steps").
+ratio fell from 0.66-0.76 to 0.31-0.43: docs/BENCHMARKS.md, "Orbit steps").
 """
 
 from __future__ import annotations

@@ -48,8 +48,9 @@ class StageConfig:
     pin_object_shift: bool = True
 
 
-# orbit steps (StageConfig.lr_cam_orbit) in the stages at 128 px and finer: 0.002 broke the bottle
-# (its plain side says nothing about an orbit, and Adam's normalised steps wander there)
+# orbit steps (StageConfig.lr_cam_orbit) in the stages at 128 px and finer: 0.001 corrects the barrel
+# and fruit further but loses on the bottle, whose plain side says nothing about an orbit, and 0.002
+# broke it (docs/BENCHMARKS.md, "Orbit steps")
 ORBIT_LR = 0.0005
 
 
