@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from ..render.camera import Cameras
-from ..render.pose import axis_angle_to_matrix, matrix_to_axis_angle
+from ..geometry.rotations import matrix_to_rotvec
+from ..render.pose import axis_angle_to_matrix
 
 
 class CameraRig(nn.Module):
@@ -87,7 +88,8 @@ class CameraRig(nn.Module):
             return
         R, c = self._orbited(self.base.R @ axis_angle_to_matrix(self.rot), self.base.centers + self.distance * self.pos,
                              self.orbit)
-        self.rot.copy_(matrix_to_axis_angle(self.base.R.transpose(-1, -2) @ R))
+        rel = (self.base.R.transpose(-1, -2) @ R).detach().cpu().double().numpy()
+        self.rot.copy_(torch.as_tensor(matrix_to_rotvec(rel)).to(self.rot))
         self.pos.copy_((c - self.base.centers) / self.distance)
         self.orbit.zero_()
 

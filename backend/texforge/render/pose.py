@@ -38,14 +38,3 @@ def rotation_angle_deg(Ra: torch.Tensor, Rb: torch.Tensor) -> torch.Tensor:
     rel = Ra @ Rb.transpose(-1, -2)
     cos = ((rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0) / 2.0).clamp(-1.0, 1.0)
     return torch.rad2deg(torch.acos(cos))
-
-
-def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation -> (..., 3) axis-angle, the inverse of :func:`axis_angle_to_matrix` for
-    angles below pi (the corrections a fit composes are a few degrees)."""
-    skew = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
-    sin2 = skew.norm(dim=-1, keepdim=True)                        # 2 sin(theta)
-    cos2 = R.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True) - 1.0  # 2 cos(theta)
-    theta = torch.atan2(sin2, cos2)
-    scale = torch.where(sin2 < 1e-8, 0.5 + theta ** 2 / 12.0, theta / sin2.clamp_min(1e-12))
-    return skew * scale
