@@ -4,7 +4,6 @@ can. Real Blender renders, tiny preset."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -17,7 +16,7 @@ from texforge.data.transforms_io import load_dataset  # noqa: E402
 from texforge.pipelines.multiview import MultiviewConfig, run_multiview  # noqa: E402
 from texforge.render.camera import Cameras  # noqa: E402
 from texforge.render.pose import axis_angle_to_matrix, rotation_angle_deg  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import load_script  # noqa: E402
 
 ORBIT_DEG = 6.0
 
@@ -29,9 +28,7 @@ def orbited(tmp_path_factory):
     from texforge.blender import dataset_render
     from texforge.mesh.io import write_obj
 
-    spec = importlib.util.spec_from_file_location("make_symmetric_assets", ROOT / "scripts" / "make_symmetric_assets.py")
-    assets = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(assets)
+    assets = load_script("make_symmetric_assets")
     tmp = tmp_path_factory.mktemp("align")
     mesh, tex = assets.fruit(np.random.default_rng(0))
     mesh.texture = np.clip(tex, 0, 1).astype(np.float32)

@@ -124,13 +124,8 @@ def test_large_photos_are_loaded_at_the_working_size(tmp_path):
 # ------------------------------------------------------------------------------------------------
 
 def _cli():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parent.parent / "scripts" / "reconstruct.py"
-    spec = importlib.util.spec_from_file_location("reconstruct_cli", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tests.conftest import load_script
+    return load_script("reconstruct")
 
 
 def test_cli_caps_the_working_size_by_default_and_logs_it(tmp_path, capsys):

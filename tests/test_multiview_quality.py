@@ -81,13 +81,9 @@ def test_barrel_cameras_orbit_back(tmp_path):
     # orbit about its axis, only the planks and hoops can; Gaussian noise (3 deg / 3 % sigma). Measured
     # with the orbit steps (docs/BENCHMARKS.md, "Orbit steps"): raw 0.963-0.967 / 27.7-28.0 dB, aligned
     # 0.974-0.977 / 30.8-31.2 dB, rotation error ratio 0.30-0.33 (0.66 without the orbit steps)
-    import importlib.util
+    from tests.conftest import load_script
 
-    from tests.conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("make_symmetric_assets", ROOT / "scripts" / "make_symmetric_assets.py")
-    assets = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(assets)
+    assets = load_script("make_symmetric_assets")
     assert assets.main(["--out", str(tmp_path / "assets")]) == 0
     data = _render(tmp_path / "assets", tmp_path / "barrel24", mesh="barrel/barrel.obj", noise_model="gaussian")
     fig = _figures(data, tmp_path / "res")
