@@ -89,6 +89,8 @@ def test_before_after_from_result_json_and_transforms(tmp_path):
     assert ba["before"]["matched"] == ba["after"]["matched"] == 5
     assert ba["before"]["rot_deg_mean"] == pytest.approx(3.0, abs=1e-4)  # the file holds float32 values
     assert ba["after"]["rot_deg_max"] < 1e-3 and ba["after"]["trans_rel_max"] < 1e-5
+    # the cameras turned about their own centres: no similarity explains that, it stays after alignment
+    assert ba["before_aligned"]["rot_deg_mean"] == pytest.approx(3.0, abs=1e-3)
     # no cameras in the result -> None, not an error
     assert cam_err.before_after_errors({"cameras": fixed}, exact)["before"] is None
 
@@ -355,6 +357,12 @@ def test_umeyama_recovers_a_known_similarity_on_a_rig():
     back = {f"v{i}": {"K": None, "R": Rb[i], "t": tb[i]} for i in range(len(R))}
     aligned = cam_err.camera_errors(back, exact)
     assert aligned["rot_deg_max"] < 1e-4 and aligned["trans_rel_max"] < 1e-9
+    # a rig that differs only by a similarity has no error once each rig is aligned on its own
+    result["input_cameras"] = [_entry(f"v{i}", R[i], t[i]) for i in range(len(R))]
+    ba = cam_err.before_after_errors(result, exact)
+    assert ba["after"]["rot_deg_mean"] > 10 and ba["before"]["rot_deg_max"] < 1e-6
+    assert ba["after_aligned"]["rot_deg_max"] < 1e-4 and ba["after_aligned"]["trans_rel_max"] < 1e-9
+    assert ba["before_aligned"]["rot_deg_max"] < 1e-4
     # a pruned frame is left out of the fit; too few frames give no alignment
     result["pruned"] = [{"name": "v0"}]
     assert cam_err.align_result_cameras(result, exact)["matched"] == len(R) - 1

@@ -119,7 +119,8 @@ def test_quality_script_reports_raw_and_aligned_figures(tiny_result, spot, tmp_p
     # the gauge error is small here, so taking it out moves the figures little, and never far down
     assert abs(fig["heldout_aligned_iou_mean"] - fig["heldout_iou_mean"]) < 0.05
     assert fig["heldout_aligned_psnr_mean"] > fig["heldout_psnr_mean"] - 1.0
-    assert {"chamfer_l1_rel", "fscore@1%", "fscore@2%", "normal_consistency", "centre_err_rel_after"} <= set(fig)
+    assert {"chamfer_l1_rel", "fscore@1%", "fscore@2%", "normal_consistency", "centre_err_rel_after",
+            "rot_err_aligned_ratio"} <= set(fig)
 
 
 def test_refuses_non_empty_out(spot, tmp_path):

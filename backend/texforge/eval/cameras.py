@@ -118,17 +118,37 @@ def camera_errors(estimated: dict[str, dict], exact: dict[str, dict], center=Non
 
 def before_after_errors(result: dict, exact: dict[str, dict], center=None) -> dict:
     """Camera errors of result.json's ``input_cameras`` (before refinement) and ``cameras`` (after)
-    against the exact cameras. Frames the pipeline pruned (result.json ``pruned``) are listed but left
-    out of both, so before and after are means over the same views."""
+    against the exact cameras, raw (``before`` / ``after``) and after each rig's own similarity
+    alignment (``before_aligned`` / ``after_aligned``, :func:`similarity_aligned`). Frames the pipeline
+    pruned (result.json ``pruned``) are listed but left out of all, so each is a mean over the same views."""
     pruned = {p.get("name") for p in result.get("pruned", []) or []}
     kept = {n: v for n, v in exact.items() if n not in pruned}
     out = {"pruned": sorted(n for n in pruned if n)}
     for key, field in (("before", "input_cameras"), ("after", "cameras")):
+        out[key] = out[f"{key}_aligned"] = None
         if not result.get(field):
-            out[key] = None
             continue
-        out[key] = camera_errors(cameras_from_result_entries(result[field], field), kept, center)
+        estimated = cameras_from_result_entries(result[field], field)
+        out[key] = camera_errors(estimated, kept, center)
+        moved = similarity_aligned(estimated, kept)
+        if moved is not None:
+            out[f"{key}_aligned"] = camera_errors(moved, kept, center)
     return out
+
+
+def similarity_aligned(estimated: dict[str, dict], exact: dict[str, dict]) -> dict[str, dict] | None:
+    """The ``estimated`` cameras (those also in ``exact``) moved into the exact cameras' frame by the
+    similarity that best maps their centres onto the exact ones; None with fewer than 3 such cameras
+    (or all on a line). Their errors are what a fit could correct: a rig cannot see its own similarity
+    transform, so the raw errors of even a perfect fit keep that part of the input rig's noise."""
+    names = [n for n in exact if n in estimated]
+    fit = _centre_similarity(estimated, exact, names)
+    if fit is None:
+        return None
+    s, Rs, ts = fit
+    R, t = transform_cameras(np.stack([estimated[n]["R"] for n in names]),
+                             np.stack([estimated[n]["t"] for n in names]), *invert_similarity(s, Rs, ts))
+    return {n: {**estimated[n], "R": R[i], "t": t[i]} for i, n in enumerate(names)}
 
 
 def umeyama(src, dst, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
@@ -172,17 +192,27 @@ def align_result_cameras(result: dict, exact: dict[str, dict]) -> dict | None:
     est = cameras_from_result_entries(result.get("cameras") or [], "cameras")
     pruned = {p.get("name") for p in result.get("pruned", []) or []}
     names = [n for n in exact if n in est and n not in pruned]
-    if len(names) < 3:
+    fit = _centre_similarity(est, exact, names)
+    if fit is None:
         return None
+    s, R, t = fit
     src = np.stack([_center(est[n]["R"], est[n]["t"]) for n in names])
     dst = np.stack([_center(exact[n]["R"], exact[n]["t"]) for n in names])
-    try:
-        s, R, t = umeyama(src, dst)
-    except ValueError:
-        return None
     rms = lambda d: float(np.sqrt((np.linalg.norm(d, axis=1) ** 2).mean()))  # noqa: E731
     return {"scale": s, "rotation": R.tolist(), "translation": t.tolist(), "matched": len(names),
             "centre_rms_before": rms(src - dst), "centre_rms_after": rms(s * src @ R.T + t - dst)}
+
+
+def _centre_similarity(estimated: dict, exact: dict, names: list[str]):
+    """:func:`umeyama` of the ``names`` cameras' estimated centres onto their exact ones; None with
+    fewer than 3 or all on a line."""
+    if len(names) < 3:
+        return None
+    try:
+        return umeyama(np.stack([_center(estimated[n]["R"], estimated[n]["t"]) for n in names]),
+                       np.stack([_center(exact[n]["R"], exact[n]["t"]) for n in names]))
+    except ValueError:
+        return None
 
 
 def finite_or_none(x):

@@ -9,7 +9,8 @@ the project's own renderer (no Blender): the figures of docs/BENCHMARKS.md and t
   against DATASET/gt_mesh.ply (texforge.metrics.geometry);
 * camera rotation error (degrees) and centre error (fraction of the camera's distance to the object
   centre) of the input and the corrected cameras against DATASET/transforms_gt.json over the unpruned
-  views (texforge.eval.cameras);
+  views (texforge.eval.cameras), raw and with each rig similarity-aligned to the exact one
+  (``rot_err_aligned_*``: the raw errors of a perfect fit keep the input rig's similarity error);
 * the pruned frames and whether they are the dataset's flipped frames (dataset.json).
 """
 
@@ -58,16 +59,19 @@ def object_center(dataset: Path) -> np.ndarray:
 
 
 def camera_figures(result: dict, exact: dict, center) -> dict:
-    """Mean rotation / centre errors before and after refinement (texforge.eval.cameras), their ratio."""
+    """Mean rotation / centre errors before and after refinement (texforge.eval.cameras), their ratio;
+    raw, and with each rig similarity-aligned to the exact one (``*_aligned_*``: the part a fit can correct)."""
     from .cameras import before_after_errors
     ba = before_after_errors(result, exact, center=center)
     out = {}
-    for when in ("before", "after"):
-        e = ba.get(when) or {}
-        out[f"rot_err_deg_{when}"] = e.get("rot_deg_mean")
-        out[f"centre_err_rel_{when}"] = e.get("trans_rel_mean")
-    if out["rot_err_deg_before"] is not None and out["rot_err_deg_after"] is not None:
-        out["rot_err_ratio"] = out["rot_err_deg_after"] / max(out["rot_err_deg_before"], 1e-9)
+    for kind in ("", "_aligned"):
+        for when in ("before", "after"):
+            e = ba.get(when + kind) or {}
+            out[f"rot_err{kind}_deg_{when}"] = e.get("rot_deg_mean")
+            out[f"centre_err{kind}_rel_{when}"] = e.get("trans_rel_mean")
+        before, after = out[f"rot_err{kind}_deg_before"], out[f"rot_err{kind}_deg_after"]
+        if before is not None and after is not None:
+            out[f"rot_err{kind}_ratio"] = after / max(before, 1e-9)
     return out
 
 
