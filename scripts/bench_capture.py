@@ -1,7 +1,7 @@
 """Held-out figures on a real photo capture (COLMAP or LLFF with masks): every K-th photo held out.
 
     python scripts/bench_capture.py CAPTURE --out DIR [--presets tiny,small] [--runs given:frozen,given:calibrated,...]
-           [--holdout-every 8] [--max-size PX] [--json FILE]
+           [--holdout-every 8] [--max-size PX] [--seed 0] [--json FILE]
 
 Each run is MASKS:CAMERAS. MASKS: ``given`` (the capture's mask files) or ``segment`` (TexForge's automatic
 segmentation, texforge.data.segment). CAMERAS: ``frozen`` (never moved), or a camera trust
@@ -44,7 +44,8 @@ def _without_masks(capture: Path, where: Path) -> Path:
     return where
 
 
-def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every: int, max_size: int) -> dict:
+def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every: int, max_size: int,
+         seed: int) -> dict:
     import numpy as np
 
     from texforge.data.transforms_io import every_nth, load_dataset
@@ -53,7 +54,7 @@ def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every:
     from texforge.pipelines.multiview import MultiviewConfig, run_multiview
     from texforge.pipelines.multiview.result_io import write_result
 
-    cfg = MultiviewConfig.preset(preset, camera_trust="calibrated" if cameras == "frozen" else cameras)
+    cfg = MultiviewConfig.preset(preset, camera_trust="calibrated" if cameras == "frozen" else cameras, seed=seed)
     if cameras == "frozen":
         cfg.stages = [dataclasses.replace(st, cameras=False) for st in cfg.stages]
     train = load_dataset(capture if masks == "given" else _without_masks(capture, out.parent / "unmasked"), "train",
@@ -69,7 +70,7 @@ def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every:
     before = np.asarray([e["R"] for e in json.loads((out / "result.json").read_text())["input_cameras"]])
     turn = [float(np.degrees(np.arccos(np.clip((np.trace(np.asarray(a) @ b.T) - 1) / 2, -1, 1))))
             for a, b in zip(moved, before)]
-    row = {"preset": preset, "masks": masks, "cameras": cameras, "train_views": len(train.names),
+    row = {"preset": preset, "masks": masks, "cameras": cameras, "seed": seed, "train_views": len(train.names),
            "heldout_views": len(test.names), "size": [train.cameras.width, train.cameras.height],
            "heldout_iou_mean": round(float(np.mean(per_view["iou"])), 4),
            "heldout_iou_min": round(float(np.min(per_view["iou"])), 4),
@@ -89,6 +90,8 @@ def main(argv=None) -> int:
                    help="comma-separated MASKS:CAMERAS (masks given|segment; cameras frozen|calibrated|approximate|rough)")
     p.add_argument("--holdout-every", type=int, default=8, metavar="K")
     p.add_argument("--max-size", type=int, default=256, metavar="PX", help="working size (longest side)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the fit's seed: runs that differ only in it show how far a figure moves by chance")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(_arguments() if argv is None else argv)
     runs = [tuple(r.split(":")) for r in args.runs.split(",")]
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
     for preset in args.presets.split(","):
         for masks, cameras in runs:
             rows.append(_run(Path(args.capture), out / f"{preset}-{masks}-{cameras}", preset, masks, cameras,
-                             args.holdout_every, args.max_size))
+                             args.holdout_every, args.max_size, args.seed))
             if args.json:
                 Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

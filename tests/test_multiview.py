@@ -123,6 +123,28 @@ def test_quality_script_reports_raw_and_aligned_figures(tiny_result, spot, tmp_p
             "rot_err_aligned_ratio"} <= set(fig)
 
 
+def test_camera_error_by_texture_ranks_views_and_splits_the_errors(tiny_result, spot, tmp_path, capsys):
+    """scripts/camera_error_by_texture.py: the texture signal is zero on a plain photo and grows with
+    the texture; every unpruned training view gets a row, weakest signal first, with the aligned
+    rotation errors of eval.cameras (a corrected rig beats the input one on this scene)."""
+    from tests.conftest import load_script
+    script = load_script("camera_error_by_texture")
+    plain, stripes = np.full((32, 32, 3), 0.4), np.zeros((32, 32, 3))
+    stripes[:, ::4] = 1.0
+    mask = np.ones((32, 32))
+    assert script.texture_signal(plain, mask) == pytest.approx(0.0, abs=1e-12)
+    assert script.texture_signal(stripes, mask) > 0.05
+    assert script.texture_signal(stripes, np.zeros((32, 32))) == 0.0  # nothing inside the mask
+    rows_file = tmp_path / "rows.json"
+    assert script.main([str(spot), "--result", str(tiny_result), "--json", str(rows_file)]) == 0
+    rows = json.loads(rows_file.read_text())
+    pruned = {p["name"] for p in json.loads((tiny_result / "result.json").read_text())["pruned"]}
+    assert len(rows) == VIEWS - len(pruned) and not pruned & {r["name"] for r in rows}
+    assert [r["signal"] for r in rows] == sorted(r["signal"] for r in rows) and rows[-1]["signal"] > 0
+    assert np.mean([r["rot_deg_after"] for r in rows]) < np.mean([r["rot_deg_before"] for r in rows])
+    assert "weakest quarter" in capsys.readouterr().out
+
+
 def test_refuses_non_empty_out(spot, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
