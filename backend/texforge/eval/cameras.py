@@ -142,7 +142,7 @@ def similarity_aligned(estimated: dict[str, dict], exact: dict[str, dict]) -> di
     (or all on a line). Their errors are what a fit could correct: a rig cannot see its own similarity
     transform, so the raw errors of even a perfect fit keep that part of the input rig's noise."""
     names = [n for n in exact if n in estimated]
-    fit = _centre_similarity(estimated, exact, names)
+    fit = _similarity_or_none(_centres(estimated, names), _centres(exact, names))
     if fit is None:
         return None
     s, Rs, ts = fit
@@ -192,25 +192,26 @@ def align_result_cameras(result: dict, exact: dict[str, dict]) -> dict | None:
     est = cameras_from_result_entries(result.get("cameras") or [], "cameras")
     pruned = {p.get("name") for p in result.get("pruned", []) or []}
     names = [n for n in exact if n in est and n not in pruned]
-    fit = _centre_similarity(est, exact, names)
+    src, dst = _centres(est, names), _centres(exact, names)
+    fit = _similarity_or_none(src, dst)
     if fit is None:
         return None
     s, R, t = fit
-    src = np.stack([_center(est[n]["R"], est[n]["t"]) for n in names])
-    dst = np.stack([_center(exact[n]["R"], exact[n]["t"]) for n in names])
     rms = lambda d: float(np.sqrt((np.linalg.norm(d, axis=1) ** 2).mean()))  # noqa: E731
     return {"scale": s, "rotation": R.tolist(), "translation": t.tolist(), "matched": len(names),
             "centre_rms_before": rms(src - dst), "centre_rms_after": rms(s * src @ R.T + t - dst)}
 
 
-def _centre_similarity(estimated: dict, exact: dict, names: list[str]):
-    """:func:`umeyama` of the ``names`` cameras' estimated centres onto their exact ones; None with
-    fewer than 3 or all on a line."""
-    if len(names) < 3:
+def _centres(cameras: dict[str, dict], names: list[str]) -> np.ndarray:
+    return np.asarray([_center(cameras[n]["R"], cameras[n]["t"]) for n in names], np.float64).reshape(-1, 3)
+
+
+def _similarity_or_none(src: np.ndarray, dst: np.ndarray):
+    """:func:`umeyama` of ``src`` onto ``dst``; None for fewer than 3 points or all on a line."""
+    if len(src) < 3:
         return None
     try:
-        return umeyama(np.stack([_center(estimated[n]["R"], estimated[n]["t"]) for n in names]),
-                       np.stack([_center(exact[n]["R"], exact[n]["t"]) for n in names]))
+        return umeyama(src, dst)
     except ValueError:
         return None
 
