@@ -60,27 +60,34 @@ class CameraTrust:
 
     ``lr``: camera learning rates; ``prior``: weight of the rig prior (rotation and centre alike);
     ``neighbour``: tolerance of the neighbour test of ordered sequences (None: no neighbour test);
-    ``min_resolution``: stages that render smaller images leave the cameras where they are.
+    ``min_resolution``: stages that render smaller images leave the cameras where they are;
+    ``orbit``: whether the stages' orbit steps (``StageConfig.lr_cam_orbit``) run.
     Calibrated cameras (COLMAP, a photogrammetry tool) are better than anything silhouettes of a
     coarse mesh can tell: left free, a long fit moves them along the near-null modes and makes the
     held-out figures worse than frozen cameras (issue 13), so they move slowly within a tight prior
     and are never judged by their neighbours. Nor do they move in stages below 128 px: a pixel there
     spans a degree or more, far coarser than a calibration, and on the development capture any
     refinement at the tiny preset's 64 px (even its last stage alone) cost 0.1-0.3 dB against frozen
-    cameras. Rough cameras (placed by hand, a turntable) get a
-    looser prior and a more tolerant neighbour test."""
+    cameras. Nor do they take orbit steps: the orbit is a coordinate the rig prior does not see until
+    it is folded into the corrections, so each step moves a camera by its full learning rate whatever
+    the prior. On the development capture at the full preset (256 px) they cost 0.34 dB against frozen
+    cameras; without them calibrated refinement is 0.15 dB above frozen, and at the small preset within
+    0.01 dB of it (docs/BENCHMARKS.md). Orbit steps are there to undo turns of degrees about a symmetry
+    axis, which calibrated cameras do not have.
+    Rough cameras (placed by hand, a turntable) get a looser prior and a more tolerant neighbour test."""
 
     lr: float = 1.0
     prior: float = 1.0
     neighbour: float | None = 1.0
     min_resolution: int = 0
+    orbit: bool = True
 
 
 CAMERA_TRUST = {
     # spot with exact cameras (scripts/bench_framing.py, docs/BENCHMARKS.md): lr 0.1 / prior 100 still
     # moved them 0.38 deg (tiny preset); these keep them within 0.07 deg, and at the small preset
     # match frozen cameras where "approximate" drifts 0.5 deg and loses 0.03 held-out IoU
-    "calibrated": CameraTrust(lr=0.05, prior=1e5, neighbour=None, min_resolution=128),
+    "calibrated": CameraTrust(lr=0.05, prior=1e5, neighbour=None, min_resolution=128, orbit=False),
     "approximate": CameraTrust(),
     "rough": CameraTrust(lr=1.5, prior=0.25, neighbour=1.5),
 }

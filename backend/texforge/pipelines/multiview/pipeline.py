@@ -296,7 +296,7 @@ class _Run:
         if moves:
             groups.append({"params": [self.rig.rot], "lr": st.lr_cam_rot * trust.lr})
             groups.append({"params": [self.rig.pos], "lr": st.lr_cam_pos * trust.lr})
-            if st.lr_cam_orbit > 0:
+            if st.lr_cam_orbit > 0 and trust.orbit:
                 groups.append({"params": [self.rig.orbit], "lr": st.lr_cam_orbit * trust.lr})
         opt = torch.optim.Adam(groups)
         perceptual = self.perceptual() if st.perceptual_weight > 0 else None
