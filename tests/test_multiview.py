@@ -425,6 +425,35 @@ def test_post_fit_steps_render_views_in_chunks_at_the_fit_size(spot, monkeypatch
     assert len(res.per_view) == VIEWS and all(0 < v["iou"] <= 1 for v in res.per_view)
 
 
+def test_a_stage_learns_a_texture_no_finer_than_its_images(spot, monkeypatch):
+    """A stage that asks for more pixels than the photos have (the full preset's 512 px stage on
+    128 px photos) learns its texture at the images' scale: a texture finer than the pixels that see
+    it turns the image losses' pull on the vertices into noise (the full preset on the demo scene
+    ended at a training IoU of 0.84 before this)."""
+    import dataclasses
+
+    from texforge.pipelines.multiview import pipeline as mv_pipeline
+    from texforge.pipelines.multiview.fit import stage_texture_size
+
+    assert stage_texture_size((512, 1024), 512, (128, 96)) == (128, 256)
+    assert stage_texture_size((128, 256), 128, (640, 480)) == (128, 256)      # never made finer
+    learned = []
+    real = mv_pipeline._Run.extract
+
+    def recording(self, resolution, tex_size, *args, **kwargs):
+        learned.append((resolution, tuple(tex_size)))
+        return real(self, resolution, tex_size, *args, **kwargs)
+
+    monkeypatch.setattr(mv_pipeline._Run, "extract", recording)
+    ds = load_dataset(spot, split="train", max_size=32)
+    tiny = MultiviewConfig.preset("tiny")
+    stages = [dataclasses.replace(s, iterations=3) for s in tiny.stages]
+    run_multiview(ds, dataclasses.replace(tiny, stages=stages, prune=False))
+    # stage 2 asks for 48 px and (32, 64) texels, stage 3 for 64 px and (64, 128): both get 32 px images
+    assert (48, (21, 43)) in learned and (64, (32, 64)) in learned
+    assert not [t for r, t in learned if r in (48, 64) and t[0] > 32]
+
+
 def _texture_gradient_energy(tex: np.ndarray, visibility: np.ndarray) -> float:
     """Mean squared difference of horizontally and vertically adjacent texels that views see."""
     seen = visibility > 0.05

@@ -36,6 +36,20 @@ def resample_views(images: torch.Tensor, masks: torch.Tensor, resolution: int, c
     return torch.cat(im), torch.cat(mk).contiguous(), (nw, nh)
 
 
+def stage_texture_size(texture_size: tuple[int, int], resolution: int, size: tuple[int, int]) -> tuple[int, int]:
+    """The (H, W) of the texture a stage learns, scaled down with its images when the photos are
+    smaller than the stage's ``resolution`` (``size``: the (W, H) it actually renders at).
+
+    The presets give each stage a texture about as fine as its images. A texture much finer than the
+    pixels that see it is fitted texel by texel to each view's residual, and the image losses' pull
+    on the vertices (through the texture's slope across the surface) turns into noise: the full
+    preset run on 128 px photos, whose 512 px stage then learned a 512 x 1024 texture from 128 px
+    images, ended with a training IoU of 0.84 on the demo scene, 0.97 with the texture scaled to the
+    images (docs/BENCHMARKS.md, "The full preset on photos smaller than its stages")."""
+    scale = min(1.0, max(size) / resolution)
+    return tuple(max(8, round(t * scale)) for t in texture_size)
+
+
 def render(mesh: MeshModel, vertices: torch.Tensor, cameras: Cameras, texture: torch.Tensor | None,
            band_px: float, soft_mask: bool = True):
     """Render ``vertices`` of ``mesh`` with a soft-mask band of ``band_px`` pixels. texture

@@ -55,7 +55,7 @@ from ...training.loop import TrainLoop
 from . import prune as prune_mod
 from .align import align_cameras
 from .config import MultiviewConfig, StageConfig
-from .fit import render, resample_views, view_ious
+from .fit import render, resample_views, stage_texture_size, view_ious
 from .category_start import category_start_shape, load_encoder
 from .pseudo_views import pseudo_gt_views
 
@@ -282,7 +282,7 @@ class _Run:
         images, masks, size = self.level(st.resolution)
         use_image = st.image_weight > 0 or st.perceptual_weight > 0
         if use_image:
-            self.texture_param = nn.Parameter(self.extract(st.resolution, st.texture_size).permute(2, 0, 1)
+            self.texture_param = nn.Parameter(self.extract(st.resolution, stage_texture_size(st.texture_size, st.resolution, size)).permute(2, 0, 1)
                                               .unsqueeze(0).contiguous())
         targets = images * masks.unsqueeze(-1)
         groups = [{"params": [self.mesh.shift], "lr": st.lr_affine * self.radius},
