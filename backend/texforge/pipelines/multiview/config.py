@@ -71,9 +71,10 @@ class CameraTrust:
     cameras. Nor do they take orbit steps: the orbit is a coordinate the rig prior does not see until
     it is folded into the corrections, so each step moves a camera by its full learning rate whatever
     the prior. On the development capture at the full preset (256 px) they cost 0.34 dB against frozen
-    cameras; without them calibrated refinement is 0.15 dB above frozen, and at the small preset within
-    0.01 dB of it (docs/BENCHMARKS.md). Orbit steps are there to undo turns of degrees about a symmetry
-    axis, which calibrated cameras do not have.
+    cameras, and without them calibrated refinement came out 0.15 dB above frozen (since the stages'
+    textures follow their images, within 0.05 dB of it); at the small preset it is within 0.01 dB of
+    frozen (docs/BENCHMARKS.md). Orbit steps are there to undo turns of degrees about a symmetry axis,
+    which calibrated cameras do not have.
     Rough cameras (placed by hand, a turntable) get a looser prior and a more tolerant neighbour test."""
 
     lr: float = 1.0
