@@ -282,7 +282,8 @@ class _Run:
         images, masks, size = self.level(st.resolution)
         use_image = st.image_weight > 0 or st.perceptual_weight > 0
         if use_image:
-            self.texture_param = nn.Parameter(self.extract(st.resolution, stage_texture_size(st.texture_size, st.resolution, size)).permute(2, 0, 1)
+            tex_size = stage_texture_size(st.texture_size, st.resolution, size)
+            self.texture_param = nn.Parameter(self.extract(st.resolution, tex_size).permute(2, 0, 1)
                                               .unsqueeze(0).contiguous())
         targets = images * masks.unsqueeze(-1)
         groups = [{"params": [self.mesh.shift], "lr": st.lr_affine * self.radius},
