@@ -47,12 +47,14 @@ def _without_masks(capture: Path, where: Path) -> Path:
 def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every: int, max_size: int,
          seed: int) -> dict:
     import numpy as np
+    import torch
 
     from texforge.data.transforms_io import every_nth, load_dataset
     from texforge.eval.multiview import heldout_figures
     from texforge.mesh.io import load_mesh
     from texforge.pipelines.multiview import MultiviewConfig, run_multiview
     from texforge.pipelines.multiview.result_io import write_result
+    from texforge.render.pose import rotation_angle_deg
 
     cfg = MultiviewConfig.preset(preset, camera_trust="calibrated" if cameras == "frozen" else cameras, seed=seed)
     if cameras == "frozen":
@@ -66,10 +68,9 @@ def _run(capture: Path, out: Path, preset: str, masks: str, cameras: str, every:
     write_result(result, out)
     test = _masked(load_dataset(capture, "test", max_size=max_size, select=every_nth(every)))
     per_view = heldout_figures(load_mesh(out / "mesh.glb"), test)
-    moved = [e["R"] for e in json.loads((out / "result.json").read_text())["cameras"]]
-    before = np.asarray([e["R"] for e in json.loads((out / "result.json").read_text())["input_cameras"]])
-    turn = [float(np.degrees(np.arccos(np.clip((np.trace(np.asarray(a) @ b.T) - 1) / 2, -1, 1))))
-            for a, b in zip(moved, before)]
+    saved = json.loads((out / "result.json").read_text())
+    turn = rotation_angle_deg(*(torch.as_tensor([e["R"] for e in saved[k]], dtype=torch.float64)
+                                for k in ("cameras", "input_cameras"))).tolist()
     row = {"preset": preset, "masks": masks, "cameras": cameras, "seed": seed, "train_views": len(train.names),
            "heldout_views": len(test.names), "size": [train.cameras.width, train.cameras.height],
            "heldout_iou_mean": round(float(np.mean(per_view["iou"])), 4),
