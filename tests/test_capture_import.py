@@ -1,5 +1,5 @@
 """Real-capture inputs: COLMAP sparse models (binary and text, five camera models), LLFF poses_bounds.npy,
-mask files by name, EXIF orientation, and the Blender import operator.
+IDR / NeuS cameras.npz, mask files by name, EXIF orientation, and the Blender import operator.
 
 Each test writes a capture of one known scene (cameras on a ring looking at a cloud of 3-D points) with
 its own writer of the published formats, and checks that the points project back to where the scene
@@ -20,8 +20,10 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from texforge.data import colmap
+from texforge.data.idr import read_idr_frames
 from texforge.data.images import image_size, read_image, reads_upright, write_png
 from texforge.data.transforms_io import capture_format, every_nth, load_dataset
+from texforge.pipelines.multiview.run_folder import auto_camera_trust
 from texforge.runtime.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,6 +277,81 @@ def test_llff_points_project_back_with_masks_by_name(tmp_path):
         load_dataset(folder)
 
 
+IDR_K = pinhole(PARAMS["PINHOLE"], "PINHOLE")  # off-centre principal point: the half-pixel shift shows
+
+
+def write_idr(folder: Path, scale: int = 1, camera_file: str = "cameras.npz", neus_names: bool = False) -> Path:
+    """The same scene as an IDR capture: image/ with blobs, mask/ with RGB 0/255 masks, and world_mat_i
+    = c_i K' [R | t] for photos ``scale`` x larger than image/, K' counting pixel centres from 0 (as IDR
+    and NeuS cast rays), c_i a different scale and sign per view. IDR's DTU names (photos 000000.png,
+    masks 000.png), or with ``neus_names`` NeuS's (000.png both)."""
+    X = scene_points()
+    (folder / "image").mkdir(parents=True)
+    (folder / "mask").mkdir()
+    Kf = np.diag([scale, scale, 1.0]) @ IDR_K
+    Kf[:2, 2] -= 0.5
+    mats = {}
+    for i, (R, t) in enumerate(ring_cameras()):
+        uv = project(IDR_K, R, t, X)
+        write_png(folder / "image" / (f"{i:03d}.png" if neus_names else f"{i:06d}.png"), blobs(uv))
+        m = np.zeros((H, W, 3), np.float32)
+        m[int(uv[:, 1].min()) - 2:int(uv[:, 1].max()) + 3, int(uv[:, 0].min()) - 2:int(uv[:, 0].max()) + 3] = 1
+        write_png(folder / "mask" / f"{i:03d}.png", m)
+        P = (-1) ** i * (0.5 + 0.3 * i) * Kf @ np.hstack([R, t[:, None]])
+        mats[f"world_mat_{i}"] = np.vstack([P, [0, 0, 0, 1.0]])
+        mats[f"world_mat_inv_{i}"] = np.linalg.inv(mats[f"world_mat_{i}"])
+        mats[f"scale_mat_{i}"] = np.diag([3.0, 3.0, 3.0, 1.0])  # ignored: the world stays the file's
+    np.savez(folder / camera_file, **mats)
+    return folder
+
+
+def rewrite_npz(path: Path, **changes):
+    """The npz at ``path`` with keys replaced (a value of None removes the key)."""
+    with np.load(path) as data:
+        mats = {k: data[k] for k in data.files}
+    mats.update(changes)
+    np.savez(path, **{k: v for k, v in mats.items() if v is not None})
+
+
+def test_idr_points_project_back_with_masks_from_mask_folder(tmp_path):
+    folder = write_idr(tmp_path / "dtu")
+    assert capture_format(folder) == "idr" and capture_format(folder / "cameras.npz") == "idr"
+    assert auto_camera_trust(folder) == "calibrated"  # what reconstruct.py's --camera-trust auto takes
+    X = scene_points()
+    frames, warnings = read_idr_frames(folder)
+    assert [f.name for f in frames] == [f"{i:06d}.png" for i in range(VIEWS)] and warnings == []
+    assert [Path(f.mask_path).name for f in frames] == [f"{i:03d}.png" for i in range(VIEWS)]  # sorted order
+    for fr, (R, t) in zip(frames, ring_cameras()):
+        ideal = project(IDR_K, R, t, X)
+        np.testing.assert_allclose(project(fr.K, fr.R, fr.t, X), ideal, atol=1e-6)
+        assert abs(np.linalg.det(fr.R) - 1) < 1e-9 and fr.size == (W, H)
+        assert blob_error(fr.read_pixels(), ideal) < 0.5
+    ds = load_dataset(folder, max_size=0)
+    assert ds.names == [f"{i:06d}.png" for i in range(VIEWS)] and ds.images.shape == (VIEWS, H, W, 3)
+    for i, (R, t) in enumerate(ring_cameras()):
+        Kt, Rt, tt = (x[i].double().numpy() for x in (ds.cameras.K, ds.cameras.R, ds.cameras.t))
+        assert np.abs(project(Kt, Rt, tt, X) - project(IDR_K, R, t, X)).max() < 0.5
+        np.testing.assert_allclose(ds.masks[i], read_image(folder / "mask" / f"{i:03d}.png")[..., 0])  # RGB mask
+
+
+def test_idr_downscaled_photos_and_camera_file_choice(tmp_path):
+    """NeuS's cameras_sphere.npz for photos twice the size of those in image/: the principal point
+    says so and the intrinsics follow. A cameras.npz beside it is the other file's choice only when
+    named; here it holds the cameras at the photos' own size."""
+    folder = write_idr(tmp_path / "bmvs", scale=2, camera_file="cameras_sphere.npz", neus_names=True)
+    with np.load(write_idr(tmp_path / "at_size", neus_names=True) / "cameras.npz") as data:
+        np.savez(folder / "cameras.npz", **data)
+    X = scene_points()
+    for path, scaled in ((folder, True), (folder / "cameras_sphere.npz", True), (folder / "cameras.npz", False)):
+        frames, warnings = read_idr_frames(path.parent, path) if path.is_file() else read_idr_frames(path)
+        assert bool(warnings) == scaled and (not scaled or "1/2-scale copy" in warnings[0])
+        assert [Path(f.mask_path).name for f in frames] == [f"{i:03d}.png" for i in range(VIEWS)]  # by stem
+        for fr, (R, t) in zip(frames, ring_cameras()):
+            np.testing.assert_allclose(project(fr.K, fr.R, fr.t, X), project(IDR_K, R, t, X), atol=1e-6)
+    ds = load_dataset(folder / "cameras.npz", max_size=32)
+    assert ds.images.shape == (VIEWS, 24, 32, 3) and auto_camera_trust(folder / "cameras.npz") == "calibrated"
+
+
 def test_colmap_photos_of_different_sizes(tmp_path):
     """Two COLMAP cameras (96x72 and 192x144), and one photo re-saved at twice its camera's size: all
     come out at the most common size with their points in place."""
@@ -348,8 +425,47 @@ def test_unsupported_camera_model(tmp_path, binary):
 
 def test_folder_without_any_dataset(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no transforms.json.*COLMAP model.*poses_bounds.npy"):
+    with pytest.raises(InputError, match="no transforms.json.*COLMAP model.*poses_bounds.npy.*cameras.npz"):
         load_dataset(tmp_path / "empty")
+
+
+def test_idr_bad_cameras_are_named(tmp_path):
+    folder = write_idr(tmp_path / "dtu")
+    cams = folder / "cameras.npz"
+    good = cams.read_bytes()
+    cams.write_bytes(good[:len(good) // 2])
+    with pytest.raises(InputError, match=r"cameras\.npz: not a readable \.npz file"):
+        load_dataset(folder)
+    np.save(folder / "poses.npy", np.eye(4))
+    (folder / "poses.npy").rename(cams)
+    with pytest.raises(InputError, match=r"cameras\.npz: not a readable \.npz file \(it holds a single \.npy array"):
+        load_dataset(folder)
+    cams.write_bytes(good)
+    P = np.load(cams)["world_mat_2"]
+    cases = [  # (changed keys, expected message)
+        ({"world_mat_3": None, "world_mat_6": P}, r"cameras\.npz: no world_mat_3 for frame 000003\.png"),
+        ({"world_mat_6": P}, r"cameras\.npz: 7 world_mat matrices but 6 photos in .*image"),
+        ({"world_mat_2": P + np.array([[0, 0.05, 0, 0]] + [[0] * 4] * 3) * np.abs(P).max()},
+         r"frame 000002\.png \(world_mat_2\): its intrinsics have a skew"),
+        ({"world_mat_2": np.where(np.eye(4) > 0, np.nan, P)}, r"frame 000002\.png \(world_mat_2\): .*NaN or inf"),
+        ({"world_mat_2": np.outer(P[:, 0], [1, 2, 3, 4])}, r"frame 000002\.png \(world_mat_2\): .*singular"),
+        ({"world_mat_2": P[:2]}, r"frame 000002\.png \(world_mat_2\): expected a 4x4 matrix"),
+        ({"world_mat_2": np.array([[10.0, 0, 300, 0], [0, 10, 20, 0], [0, 0, 1, 0], [0, 0, 0, 1]])},
+         r"frame 000002\.png .*principal point \(300\.5, 20\.5\) lies outside the 96x72 photo"),
+        ({f"world_mat_{i}": None for i in range(VIEWS)}, r"cameras\.npz: no world_mat_0, world_mat_1"),
+    ]
+    for changes, message in cases:
+        cams.write_bytes(good)
+        rewrite_npz(cams, **changes)
+        with pytest.raises(InputError, match=message):
+            load_dataset(folder)
+    cams.write_bytes(good)
+    (folder / "mask" / "005.png").unlink()  # named unlike the photos, and too few to pair in order
+    with pytest.raises(InputError, match=r"mask: 5 masks for 6 photos, named unlike the photos"):
+        load_dataset(folder)
+    (folder / "image" / "000004.png").unlink()
+    with pytest.raises(InputError, match=r"6 world_mat matrices but 5 photos"):
+        load_dataset(folder)
 
 
 # ---------------------------------------------------------------------------------------------

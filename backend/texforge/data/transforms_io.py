@@ -14,9 +14,11 @@ Cameras go through :func:`texforge.render.camera.transforms_intrinsics` and
 
 :func:`load_dataset` also takes capture folders that hold no transforms.json: a COLMAP sparse model
 (``sparse/0/``, ``sparse/`` or ``cameras.bin``/``.txt`` at the top, :mod:`texforge.data.colmap`) or
-an LLFF ``poses_bounds.npy`` (:mod:`texforge.data.llff`), each with its photos in ``images/``. Every
-format finds mask files beside the photos by name (:mod:`texforge.data.mask_files`) when it names
-none itself, and ``select`` picks frames (e.g. every 8th photo held out for evaluation).
+an LLFF ``poses_bounds.npy`` (:mod:`texforge.data.llff`), each with its photos in ``images/``, or an
+IDR / NeuS ``cameras.npz`` / ``cameras_sphere.npz`` with photos in ``image/`` and masks in ``mask/``
+(:mod:`texforge.data.idr`, the DTU and BlendedMVS releases of IDR and NeuS). Every format finds mask
+files beside the photos by name (:mod:`texforge.data.mask_files`) when it names none itself, and
+``select`` picks frames (e.g. every 8th photo held out for evaluation).
 
 Images of different sizes (same aspect ratio) are rescaled to the most common size (ties: the first
 frame's size) and their intrinsics scaled with them (``Cameras.resized`` semantics); images whose
@@ -181,13 +183,14 @@ def read_frames(path, split: str = "train") -> tuple[list[Frame], list[str], dic
 
 def capture_format(path, split: str = "train") -> str:
     """What a dataset path holds: "transforms" (a json file, or a folder with the split's json),
-    "colmap" or "llff". Raises InputError saying what was looked for."""
+    "colmap", "llff" or "idr", looked for in that order. Raises InputError saying what was looked for."""
     from .colmap import find_model
+    from .idr import CAMERA_FILES, find_cameras
     from .llff import POSES_FILE
 
     path = Path(path)
     if path.is_file():
-        return "llff" if path.name == POSES_FILE else "transforms"
+        return "llff" if path.name == POSES_FILE else "idr" if path.name in CAMERA_FILES else "transforms"
     if not path.exists():
         raise InputError(f"dataset not found: {path}")
     if split in SPLIT_FILES and any((path / n).is_file() for n in SPLIT_FILES[split]):
@@ -196,9 +199,12 @@ def capture_format(path, split: str = "train") -> str:
         return "colmap"
     if (path / POSES_FILE).is_file():
         return "llff"
+    if find_cameras(path) is not None:
+        return "idr"
     wanted = " or ".join(SPLIT_FILES.get(split, ("transforms.json",)))
-    raise InputError(f"{path}: no {wanted}, no COLMAP model (sparse/0/, sparse/ or cameras.bin / cameras.txt) and no "
-                     f"{POSES_FILE} in this folder; point to a dataset folder in one of these formats")
+    raise InputError(f"{path}: no {wanted}, no COLMAP model (sparse/0/, sparse/ or cameras.bin / cameras.txt), no "
+                     f"{POSES_FILE} and no IDR / NeuS {' or '.join(CAMERA_FILES)} in this folder; point to a "
+                     f"dataset folder in one of these formats")
 
 
 def read_any_frames(path, split: str = "train") -> tuple[list[Frame], list[str], str]:
@@ -210,16 +216,21 @@ def read_any_frames(path, split: str = "train") -> tuple[list[Frame], list[str],
         frames, warnings, _ = read_frames(json_path)
         return frames, warnings, str(json_path)
     from .colmap import read_colmap_frames
+    from .idr import read_idr_frames
     from .llff import read_llff_frames
 
-    folder = Path(path).parent if Path(path).is_file() else Path(path)  # poses_bounds.npy named itself
-    frames, warnings = (read_colmap_frames if kind == "colmap" else read_llff_frames)(folder)
+    named = Path(path) if Path(path).is_file() else None  # poses_bounds.npy or cameras.npz named itself
+    folder = named.parent if named is not None else Path(path)
+    if kind == "idr":
+        frames, warnings = read_idr_frames(folder, named)  # a named camera file wins over the preference
+    else:
+        frames, warnings = (read_colmap_frames if kind == "colmap" else read_llff_frames)(folder)
     return frames, warnings, str(folder)
 
 
 def every_nth(k: int, offset: int = 0, keep: bool = True):
     """A ``select`` for :func:`load_dataset`: frames i with i % k == offset (``keep=False``: all others),
-    counted in the dataset's frame order (sorted photo names for COLMAP and LLFF), e.g.
+    counted in the dataset's frame order (sorted photo names for COLMAP, LLFF and IDR), e.g.
     ``every_nth(8)`` the held-out views and ``every_nth(8, keep=False)`` the training views."""
     if k < 1:
         raise ValueError(f"every_nth: k must be at least 1, got {k}")
@@ -248,7 +259,8 @@ def load_dataset(path, split: str = "train", max_size: int | None = None, device
 
     ``path``: a dataset folder (split "train" -> transforms.json or transforms_train.json, "test" ->
     transforms_test.json, "gt" -> transforms_gt.json), a json file, or a capture folder with a COLMAP
-    model or poses_bounds.npy and images/ (split "train", or any split with ``select``: a capture's
+    model or poses_bounds.npy and images/, or an IDR / NeuS cameras.npz / cameras_sphere.npz and image/
+    (split "train", or any split with ``select``: a capture's
     held-out views are ``load_dataset(folder, "test", select=every_nth(8))``, kept unpruned like every
     split but "train"). ``select``: which frames to load, a callable (index, name) -> bool such as
     :func:`every_nth` or a sequence of indices (None: all).

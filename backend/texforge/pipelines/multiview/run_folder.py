@@ -31,14 +31,14 @@ def photo_reader(dataset, mask_source: str = "AUTO"):
 
 
 def auto_camera_trust(dataset) -> str:
-    """The camera trust a dataset's source implies: "calibrated" for a COLMAP or LLFF capture (cameras
-    computed by a photogrammetry tool), else "approximate" (a transforms.json may hold anything from
-    exact to hand-placed cameras)."""
+    """The camera trust a dataset's source implies: "calibrated" for a COLMAP, LLFF or IDR / NeuS capture
+    (cameras computed by a photogrammetry tool or a calibration rig, as DTU's), else "approximate" (a
+    transforms.json may hold anything from exact to hand-placed cameras)."""
     from ...data.transforms_io import capture_format
     from ...runtime.errors import InputError
 
     try:
-        return "calibrated" if capture_format(dataset) in ("colmap", "llff") else "approximate"
+        return "calibrated" if capture_format(dataset) in ("colmap", "llff", "idr") else "approximate"
     except InputError:  # load_dataset reports what is wrong with the folder
         return "approximate"
 
