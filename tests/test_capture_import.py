@@ -551,7 +551,7 @@ def _blender_error(bpy, fn) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("kind", ["colmap", "llff"])
+@pytest.mark.parametrize("kind", ["colmap", "llff", "idr"])
 def test_blender_import_capture_cameras_project_points(tmp_path, tf, kind):
     bpy = pytest.importorskip("bpy")
     from bpy_extras.object_utils import world_to_camera_view
@@ -560,12 +560,16 @@ def test_blender_import_capture_cameras_project_points(tmp_path, tf, kind):
     from addon.convert import roles
     from texforge.blender.camera import camera_krt
 
+    masks = "masks"
     if kind == "colmap":
         folder, K = write_colmap(tmp_path / "cap", "PINHOLE", binary=True), pinhole(PARAMS["PINHOLE"], "PINHOLE")
         names = [f"f{i}" for i in range(VIEWS)]
-    else:
+    elif kind == "llff":
         folder, K = write_llff(tmp_path / "cap"), np.array([[80.0, 0, W / 2], [0, 80.0, H / 2], [0, 0, 1.0]])
         names = [f"IMG_{i:04d}" for i in range(VIEWS)]
+    else:
+        folder, K, masks = write_idr(tmp_path / "cap"), IDR_K, "mask"
+        names = [f"{i:06d}" for i in range(VIEWS)]
     users = set(bpy.data.objects)
     assert tf.texforge.camera_trust == "approximate"
     assert bpy.ops.texforge.import_capture(directory=str(folder), write_transforms=True) == {"FINISHED"}
@@ -583,13 +587,13 @@ def test_blender_import_capture_cameras_project_points(tmp_path, tf, kind):
             assert abs(co.x * W - u) < 0.5 and abs((1.0 - co.y) * H - v) < 0.5
         photo, mask = (s.image for s in cam.data.background_images)
         assert Path(bpy.path.abspath(photo.filepath)).stem == cam.name and roles.role(photo) == ""
-        assert roles.role(mask) == roles.MASK and Path(bpy.path.abspath(mask.filepath)).parent.name == "masks"
+        assert roles.role(mask) == roles.MASK and Path(bpy.path.abspath(mask.filepath)).parent.name == masks
     # the transforms.json it wrote reads back as the same cameras, masks included
     ds = load_dataset(folder / "transforms.json", max_size=0)
     for i, (R, t) in enumerate(ring_cameras()):
         Kt, Rt, tt = (x[i].double().numpy() for x in (ds.cameras.K, ds.cameras.R, ds.cameras.t))
         assert np.abs(project(Kt, Rt, tt, X) - project(K, R, t, X)).max() < 0.5
-    assert abs(ds.masks.mean() - np.mean([read_image(p).mean() for p in sorted((folder / "masks").iterdir())])) < 0.02
+    assert abs(ds.masks.mean() - np.mean([read_image(p).mean() for p in sorted((folder / masks).iterdir())])) < 0.02
     # a second import with transforms.json present refuses to overwrite it and creates nothing
     count = len(bpy.data.objects)
     msg = _blender_error(bpy, lambda: bpy.ops.texforge.import_capture(directory=str(folder), write_transforms=True))
@@ -604,7 +608,7 @@ def test_blender_import_capture_refuses_distortion_and_bad_folders(tmp_path, tf)
     assert "frame f0.png" in msg and "lens distortion" in msg and "k1=0.2" in msg and "image_undistorter" in msg
     (tmp_path / "empty").mkdir()
     msg = _blender_error(bpy, lambda: bpy.ops.texforge.import_capture(directory=str(tmp_path / "empty")))
-    assert "COLMAP model" in msg and "poses_bounds.npy" in msg
+    assert "COLMAP model" in msg and "poses_bounds.npy" in msg and "cameras.npz" in msg
     assert len(bpy.data.objects) == count
 
 

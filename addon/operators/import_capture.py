@@ -1,4 +1,5 @@
-"""Import a photo capture folder (COLMAP model or LLFF poses_bounds.npy, photos in images/) as cameras.
+"""Import a photo capture folder (COLMAP model or LLFF poses_bounds.npy with photos in images/, or IDR /
+NeuS cameras.npz / cameras_sphere.npz with photos in image/ and masks in mask/) as cameras.
 
 texforge.import_capture reads the folder with the library's loaders (the same frames the command line
 reconstructs from, mask files found by name) and creates one camera per photo, photo as background
@@ -45,15 +46,16 @@ def read_capture(folder: str) -> tuple[list[dict], list[str]]:
 
 
 class TEXFORGE_OT_import_capture(bpy.types.Operator):
-    """Create cameras with background photos from a COLMAP or LLFF capture folder (in a new collection)"""
+    """Create cameras with background photos from a COLMAP, LLFF or IDR / NeuS capture folder (in a new collection)"""
 
     bl_idname = "texforge.import_capture"
-    bl_label = "Import Capture (COLMAP / LLFF)"
+    bl_label = "Import Capture (COLMAP / LLFF / IDR)"
     bl_options = {"REGISTER", "UNDO"}
 
     directory: StringProperty(name="Capture Folder", subtype="DIR_PATH",
                               description="Folder holding images/ and a COLMAP model (sparse/0/, sparse/ or "
-                                          "cameras.bin) or poses_bounds.npy")
+                                          "cameras.bin) or poses_bounds.npy, or image/ and IDR / NeuS "
+                                          "cameras.npz or cameras_sphere.npz")
     filter_folder: BoolProperty(default=True, options={"HIDDEN"})
     resolution: EnumProperty(name="Render Resolution", items=scene_inputs.RESOLUTION_ITEMS, default="AUTO",
                              description="Whether the scene's render resolution may change to the photos' size")
@@ -81,7 +83,7 @@ class TEXFORGE_OT_import_capture(bpy.types.Operator):
             return {"CANCELLED"}
         for w in warnings:
             self.report({"WARNING"}, f"TexForge: {w}")
-        # a COLMAP / LLFF capture's cameras come from a calibration tool: the fit keeps them (as the
+        # a COLMAP / LLFF / IDR capture's cameras come from a calibration tool: the fit keeps them (as the
         # command line's --camera-trust auto does for such folders); the panel shows and can change it
         context.scene.texforge.camera_trust = "calibrated"
         r = context.scene.render

@@ -56,7 +56,7 @@ class TEXFORGE_PT_inputs(SidebarPanel, bpy.types.Panel):
         row = col.row(align=True)
         row.operator("texforge.import_transforms", text="Import transforms", icon="IMPORT")
         row.operator("texforge.export_transforms", text="Export transforms", icon="EXPORT")
-        col.operator("texforge.import_capture", text="Import capture (COLMAP / LLFF)", icon="IMPORT")
+        col.operator("texforge.import_capture", text="Import capture (COLMAP / LLFF / IDR)", icon="IMPORT")
 
 
 class TEXFORGE_PT_reconstruct(SidebarPanel, bpy.types.Panel):
