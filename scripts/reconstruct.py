@@ -7,8 +7,9 @@
 
 DATASET is a folder with transforms.json, a COLMAP capture (images/ plus a sparse model in sparse/0/,
 sparse/ or the folder itself; distorted photos are undistorted), an LLFF capture (images/ or images_N/
-plus poses_bounds.npy), or a transforms json file. Mask files are found next to the photos by name
-(masks/IMG_0001.png, or IMG_0001_mask.png beside the photo).
+plus poses_bounds.npy), an IDR / NeuS capture (image/, mask/ and cameras.npz or cameras_sphere.npz), or
+a transforms json file. Mask files are found next to the photos by name (masks/IMG_0001.png, or
+IMG_0001_mask.png beside the photo).
 
 Writes DIR/mesh.glb (UVs + base-colour texture), DIR/texture.png and DIR/result.json (corrected and
 input cameras, pruned frames with reasons, per-view IoU / PSNR, timings, config), atomically (temp
@@ -39,8 +40,8 @@ def parse_args(argv):
     from texforge.data.working_size import DEFAULT_MAX_SIZE
 
     p = argparse.ArgumentParser(prog="reconstruct.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("dataset", help="dataset folder (transforms.json, a COLMAP model or poses_bounds.npy, with images/) "
-                                   "or a transforms json file")
+    p.add_argument("dataset", help="dataset folder (transforms.json, a COLMAP model or poses_bounds.npy with "
+                                   "images/, or cameras.npz / cameras_sphere.npz with image/) or a transforms json file")
     p.add_argument("--out", required=True, help="new result folder")
     p.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -53,7 +54,7 @@ def parse_args(argv):
     p.add_argument("--camera-trust", default="auto", choices=("calibrated", "approximate", "rough", "auto"),
                    help="how far the fit may move the cameras: calibrated (COLMAP / photogrammetry: a tight "
                         "prior), approximate, rough (placed by hand, a turntable: a looser prior); auto "
-                        "(default): calibrated for a COLMAP or LLFF folder, approximate for transforms.json")
+                        "(default): calibrated for a COLMAP, LLFF or IDR folder, approximate for transforms.json")
     p.add_argument("--no-prune", action="store_true",
                    help="keep every usable frame (frames with unusable masks or cameras are always left out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")

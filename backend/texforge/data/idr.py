@@ -21,7 +21,8 @@ photo's centre for an integer s >= 2 (a downscaled copy, as LLFF's ``images_N/``
 divided by s, with a warning. A copy scaled by less than 2 keeps the principal point inside the photo
 and cannot be told apart from an off-centre calibration; a principal point far from the centre gives
 a warning saying so. EXIF orientation follows the COLMAP and LLFF loaders (stored pixels unless only
-the upright grid fits the camera), with twice the principal point as the camera's size.
+the upright grid fits the camera, twice the principal point standing in for the camera's size): the
+released datasets are PNGs without the tag, and NeuS poses its own captures with COLMAP, which ignores it.
 
 Masks: photos and the files in ``mask/`` pair by stem when every photo has a mask of its stem (NeuS:
 ``000.png`` both), else in sorted name order when the counts match (IDR's DTU: ``000000.png`` photos,
