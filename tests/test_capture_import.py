@@ -280,7 +280,7 @@ def test_llff_points_project_back_with_masks_by_name(tmp_path):
 IDR_K = pinhole(PARAMS["PINHOLE"], "PINHOLE")  # off-centre principal point: the half-pixel shift shows
 
 
-def write_idr(folder: Path, scale: int = 1, camera_file: str = "cameras.npz", neus_names: bool = False) -> Path:
+def write_idr(folder: Path, scale: float = 1, camera_file: str = "cameras.npz", neus_names: bool = False) -> Path:
     """The same scene as an IDR capture: image/ with blobs, mask/ with RGB 0/255 masks, and world_mat_i
     = c_i K' [R | t] for photos ``scale`` x larger than image/, K' counting pixel centres from 0 (as IDR
     and NeuS cast rays), c_i a different scale and sign per view. IDR's DTU names (photos 000000.png,
@@ -350,6 +350,11 @@ def test_idr_downscaled_photos_and_camera_file_choice(tmp_path):
             np.testing.assert_allclose(project(fr.K, fr.R, fr.t, X), project(IDR_K, R, t, X), atol=1e-6)
     ds = load_dataset(folder / "cameras.npz", max_size=32)
     assert ds.images.shape == (VIEWS, 24, 32, 3) and auto_camera_trust(folder / "cameras.npz") == "calibrated"
+    # resized by less than 2x, the principal point stays inside the photos: not corrected, but said
+    _, warnings = read_idr_frames(write_idr(tmp_path / "resized", scale=1.5))
+    assert warnings == ["cameras.npz: the principal point lies far from the centre of 000000.png, 000001.png, "
+                        "000002.png and 3 more; if these photos are a resized copy of the calibrated ones, use the "
+                        "photos at their calibrated size"]
 
 
 def test_colmap_photos_of_different_sizes(tmp_path):
@@ -538,6 +543,14 @@ def test_reconstruct_cli_takes_a_colmap_folder(tmp_path):
     proc = _reconstruct(folder, tmp_path / "out2")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "f3.png" in proc.stdout and "missing" in proc.stdout and not (tmp_path / "out2" / "result.json").exists()
+
+
+def test_reconstruct_cli_takes_an_idr_folder(tmp_path):
+    proc = _reconstruct(write_idr(tmp_path / "dtu"), tmp_path / "out")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "camera trust: calibrated" in proc.stdout
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["camera_trust"] == "calibrated" and result["metrics"]["views_used"] == VIEWS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def read_idr_frames(folder, cameras=None) -> tuple[list[Frame], list[str]]:
             raise InputError(f"{path}: no world_mat_{i} for {label} (world_mat_i is the i-th photo in sorted name "
                              f"order, counting from 0)")
         m = matrices[i]
-        if m.shape not in ((4, 4), (3, 4)) or not np.issubdtype(m.dtype, np.number):
+        if m.shape not in ((4, 4), (3, 4)) or m.dtype.kind not in "iuf":
             raise InputError(f"{where}: expected a 4x4 matrix of numbers, got shape {m.shape} ({m.dtype})")
         if not np.all(np.isfinite(m)):
             raise InputError(f"{where}: the matrix contains NaN or inf")
