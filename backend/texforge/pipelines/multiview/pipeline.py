@@ -50,6 +50,7 @@ from ...runtime.progress import (
 )
 from ...runtime.timing import timed
 from ...texture import extract_texture_chunked, project_colors, push_pull_fill, uv_rasterize
+from ...texture.exposure import balanced, centred_log_gains, view_log_gains
 from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
@@ -175,8 +176,10 @@ class _Run:
         self.device = torch.device(device)
         self.progress = ProgressThrottle(progress)
         self.should_stop = should_stop
-        self.images = torch.as_tensor(ds.images, dtype=torch.float32, device=self.device)
+        self.photos = torch.as_tensor(ds.images, dtype=torch.float32, device=self.device)
+        self.images = self.photos        # the photos with each view's exposure divided out (balance_exposure)
         self.masks = torch.as_tensor(ds.masks, dtype=torch.float32, device=self.device)
+        self.log_gains = torch.zeros(len(ds), 3, device=self.device)
         self.input_cameras = ds.cameras.to(self.device, torch.float32)
         self.names = list(ds.names)
         self.n = len(ds)
@@ -279,8 +282,10 @@ class _Run:
     def _stage(self, st: StageConfig, iterations: int, frac0: float, frac1: float, label: str):
         if st.subdivide:
             self.mesh = self.mesh.subdivided()
-        images, masks, size = self.level(st.resolution)
         use_image = st.image_weight > 0 or st.perceptual_weight > 0
+        if use_image and self.cfg.exposure_balance:
+            self.balance_exposure(st.resolution, st.texture_size)
+        images, masks, size = self.level(st.resolution)
         if use_image:
             tex_size = stage_texture_size(st.texture_size, st.resolution, size)
             self.texture_param = nn.Parameter(self.extract(st.resolution, tex_size).permute(2, 0, 1)
@@ -349,6 +354,26 @@ class _Run:
                   post_step=hooks, label=label).run(step, iterations)
 
     @torch.no_grad()
+    def balance_exposure(self, resolution: int, tex_size):
+        """Re-estimate each view's colour gain against the texture the active views project at
+        ``resolution`` and divide it out of the working images (:mod:`texforge.texture.exposure`).
+        The projected texture includes the view itself, which pulls its gain toward one, so the
+        estimate is repeated (``exposure_rounds``) and refined again at every stage that uses colour.
+        The texture is the stage's ``tex_size`` (H, W), at most 64 x 128: the gains are sums over the
+        object, and a coarse texture is the least disturbed by what the fit has not yet registered."""
+        size = self.level(resolution)[2]
+        tex_size = stage_texture_size(tuple(min(t, c) for t, c in zip(tex_size, (64, 128))), resolution, size)
+        for _ in range(self.cfg.exposure_rounds):
+            self.check()
+            images, masks, size = self.level(resolution)
+            texture = self.extract(resolution, tex_size).permute(2, 0, 1).unsqueeze(0)
+            _, hard, rgb, _ = self.render_all(size, texture)
+            step = view_log_gains(images, rgb, (hard > 0.5) & (masks > 0.5))
+            self.log_gains = centred_log_gains(self.log_gains + step, self.active)
+            self.images = balanced(self.photos, self.masks, self.log_gains)
+            self.levels = {k: v for k, v in self.levels.items() if not isinstance(k, int)}
+
+    @torch.no_grad()
     def _clamp_texture(self, it: int):
         self.texture_param.clamp_(0, 1)
 
@@ -409,7 +434,8 @@ class _Run:
 
             def read(idx):
                 im, mk = photos([self.names[i] for i in idx.tolist()], resolution)
-                return (torch.as_tensor(im, device=self.device), torch.as_tensor(mk, device=self.device))
+                mk = torch.as_tensor(mk, device=self.device)
+                return balanced(torch.as_tensor(im, device=self.device), mk, self.log_gains[idx]), mk
         cams = self.rig(None, size)
         verts = self.mesh.vertices()
         chunks = self.view_chunks(self.active if views is None else views)
@@ -661,6 +687,8 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
     with run.timed("texture"):
+        if cfg.exposure_balance:   # once more on the final surface: the best registration the gains get
+            run.balance_exposure(run.eval_resolution, stages[-1].texture_size)
         texture = run.final_texture(photos)
     with run.timed("pseudo_gt"):
         pseudo_gt = pseudo_gt_views(run, cfg.texture_size) if cfg.save_pseudo_gt else None
@@ -672,8 +700,9 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
         verts = run.mesh.vertices().detach().cpu().numpy()
     mesh = TexturedMesh(verts, run.mesh.faces.cpu().numpy(), run.mesh.uvs.cpu().numpy(),
                         run.mesh.face_uvs.cpu().numpy(), texture.cpu().numpy())
+    gains = torch.exp(run.log_gains).cpu().tolist()
     per_view = [{"name": run.names[i], "iou": float(ious[i]), "psnr": float(psnr[i]),
-                 "pruned": i in run.pruned} for i in range(run.n)]
+                 "pruned": i in run.pruned, "exposure_gain": [round(g, 4) for g in gains[i]]} for i in range(run.n)]
     act = run.active
     metrics = {"train_iou_mean": float(ious[act].mean()), "train_psnr_mean": float(psnr[act].mean()),
                "views": run.n, "views_used": len(act), "vertices": int(verts.shape[0]),
