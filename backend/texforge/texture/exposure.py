@@ -4,20 +4,30 @@ Photos of one object rarely share an exposure and white balance: cameras on auto
 that change, a turntable turning the object under them. A texture fitted to all of them at once
 reads the difference as texture (seams, blotches), the image loss pulls each camera toward
 whatever makes its brighter or darker pixels line up, and the leave-one-out colour test prunes
-the photos furthest from the mean exposure. Measured on the fruit scene with per-photo gains of
-sigma 0.25 in log (about a third of a stop) and 4 % white-balance noise: held-out PSNR 25.9 ->
-23.3 dB, the camera rotation error ratio 0.29 -> 1.14 (worse than the input), two good photos
-pruned (docs/BENCHMARKS.md, "Photos with different exposures").
+the photos furthest from the mean exposure. On the fruit scene with per-photo gains of sigma 0.25
+in log (about a third of a stop) and 4 % white-balance noise, the fit without gains pruned the two
+brightest photos, and its cameras ended worse than the input (rotation error ratio 1.21, against
+0.29 with one exposure); held-out PSNR 24.0 dB. With the gains: ratio 0.40, 28.7 dB, no photo lost
+to its exposure (docs/BENCHMARKS.md, "Photos with different exposures").
 
-A gain per view and channel (photo = gain x render) explains that with three numbers a photo. It
-is estimated as the ratio of the photo's summed colour to the rendered consensus texture's over the
-pixels that both the photo's mask and the render cover (eroded, so the silhouette edge, where
-misregistration lives, does not count), leaving out clipped pixels. A texture detail that the fit
-has not yet registered moves within that region rather than out of it, so sums hardly see it; the
-median of per-pixel ratios did (on the tiny test scene, spot at 64 px, its gains were off by 0.07
-in log against 0.05 for the sums).
+A gain per view and channel (photo = gain x the object's colour) explains that with three numbers
+a photo. Each pair of views is compared where both see the same surface points (texels of a coarse
+UV chart, weighted as the texture projection weights them): the log ratio of their summed colours
+there, clipped colours left out. Sums over a region barely notice a texel or two of misregistration,
+which per-texel ratios do not survive. The gains are the least-squares fit to all those pairwise
+ratios. A view is never compared with a texture it helped make: where it sees most of its part of
+the object alone, such a texture is mostly its own colours and hands its gain back (on the 10-view
+spot test scene, an earlier version that measured each photo against the blended texture found
+one view's gain of +0.28 in log as +0.03).
 Images and a texture cannot tell a brighter object from brighter photos, so the gains are
 centred to a geometric mean of one over the views that count (the gauge).
+
+Light that moves over the object from view to view (a lamp on the camera, a turntable turning the
+object under a fixed lamp) changes colours in ways one gain a channel does not explain, and gains
+fitted to it made the cameras worse: the fruit under a camera-mounted key light, rotation error
+ratio 0.87 without gains, 1.15 with them (0.85 and 1.14 on a second seed). So a view keeps a gain of
+one unless its gain explains at least ``MIN_EXPLAINED`` of its squared colour difference from the
+other views: a third of a stop of exposure explains most of it, that key light little.
 """
 
 from __future__ import annotations
@@ -25,31 +35,57 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# pixels this bright (either side) may be clipped, and a clipped pixel's ratio means nothing
+# colours this bright may be clipped, and a clipped colour says nothing about an exposure
 CLIPPED = 0.98
-MIN_PIXELS = 20          # fewer usable pixels than this: the view keeps a gain of one
 MAX_LOG_GAIN = 2.0       # about 2.9 stops either way: beyond it the estimate is a misfit, not a gain
+# a gain is used only where it explains at least this share of the view's squared colour difference
+# from the other views (see the module docstring)
+MIN_EXPLAINED = 0.3
+# gains within this of one (in log) are taken as one: a scene of one exposure measures gains within 0.01
+# (0.05 in the dark channel of a saturated colour), which is the measurement's noise, not an exposure
+UNSEEN = 0.02
 
 
 @torch.no_grad()
-def view_log_gains(photos: torch.Tensor, renders: torch.Tensor, covered: torch.Tensor,
-                   erode_px: int = 1) -> torch.Tensor:
-    """photos, renders (N, H, W, 3) in [0, 1]; covered (N, H, W) bool: where the render and the photo's
-    mask both hold the object -> log gains (N, 3) with photo ~ exp(gain) x render (0 where a view has
-    too few usable pixels)."""
-    # the edge and the clipped pixels grown by erode_px: a pixel of misregistration must not pair a
-    # clipped pixel on one side with an unclipped one on the other
-    keep = covered.float().unsqueeze(1)
-    clipped = ((photos >= CLIPPED) | (renders >= CLIPPED)).permute(0, 3, 1, 2).float()   # per channel
-    if erode_px > 0:
-        k = 2 * erode_px + 1
-        keep = -F.max_pool2d(-keep, k, stride=1, padding=erode_px)
-        clipped = F.max_pool2d(clipped, k, stride=1, padding=erode_px)
-    usable = ((keep > 0.5) & (clipped < 0.5)).permute(0, 2, 3, 1).to(photos.dtype)
-    photo_sum, render_sum = (photos * usable).sum((1, 2)), (renders * usable).sum((1, 2))
-    known = (usable.sum((1, 2)) >= MIN_PIXELS) & (photo_sum > 1e-6) & (render_sum > 1e-6)
-    gains = torch.log(photo_sum.clamp_min(1e-6)) - torch.log(render_sum.clamp_min(1e-6))
-    return torch.where(known, gains, torch.zeros_like(gains)).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
+def overlap_log_gains(colours: torch.Tensor, weights: torch.Tensor, views: list[int],
+                      min_explained: float = MIN_EXPLAINED) -> torch.Tensor:
+    """colours (V, H, W, 3): what each view sees at the texels of a UV chart; weights (V, H, W): how well
+    it sees them (0: not at all) -> log gains (V, 3), photo = exp(gain) x the object's colour, centred
+    over ``views`` (the views whose colours make the texture; the others are measured against them but
+    do not move them).
+
+    Each pair of views is compared where both see the object, never a view with itself: ``d_jk``, the
+    log ratio of the two views' summed colours over their common texels (each texel weighted by both
+    views' weights). The gains are the weighted least-squares solution of ``gain_j - gain_k = d_jk``.
+    A view whose gain explains less than ``min_explained`` of its squared ``d_jk`` (the others' gains
+    divided out) keeps a gain of one, and every gain moves ``UNSEEN`` toward one."""
+    v = colours.shape[0]
+    # clipped texels grown by one: a texel of misregistration must not pair a clipped colour in one view
+    # with an unclipped one in another
+    clipped = F.max_pool2d((colours >= CLIPPED).permute(0, 3, 1, 2).to(colours.dtype), 3, stride=1, padding=1)
+    usable = weights[:, None] * (1 - clipped)                                  # (V, 3, H, W)
+    w = usable.flatten(2).transpose(0, 1)                                       # (3, V, T)
+    c = colours.permute(3, 0, 1, 2).flatten(2)                                  # (3, V, T)
+    member = torch.zeros(v, dtype=w.dtype, device=w.device)
+    member[views] = 1.0
+    partners = w * member[:, None]
+    mine = (w * c) @ partners.transpose(1, 2)          # [j, k]: view j's colour summed over texels k sees too
+    theirs = w @ (partners * c).transpose(1, 2)        # [j, k]: view k's colour over the same texels
+    overlap = w @ partners.transpose(1, 2)
+    valid = (mine > 1e-9) & (theirs > 1e-9) & ~torch.eye(v, dtype=torch.bool, device=w.device)
+    pair = torch.where(valid, overlap, torch.zeros_like(overlap))
+    d = torch.where(valid, torch.log(mine.clamp_min(1e-9)) - torch.log(theirs.clamp_min(1e-9)), torch.zeros_like(mine))
+    # row j: sum_k pair_jk (gain_j - gain_k) = sum_k pair_jk d_jk; a view outside ``views`` has an empty
+    # column, so it is measured without moving the others; the last row fixes the mean over ``views``
+    system = torch.cat([torch.diag_embed(pair.sum(-1)) - pair, member.expand(3, 1, v)], 1)
+    target = torch.cat([(pair * d).sum(-1), torch.zeros(3, 1, dtype=w.dtype, device=w.device)], 1)
+    gains = torch.linalg.lstsq(system, target.unsqueeze(-1)).solution.squeeze(-1).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
+    g_j, g_k = gains.unsqueeze(-1), gains.unsqueeze(-2)
+    before = (pair * (d + g_k) ** 2).sum((0, 2))
+    after = (pair * (d - g_j + g_k) ** 2).sum((0, 2))
+    explained = 1 - after / before.clamp_min(1e-12)
+    gains = centred_log_gains(torch.where(explained >= min_explained, gains, torch.zeros_like(gains)).T, views)
+    return gains.sign() * (gains.abs() - UNSEEN).clamp_min(0)      # (V, 3)
 
 
 def centred_log_gains(log_gains: torch.Tensor, views: list[int]) -> torch.Tensor:

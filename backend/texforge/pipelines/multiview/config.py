@@ -109,11 +109,10 @@ class MultiviewConfig:
     camera_prior: float = 1e-3     # weak L2 prior on rotation corrections (rad^2)
     camera_prior_pos: float = 1.0  # firm L2 prior on centre corrections (relative distance^2)
     camera_trust: str = "approximate"   # "calibrated" | "approximate" | "rough": see CAMERA_TRUST
-    # exposure: before every stage that fits colours, each view's colour gain against the texture the
-    # views agree on is estimated and divided out of its photo (texforge.texture.exposure; photos of
-    # mixed exposure otherwise bend the cameras and get pruned); exposure_rounds estimates a call
+    # exposure: before every stage that fits colours, each view's colour gain against what the other
+    # views see is estimated and divided out of its photo (texforge.texture.exposure; photos of mixed
+    # exposure otherwise bend the cameras and get pruned)
     exposure_balance: bool = True
-    exposure_rounds: int = 2
     # camera alignment through the texture (see .align): after the stages listed in
     # camera_align_after (0-based; negative counts from the end), every view's camera is corrected
     # against the colours the other views project onto the frozen mesh (silhouettes cannot see a

@@ -50,7 +50,7 @@ from ...runtime.progress import (
 )
 from ...runtime.timing import timed
 from ...texture import extract_texture_chunked, project_colors, push_pull_fill, uv_rasterize
-from ...texture.exposure import balanced, centred_log_gains, view_log_gains
+from ...texture.exposure import balanced, overlap_log_gains
 from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
@@ -355,23 +355,28 @@ class _Run:
 
     @torch.no_grad()
     def balance_exposure(self, resolution: int, tex_size):
-        """Re-estimate each view's colour gain against the texture the active views project at
-        ``resolution`` and divide it out of the working images (:mod:`texforge.texture.exposure`).
-        The projected texture includes the view itself, which pulls its gain toward one, so the
-        estimate is repeated (``exposure_rounds``) and refined again at every stage that uses colour.
-        The texture is the stage's ``tex_size`` (H, W), at most 64 x 128: the gains are sums over the
-        object, and a coarse texture is the least disturbed by what the fit has not yet registered."""
+        """Estimate each view's colour gain from what it and the other views see at the same texels
+        (at ``resolution``, on a chart of the stage's ``tex_size`` (H, W), at most 64 x 128: the
+        gains are means over the object) and divide it out of the working images
+        (:mod:`texforge.texture.exposure`)."""
+        self.check()
         size = self.level(resolution)[2]
         tex_size = stage_texture_size(tuple(min(t, c) for t, c in zip(tex_size, (64, 128))), resolution, size)
-        for _ in range(self.cfg.exposure_rounds):
-            self.check()
-            images, masks, size = self.level(resolution)
-            texture = self.extract(resolution, tex_size).permute(2, 0, 1).unsqueeze(0)
-            _, hard, rgb, _ = self.render_all(size, texture)
-            step = view_log_gains(images, rgb, (hard > 0.5) & (masks > 0.5))
-            self.log_gains = centred_log_gains(self.log_gains + step, self.active)
-            self.images = balanced(self.photos, self.masks, self.log_gains)
-            self.levels = {k: v for k, v in self.levels.items() if not isinstance(k, int)}
+        photos, masks, _ = resample_views(self.photos, self.masks, resolution)
+        depth, hard, _, cams = self.render_all(size)
+        verts = self.mesh.vertices()
+        pts, nrm, covered = uv_rasterize(verts, self.mesh.faces, self.mesh.uvs, self.mesh.face_uvs,
+                                         self.mesh.normals(), tex_size)
+        colours = torch.zeros(self.n, *tex_size, 3, device=self.device)
+        weights = torch.zeros(self.n, *tex_size, device=self.device)
+        for i in range(self.n):
+            colours[i][covered], weights[i][covered] = project_colors(
+                pts[covered], nrm[covered], cams[i:i + 1], photos[i:i + 1], masks[i:i + 1], depth[i:i + 1],
+                hard[i:i + 1], self.radius, self.cfg.texture_cos_power, self.cfg.texture_border_px,
+                self.cfg.texture_erode_px)
+        self.log_gains = overlap_log_gains(colours, weights, self.active)
+        self.images = balanced(self.photos, self.masks, self.log_gains) if self.log_gains.any() else self.photos
+        self.levels = {k: v for k, v in self.levels.items() if not isinstance(k, int)}
 
     @torch.no_grad()
     def _clamp_texture(self, it: int):
