@@ -96,7 +96,10 @@ def centred_log_gains(log_gains: torch.Tensor, views: list[int]) -> torch.Tensor
 
 def balanced(images: torch.Tensor, masks: torch.Tensor, log_gains: torch.Tensor) -> torch.Tensor:
     """images (N, H, W, 3) with the object (where ``masks`` (N, H, W) holds it) divided by each view's
-    gain; the backdrop keeps its colours (it is not the object, and the figures composite onto it)."""
+    gain; the backdrop keeps its colours (it is not the object, and the figures composite onto it).
+    Gains of one return ``images`` itself."""
+    if not bool(log_gains.any()):
+        return images
     scale = torch.exp(-log_gains).to(images.dtype)[:, None, None, :]
     m = masks.unsqueeze(-1).to(images.dtype)
     return (images * (m * scale + (1 - m))).clamp(0, 1)

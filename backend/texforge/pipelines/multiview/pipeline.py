@@ -375,7 +375,7 @@ class _Run:
                 hard[i:i + 1], self.radius, self.cfg.texture_cos_power, self.cfg.texture_border_px,
                 self.cfg.texture_erode_px)
         self.log_gains = overlap_log_gains(colours, weights, self.active)
-        self.images = balanced(self.photos, self.masks, self.log_gains) if self.log_gains.any() else self.photos
+        self.images = balanced(self.photos, self.masks, self.log_gains)
         self.levels = {k: v for k, v in self.levels.items() if not isinstance(k, int)}
 
     @torch.no_grad()
