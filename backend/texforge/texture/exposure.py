@@ -15,11 +15,11 @@ a photo. Each pair of views is compared where both see the same surface points (
 UV chart, weighted as the texture projection weights them): the log ratio of their summed colours
 there, clipped colours left out. Sums over a region barely notice a texel or two of misregistration
 (in an earlier version that measured photos against a rendered texture, the median of per-pixel
-ratios was off by 0.10 in log on the spot test scene, the ratio of sums by 0.07). The gains are the least-squares fit to all those pairwise
-ratios. A view is never compared with a texture it helped make: where it sees most of its part of
-the object alone, such a texture is mostly its own colours and hands its gain back (on the 10-view
-spot test scene, an earlier version that measured each photo against the blended texture found
-one view's gain of +0.28 in log as +0.03).
+ratios was off by 0.10 in log on the spot test scene, the ratio of sums by 0.07). The gains are the
+least-squares fit to all those pairwise ratios. A view is never compared with a texture it helped
+make: where it sees most of its part of the object alone, such a texture is mostly its own colours
+and hands its gain back (on the 10-view spot test scene, an earlier version that measured each photo
+against the blended texture found one view's gain of +0.28 in log as +0.03).
 Images and a texture cannot tell a brighter object from brighter photos, so the gains are
 centred to a geometric mean of one over the views that count (the gauge).
 
