@@ -4,7 +4,7 @@
         [--holdout K] [--noise-rot DEG] [--noise-trans FRAC] [--noise-focal FRAC]
         [--noise-model exact|gaussian|student] [--noise-dof DOF] [--flip-frames I,J]
         [--close-frames I,J]
-        [--lighting flat|studio|turntable] [--specular S] [--seed S] [--engine CYCLES] [--samples S] [--overwrite]
+        [--lighting flat|studio|turntable] [--exposure-sigma S] [--specular S] [--seed S] [--engine CYCLES] [--samples S] [--overwrite]
     blender -b --factory-startup --python-exit-code 1 -P scripts/render_dataset.py -- MESH --out DIR ...
 
 MESH is an OBJ / GLB / glTF / PLY / .blend file, or the word ``example`` for the embedded procedural

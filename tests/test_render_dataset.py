@@ -157,6 +157,31 @@ def test_same_seed_same_dataset_other_seed_other_noise(dataset, tmp_path):
     assert (other / "transforms.json").read_text() != (dataset / "transforms.json").read_text()
 
 
+def test_exposure_noise_scales_each_training_photo_and_nothing_else(dataset, tmp_path):
+    spec = DatasetSpec(views=6, size=(48, 40), holdout=2, samples=4, noise_rot=3, noise_trans=0.03, noise_focal=0.02,
+                       flip_frames=(1,), seed=5, exposure_sigma=0.3)
+    exposed = render_dataset("example", tmp_path / "exposed", spec, log=lambda *_: None)
+    for name in ("transforms.json", "transforms_gt.json", "transforms_test.json"):
+        assert (exposed / name).read_text() == (dataset / name).read_text(), name   # the cameras stay
+    logs = np.array(json.loads((exposed / "dataset.json").read_text())["exposure"]["per_frame_log_gain"])
+    assert logs.shape == (6, 3) and np.allclose(logs.mean(0), 0, atol=1e-4) and logs.std() > 0.1
+    a, b = load_dataset(exposed, "train"), load_dataset(dataset, "train")
+    checked = 0
+    for k in range(6):
+        body = (b.masks[k] > 0.99) & (b.images[k] < 0.9).all(-1) & (b.images[k] > 0.1).all(-1)
+        measured = np.log(a.images[k][body].sum(0) / b.images[k][body].sum(0))
+        unclipped = (b.images[k][body] * np.exp(logs[k]) < 0.99).all(-1)
+        if unclipped.mean() > 0.9:
+            assert np.abs(measured - logs[k]).max() < 0.03, (k, measured, logs[k])
+            checked += 1
+    assert checked >= 3
+    assert np.abs(a.masks - b.masks).max() < 2 / 255
+    ta, tb = load_dataset(exposed, "test"), load_dataset(dataset, "test")
+    assert np.abs(ta.images - tb.images).max() < 2 / 255               # held-out photos keep one exposure
+    with pytest.raises(ValueError, match="--exposure-sigma must be in"):
+        dataset_render.parse_command(["example", "--out", "x", "--exposure-sigma", "-0.1"])
+
+
 def test_bad_input_gives_clear_errors_and_writes_nothing(dataset, tmp_path):
     r = _run_cli(tmp_path / "missing.obj", "--out", tmp_path / "o1")
     assert r.returncode == 2 and "mesh file not found" in r.stderr and "missing.obj" in r.stderr

@@ -24,8 +24,14 @@ capped (angle 180 deg, shift 0.8 x distance, focal scale 0.2) so a camera never 
 The draws come from a second generator seeded from ``seed``, so "exact" keeps its old cameras. Frames in ``flip_frames`` are then
 turned by 180 degrees about the world up axis through the object centre (a gross error, e.g. a
 mislabelled turntable angle). Frames in ``close_frames`` sit ``close_factor`` times as far from the object
-(exact and noisy cameras alike), so that the image border cuts the object (a close-up photo). Everything random comes from ``numpy.random.default_rng(seed)``, so a seed
-gives the same cameras and noise every time.
+(exact and noisy cameras alike), so that the image border cuts the object (a close-up photo).
+
+Exposure (``exposure_sigma``): each training photo's colours are multiplied by a gain whose log is
+drawn with sigma ``exposure_sigma``, times a white balance per channel with a sixth of that sigma
+(photos exposed one by one, as a phone does), clipped at white like a sensor; the gains are centred
+to a geometric mean of one, and the held-out photos keep one. Everything random comes from
+``numpy.random.default_rng(seed)`` and streams seeded from it, so a seed gives the same cameras,
+noise and exposures every time.
 
 Cameras are the backend's (K, R, t OpenCV world-to-camera); transforms.json is written through
 ``texforge.data.transforms_io.write_transforms`` (per-frame fl_x / fl_y / cx / cy / w / h and
@@ -71,6 +77,7 @@ class DatasetSpec:
     close_frames: tuple[int, ...] = ()
     close_factor: float = 0.5   # close frames' distance as a fraction of the others'
     lighting: str = "flat"
+    exposure_sigma: float = 0.0  # log sigma of each training photo's exposure (see the module docstring)
     specular: float = 0.0      # 0..1: glossier materials (not with flat lighting); see render_views.setup_render
     seed: int = 0
     engine: str = "CYCLES"
@@ -112,6 +119,8 @@ class DatasetSpec:
             raise ValueError(f"close_factor must be in [0.2, 1], got {self.close_factor}")
         if self.lighting not in render_views.LIGHTING_MODES:
             raise ValueError(f"--lighting must be one of {render_views.LIGHTING_MODES}, got {self.lighting!r}")
+        if not 0.0 <= self.exposure_sigma <= 1.0:
+            raise ValueError(f"--exposure-sigma must be in [0, 1] (log of the gain), got {self.exposure_sigma}")
         if self.samples < 1:
             raise ValueError(f"--samples must be >= 1, got {self.samples}")
         if not 0.0 <= self.specular <= 1.0:
@@ -190,6 +199,14 @@ def noisy_cameras(K: np.ndarray, R: np.ndarray, t: np.ndarray, center: np.ndarra
     return Kn, Rn, tn, records
 
 
+def exposure_log_gains(views: int, spec: DatasetSpec) -> np.ndarray:
+    """Log gains (views, 3) of the training photos (see the module docstring); zeros without exposure noise."""
+    rng = np.random.default_rng([spec.seed, 2])     # its own stream: the cameras do not change with it
+    logs = rng.standard_normal((views, 1)) * spec.exposure_sigma + rng.standard_normal((views, 3)) * (
+        spec.exposure_sigma / 6.0)
+    return logs - logs.mean(0)
+
+
 def _standard_draws(rng: np.random.Generator, n: int, spec: DatasetSpec) -> np.ndarray:
     """n unit-scale draws of the spec's noise model (always drawn, so the stream does not depend on it)."""
     gauss = rng.standard_normal(n)
@@ -265,9 +282,12 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
 
         rgba = render_views.render_views(scene, np.concatenate([K, K_test]), np.concatenate([R, R_test]),
                                          np.concatenate([t, t_test]), w, h, progress=progress)
-        for name, img in zip(names, rgba):
+        gains = np.exp(exposure_log_gains(len(R), spec))
+        for k, (name, img) in enumerate(zip(names, rgba)):
             if img[..., 3].max() < 0.5:
                 raise RuntimeError(f"view {name} shows nothing of the object (check the mesh and framing)")
+            if k < len(gains):
+                img = np.concatenate([np.clip(img[..., :3] * gains[k], 0.0, 1.0), img[..., 3:]], -1)
             images_io.write_png(tmp / name, img)
         _write_outputs(tmp, mesh, spec, frame, vertices, faces, (K, R, t), (Kn, Rn, tn), (K_test, R_test, t_test),
                        train_names, test_names, noise, command)
@@ -310,6 +330,9 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
                   "rotation_deg": spec.noise_rot, "translation_frac": spec.noise_trans,
                   "focal_frac": spec.noise_focal, "per_frame": [{"name": train_names[r["index"]], **r}
                                                                  for r in noise]},
+        "exposure": {"log_sigma": spec.exposure_sigma,
+                     "per_frame_log_gain": [[round(float(g), 5) for g in row]
+                                            for row in exposure_log_gains(len(train_names), spec)]},
         "framing": {"center": frame["center"].tolist(), "radius": frame["radius"], "distance": frame["distance"],
                     "bbox_min": frame["bbox_min"].tolist(), "bbox_max": frame["bbox_max"].tolist(),
                     "fov_x_deg": spec.fov},
@@ -393,6 +416,8 @@ def build_parser():
     p.add_argument("--lighting", choices=render_views.LIGHTING_MODES, default=d.lighting,
                    help="flat: the texture unshaded; studio: a fixed light rig; turntable: a key light that "
                         "moves with the camera, so every view is lit differently (default %(default)s)")
+    p.add_argument("--exposure-sigma", type=float, default=d.exposure_sigma,
+                   help="log sigma of each training photo's exposure (white balance: a sixth of it per channel)")
     p.add_argument("--specular", type=float, default=d.specular,
                    help="0..1: glossier materials (higher specular, lower roughness); studio / turntable only")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -417,7 +442,7 @@ def parse_command(argv: list[str]):
                        noise_focal=args.noise_focal, noise_model=args.noise_model, noise_dof=args.noise_dof,
                        flip_frames=_indices(args.flip_frames),
                        close_frames=_indices(args.close_frames, "--close-frames"),
-                       lighting=args.lighting, specular=args.specular, seed=args.seed, engine=args.engine,
+                       lighting=args.lighting, exposure_sigma=args.exposure_sigma, specular=args.specular, seed=args.seed, engine=args.engine,
                        samples=args.samples, fov=args.fov)
     spec.validate()
     return args, spec
