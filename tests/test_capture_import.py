@@ -334,6 +334,19 @@ def test_idr_points_project_back_with_masks_from_mask_folder(tmp_path):
         np.testing.assert_allclose(ds.masks[i], read_image(folder / "mask" / f"{i:03d}.png")[..., 0])  # RGB mask
 
 
+def test_idr_plural_folder_names_are_read(tmp_path):
+    """Some conversions write images/ and masks/: the same capture reads the same."""
+    folder = write_idr(tmp_path / "dtu")
+    (folder / "image").rename(folder / "images")
+    (folder / "mask").rename(folder / "masks")
+    frames, _ = read_idr_frames(folder)
+    assert [Path(f.path).parent.name for f in frames] == ["images"] * VIEWS
+    assert [Path(f.mask_path).parent.name for f in frames] == ["masks"] * VIEWS
+    (folder / "images").rename(folder / "photos")
+    with pytest.raises(InputError, match="no image/ folder with the photos"):
+        read_idr_frames(folder)
+
+
 def test_idr_downscaled_photos_and_camera_file_choice(tmp_path):
     """NeuS's cameras_sphere.npz for photos twice the size of those in image/: the principal point
     says so and the intrinsics follow. A cameras.npz beside it is the other file's choice only when

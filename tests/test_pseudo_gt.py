@@ -108,7 +108,6 @@ def test_mesh_silhouette_keeps_background_out_of_pseudo_gt_where_photo_masks_lea
 
 
 def test_pseudo_gt_visibility_is_zero_for_texels_facing_away_from_the_view():
-    import torch
     import torch.nn.functional as F
 
     from texforge.texture import uv_rasterize

@@ -1,9 +1,10 @@
 """IDR / NeuS captures (``cameras.npz`` or ``cameras_sphere.npz``, photos in ``image/``) -> frames.
 
-The format of DTU and BlendedMVS as IDR and NeuS ship them: ``image/`` (photos), optionally
-``mask/`` (masks, often RGB PNGs of 0 and 255) and an npz file whose ``world_mat_{i}`` (4x4, only
-the top 3x4 is used) is the projection P = K [R | t] of the i-th photo in sorted name order, world ->
-pixels in OpenCV axes (x right, y down, camera looking along +z), known up to scale and sign. Other
+The format of DTU and BlendedMVS as IDR and NeuS ship them: ``image/`` (photos; ``images/`` is read
+too), optionally ``mask/`` (masks, often RGB PNGs of 0 and 255; or ``masks/``) and an npz file whose
+``world_mat_{i}`` (4x4, only the top 3x4 is used) is the projection P = K [R | t] of the i-th photo in
+sorted name order, world -> pixels in OpenCV axes (x right, y down, camera looking along +z), known up
+to scale and sign. Other
 keys are ignored: ``scale_mat_{i}`` maps the unit sphere those tools train in to the world, which
 TexForge does not need (the world frame stays the file's), and ``camera_mat_{i}`` etc. are
 by-products. NeuS's ``cameras_sphere.npz`` and IDR's ``cameras.npz`` hold the same ``world_mat``
@@ -46,7 +47,8 @@ from .mask_files import find_mask_file, is_mask_file, mask_reader
 
 # Preference order when a folder holds both (see the module docstring).
 CAMERA_FILES = ("cameras_sphere.npz", "cameras.npz")
-IMAGE_FOLDER, MASK_FOLDER = "image", "mask"
+# IDR and NeuS name them in the singular; some conversions write the plural
+IMAGE_FOLDERS, MASK_FOLDERS = ("image", "images"), ("mask", "masks")
 # Dropping a skew of 1e-4 fx moves a point at the edge of a 1000-px photo by 0.05 px; calibrated
 # cameras have none (DTU's decompose to about 1e-7 fx).
 SKEW_TOLERANCE = 1e-4
@@ -96,17 +98,21 @@ def _load_matrices(path: Path) -> dict[int, np.ndarray]:
     return found
 
 
+def _subfolder(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / n for n in names if (folder / n).is_dir()), None)
+
+
 def _photos(folder: Path, cameras: Path) -> list[Path]:
-    img_dir = folder / IMAGE_FOLDER
-    if not img_dir.is_dir():
-        raise InputError(f"{folder}: {cameras.name} found but no {IMAGE_FOLDER}/ folder with the photos")
+    img_dir = _subfolder(folder, IMAGE_FOLDERS)
+    if img_dir is None:
+        raise InputError(f"{folder}: {cameras.name} found but no {IMAGE_FOLDERS[0]}/ folder with the photos")
     return sorted(p for p in img_dir.iterdir()
                   if p.is_file() and p.suffix in IMAGE_EXTENSIONS and not is_mask_file(p))
 
 
 def _masks(folder: Path, photos: list[Path]) -> list[Path | None]:
-    mask_dir = folder / MASK_FOLDER
-    if not mask_dir.is_dir():
+    mask_dir = _subfolder(folder, MASK_FOLDERS)
+    if mask_dir is None:
         return [find_mask_file(p, folder) for p in photos]
     masks = sorted(p for p in mask_dir.iterdir() if p.is_file() and p.suffix in IMAGE_EXTENSIONS)
     by_stem = {p.stem: p for p in masks}
@@ -142,7 +148,7 @@ def read_idr_frames(folder, cameras=None) -> tuple[list[Frame], list[str]]:
     photos = _photos(folder, path)
     if len(photos) != len(matrices):
         raise InputError(f"{path}: {len(matrices)} world_mat matrices but {len(photos)} photos in "
-                         f"{folder / IMAGE_FOLDER}; world_mat_i is the i-th photo in sorted name order, so the "
+                         f"{photos[0].parent if photos else folder}; world_mat_i is the i-th photo in sorted name order, so the "
                          f"folder must hold exactly the photos that were calibrated")
     masks = _masks(folder, photos)
     frames, warnings, scaled, off_centre = [], [], set(), []
