@@ -33,6 +33,7 @@ from ...cameras.rig import CameraRig
 from ...data.dataset import MultiViewDataset
 from ...data.gather import MIN_VIEWS, too_few_views
 from ...data.masks import mask_problem
+from ...losses.shading import shading_tolerant_l1
 from ...losses.silhouette import MaskChamfer, silhouette_iou_loss
 from ...mesh.model import MeshModel
 from ...mesh.template import uv_sphere
@@ -55,7 +56,7 @@ from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
 from .align import align_cameras
-from .config import MultiviewConfig, StageConfig
+from .config import LIGHTING, MultiviewConfig, StageConfig
 from .fit import render, resample_views, stage_texture_size, view_ious
 from .category_start import category_start_shape, load_encoder
 from .pseudo_views import pseudo_gt_views
@@ -310,6 +311,7 @@ class _Run:
         active = torch.as_tensor(self.active, device=self.device)
         batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
         batches = EpochBatches(len(active), batch, self.gen)
+        highpass = LIGHTING[self.cfg.lighting]           # (sigma as a fraction of the image, plain share)
 
         def step(it: int):
             frac = it / max(1, iterations - 1)
@@ -326,7 +328,10 @@ class _Run:
                 loss = loss + st.chamfer * chamfer(cams.project(verts)[0], idx).mean()
             if use_image:
                 pred = out.rgb[..., :3] * out.hard_mask.unsqueeze(-1).to(out.rgb.dtype)
-                if st.image_weight > 0:  # both over a black background
+                if st.image_weight > 0 and highpass:  # both over a black background
+                    loss = loss + st.image_weight * shading_tolerant_l1(pred, targets[idx], highpass[0] * max(size),
+                                                                        highpass[1])
+                elif st.image_weight > 0:
                     loss = loss + st.image_weight * (pred - targets[idx]).abs().mean()
                 if perceptual is not None:  # on a few views only: the backbone dominates the CPU cost
                     k = min(st.perceptual_views, len(idx))
@@ -645,7 +650,7 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
         with run.timed("category_start"):
             run.encoder = load_encoder(cfg.category_model, cfg.template_segments, cfg.template_rings, device)
     run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device}, "
-                      f"{cfg.camera_trust} cameras)", force=True)
+                      f"{cfg.camera_trust} cameras, {cfg.lighting} lighting)", force=True)
     for p in screened.pruned[len(dataset.pruned):]:
         run.progress(0.0, f"pruned frame {p['name']}: {p['reason']}", force=True)
     run.place()
