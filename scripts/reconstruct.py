@@ -2,7 +2,7 @@
 
     python scripts/reconstruct.py DATASET --out DIR [--preset tiny|small|full] [--device auto|cpu|cuda]
            [--seed S] [--max-size PX] [--symmetry x|y|z] [--camera-trust calibrated|approximate|rough|auto]
-           [--no-prune] [--overwrite] [--category-model MODEL] [--schedule F] [--lighting fixed|moving]
+           [--no-prune] [--overwrite] [--category-model MODEL] [--schedule F]
     blender -b --factory-startup --python-exit-code 1 -P scripts/reconstruct.py -- DATASET --out DIR ...
 
 DATASET is a folder with transforms.json, a COLMAP capture (images/ plus a sparse model in sparse/0/,
@@ -64,10 +64,6 @@ def parse_args(argv):
                         "(the network's prediction only; its weights are not fine-tuned)")
     p.add_argument("--schedule", type=float, default=1.0, metavar="F",
                    help="factor on the preset's iterations (e.g. 0.5 with --category-model: a shorter fit)")
-    p.add_argument("--lighting", default="fixed", choices=("fixed", "moving"),
-                   help="fixed (default): lamps that stay put while the camera goes round the object; moving: "
-                        "lamps that move with the camera (a turntable under fixed lamps, a flash), so every photo "
-                        "is shaded differently and the fit compares the photos' detail, not their shading")
     p.add_argument("--mask-source", default="AUTO", choices=MASK_SOURCES,
                    help="where masks come from for photos without mask files: AUTO (alpha, else a plain "
                         "backdrop), ALPHA, BACKGROUND, or SEGMENT (automatic, any background)")
@@ -98,7 +94,7 @@ def main(argv=None, should_stop=None) -> int:
         reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=choose_device(args.device),
                            max_size=args.max_size, symmetry=args.symmetry, prune=not args.no_prune,
                            camera_trust=args.camera_trust, mask_source=args.mask_source,
-                           category_model=args.category_model, schedule=args.schedule, lighting=args.lighting,
+                           category_model=args.category_model, schedule=args.schedule,
                            overwrite=args.overwrite, progress=progress, should_stop=stop, log=log)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
 

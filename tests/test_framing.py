@@ -186,25 +186,22 @@ def _angle(Ra, Rb) -> float:
 
 
 def test_blender_scene_setting_and_operator_option(tf):
-    """The scene's Camera Trust and Lighting reach the run's config; the operator's option overrides the
-    trust; the choices are the library's."""
+    """The scene's Camera Trust reaches the run's config; the operator's option overrides it; the
+    choices are the library's."""
     import bpy
 
     from addon.operators import reconstruct as ops_reconstruct
-    from addon.ui.properties import CAMERA_TRUST_ITEMS, LIGHTING_ITEMS
-    from texforge.pipelines.multiview.config import CAMERA_TRUST, LIGHTING
+    from addon.ui.properties import CAMERA_TRUST_ITEMS
+    from texforge.pipelines.multiview.config import CAMERA_TRUST
     from test_addon_inputs import _ring
 
     assert [k for k, *_ in CAMERA_TRUST_ITEMS] == list(CAMERA_TRUST)
-    assert [k for k, *_ in LIGHTING_ITEMS] == list(LIGHTING)
     _ring(tf, 4)
     assert tf.texforge.camera_trust == "approximate"
     tf.texforge.camera_trust = "calibrated"
     assert ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48).config.camera_trust == "calibrated"
     run = ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48, camera_trust="rough")
-    assert run.config.camera_trust == "rough" and run.config.lighting == "fixed"
-    tf.texforge.lighting = "moving"
-    assert ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48).config.lighting == "moving"
+    assert run.config.camera_trust == "rough"
     with pytest.raises(ValueError, match="camera trust 'exact'"):
         ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48, camera_trust="exact")
 
@@ -219,13 +216,12 @@ def test_command_line_records_the_choice(whole, tmp_path):
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "result"
     r = subprocess.run([sys.executable, str(root / "scripts" / "reconstruct.py"), str(whole), "--out", str(out),
-                        "--preset", "tiny", "--device", "cpu", "--camera-trust", "rough", "--lighting", "moving"],
+                        "--preset", "tiny", "--device", "cpu", "--camera-trust", "rough"],
                        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "rough cameras, moving lighting" in r.stdout
+    assert "rough cameras" in r.stdout
     res = json.loads((out / "result.json").read_text())
     assert res["camera_trust"] == res["config"]["camera_trust"] == "rough"
-    assert res["config"]["lighting"] == "moving" and res["metrics"]["train_iou_mean"] > 0.8
 
 
 def test_silhouette_loss_ignores_what_lies_beyond_the_border():

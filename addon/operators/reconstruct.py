@@ -154,8 +154,7 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
     device = preferences.job_device(context)
     import texforge.pipelines.multiview as multiview
-    config = multiview.MultiviewConfig.preset(preset or props.preset, camera_trust=camera_trust or props.camera_trust,
-                                              lighting=props.lighting)
+    config = multiview.MultiviewConfig.preset(preset or props.preset, camera_trust=camera_trust or props.camera_trust)
     return ReconstructionRun(scene, cameras, dataset, config, device, folder)
 
 

@@ -51,7 +51,6 @@ class TEXFORGE_PT_inputs(SidebarPanel, bpy.types.Panel):
         col.prop(props, "mask_source")
         col.prop(props, "max_image_size")
         col.prop(props, "camera_trust")
-        col.prop(props, "lighting")
         col = layout.column(align=True)
         col.operator("texforge.create_turntable_rig", icon="CON_FOLLOWPATH")
         row = col.row(align=True)

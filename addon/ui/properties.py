@@ -34,13 +34,6 @@ CAMERA_TRUST_ITEMS = (
     ("rough", "Rough", "Cameras placed by hand or a turntable rig: a looser prior lets the fit move them further"),
 )
 
-# keys of texforge.pipelines.multiview.config.LIGHTING (a test keeps them equal)
-LIGHTING_ITEMS = (
-    ("fixed", "Fixed", "Lamps stay put while the camera goes round the object"),
-    ("moving", "Moves with Camera", "Lamps move with the camera (a turntable under fixed lamps, a flash): every "
-                                    "photo is shaded differently, so the fit compares the photos' detail"),
-)
-
 MASK_SOURCE_ITEMS = (
     ("AUTO", "Auto", "The photo's alpha channel when it has transparent pixels, else a background-colour model"),
     ("ALPHA", "Alpha Channel", "Use the photo's alpha channel as the object mask (cut-out photos, renders)"),
@@ -126,8 +119,6 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
                               description="Where the object's outline in each photo comes from")
     camera_trust: EnumProperty(name="Camera Trust", items=CAMERA_TRUST_ITEMS, default="approximate",
                                description="How far the reconstruction may move the cameras")
-    lighting: EnumProperty(name="Lighting", items=LIGHTING_ITEMS, default="fixed",
-                           description="Whether the lamps moved with the camera while the photos were taken")
     max_image_size: IntProperty(name="Working Size", default=DEFAULT_MAX_SIZE, min=32, max=8192, subtype="PIXEL",
                                 description="Photos are scaled down so that their longest side is at most "
                                             "this many pixels before reconstruction")

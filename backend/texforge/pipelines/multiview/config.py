@@ -94,15 +94,15 @@ CAMERA_TRUST = {
 }
 
 
-# What the fit's image loss tolerates, by how the lamps move (MultiviewConfig.lighting): the sigma of the
-# Gaussian whose blur is taken off both images, as a fraction of the stage's longest image side, and the
-# share of the plain L1 kept beside the high-pass one (texforge.losses.shading). Under a key light that
-# follows the camera the plain loss lets the camera corrections trade shading around: the fruit's
-# rotation error ratio went 1.06 -> 0.36 with it, the barrel's 0.41 -> 0.26. Under fixed lamps the
-# shading belongs to the texture, and the low frequencies that the high-pass loss drops help register
-# the views (fruit 0.32 -> 0.35 and 2.2 dB less aligned PSNR), so it is the user's choice, not the
-# default (docs/BENCHMARKS.md, "Lamps that move with the camera").
-LIGHTING = {"fixed": None, "moving": (0.03, 0.25)}
+# The fit's image losses (MultiviewConfig.image_loss): None, the plain L1; or the sigma of the Gaussian
+# whose blur is taken off both images, as a fraction of the stage's longest image side, and the share of
+# the plain L1 kept beside the high-pass one (texforge.losses.shading). Under a key light that follows
+# the camera (a turntable under fixed lamps, a flash) the plain loss lets the camera corrections trade
+# shading around; "detail" took the rotation error ratio from 1.06 to 0.36 (fruit), 0.41 to 0.26
+# (barrel), 0.67 to 0.46 (bottle), 0.34 to 0.34 (spot). Under fixed lamps the four scenes came out even
+# on average (ratio 0.36 -> 0.35, raw PSNR -0.1 dB, aligned +0.1 dB: fruit worse, barrel and bottle
+# better; docs/BENCHMARKS.md, "Lamps that move with the camera"), so it is the default.
+IMAGE_LOSSES = {"detail": (0.03, 0.25), "plain": None}
 
 
 @dataclass
@@ -124,10 +124,9 @@ class MultiviewConfig:
     # views see is estimated and divided out of its photo (texforge.texture.exposure; photos of mixed
     # exposure otherwise bend the cameras and get pruned)
     exposure_balance: bool = True
-    # "fixed": lamps that stay put while the camera moves round the object (the fit's image loss is the
-    # plain L1); "moving": lamps that move with the camera (a turntable under fixed lamps, a flash) shade
-    # every photo differently, and the image loss is taken on the photos' high-pass parts (see LIGHTING)
-    lighting: str = "fixed"
+    # the fit's image loss (a key of IMAGE_LOSSES): "detail", the L1 of the photos' high-pass parts plus a
+    # quarter of the plain L1, which lamps that move with the camera do not pull around; "plain", the L1
+    image_loss: str = "detail"
     # camera alignment through the texture (see .align): after the stages listed in
     # camera_align_after (0-based; negative counts from the end), every view's camera is corrected
     # against the colours the other views project onto the frozen mesh (silhouettes cannot see a
@@ -181,8 +180,8 @@ class MultiviewConfig:
         if self.camera_trust not in CAMERA_TRUST:
             raise ValueError(f"unknown camera trust {self.camera_trust!r}; expected one of "
                              f"{', '.join(CAMERA_TRUST)}")
-        if self.lighting not in LIGHTING:
-            raise ValueError(f"unknown lighting {self.lighting!r}; expected one of {', '.join(LIGHTING)}")
+        if self.image_loss not in IMAGE_LOSSES:
+            raise ValueError(f"unknown image loss {self.image_loss!r}; expected one of {', '.join(IMAGE_LOSSES)}")
 
     @property
     def trust(self) -> CameraTrust:

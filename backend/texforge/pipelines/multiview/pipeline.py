@@ -56,7 +56,7 @@ from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
 from .align import align_cameras
-from .config import LIGHTING, MultiviewConfig, StageConfig
+from .config import IMAGE_LOSSES, MultiviewConfig, StageConfig
 from .fit import render, resample_views, stage_texture_size, view_ious
 from .category_start import category_start_shape, load_encoder
 from .pseudo_views import pseudo_gt_views
@@ -311,7 +311,7 @@ class _Run:
         active = torch.as_tensor(self.active, device=self.device)
         batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
         batches = EpochBatches(len(active), batch, self.gen)
-        highpass = LIGHTING[self.cfg.lighting]           # (sigma as a fraction of the image, plain share)
+        highpass = IMAGE_LOSSES[self.cfg.image_loss]     # (sigma as a fraction of the image, plain share)
 
         def step(it: int):
             frac = it / max(1, iterations - 1)
@@ -650,7 +650,7 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
         with run.timed("category_start"):
             run.encoder = load_encoder(cfg.category_model, cfg.template_segments, cfg.template_rings, device)
     run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device}, "
-                      f"{cfg.camera_trust} cameras, {cfg.lighting} lighting)", force=True)
+                      f"{cfg.camera_trust} cameras)", force=True)
     for p in screened.pruned[len(dataset.pruned):]:
         run.progress(0.0, f"pruned frame {p['name']}: {p['reason']}", force=True)
     run.place()

@@ -48,14 +48,14 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
                        overwrite: bool = False, progress: ProgressFn | None = None,
                        should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO",
                        camera_trust: str = "auto", camera_align: bool | None = None, category_model: str | None = None,
-                       schedule: float = 1.0, lighting: str = "fixed") -> Path:
+                       schedule: float = 1.0, image_loss: str | None = None) -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
     texture.png, result.json; atomically, see result_io.write_result). ``mask_source``: see
     :func:`texforge.data.gather.gather_frames`. ``camera_trust``: a key of ``config.CAMERA_TRUST``, or
     "auto" (:func:`auto_camera_trust`). ``camera_align``: the alignment through the texture on / off
     (None: the preset's setting). ``category_model``: a category-model folder to start the fit from
-    (``MultiviewConfig.category_model``); ``schedule``: factor on every stage's iterations; ``lighting``:
-    "fixed" or "moving" (lamps that move with the camera: ``MultiviewConfig.lighting``). Raises
+    (``MultiviewConfig.category_model``); ``schedule``: factor on every stage's iterations; ``image_loss``:
+    a key of ``config.IMAGE_LOSSES`` (None: the default; for ablations). Raises
     InputError on bad input and Cancelled when
     ``should_stop`` asks; nothing but a log is ever left half-written."""
     from ...data.transforms_io import load_dataset
@@ -75,8 +75,9 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
         camera_trust = auto_camera_trust(dataset)
         log(f"camera trust: {camera_trust} (from the dataset's source; --camera-trust overrides it)")
     extra = {} if camera_align is None else {"camera_align": bool(camera_align)}
+    if image_loss is not None:
+        extra["image_loss"] = image_loss
     cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune, camera_trust=camera_trust,
-                                 lighting=lighting,
                                  category_model=str(Path(category_model).resolve()) if category_model else None,
                                  **extra)
     if schedule != 1.0:
