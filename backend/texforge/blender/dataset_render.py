@@ -442,7 +442,8 @@ def parse_command(argv: list[str]):
                        noise_focal=args.noise_focal, noise_model=args.noise_model, noise_dof=args.noise_dof,
                        flip_frames=_indices(args.flip_frames),
                        close_frames=_indices(args.close_frames, "--close-frames"),
-                       lighting=args.lighting, exposure_sigma=args.exposure_sigma, specular=args.specular, seed=args.seed, engine=args.engine,
+                       lighting=args.lighting, exposure_sigma=args.exposure_sigma, specular=args.specular,
+                       seed=args.seed, engine=args.engine,
                        samples=args.samples, fov=args.fov)
     spec.validate()
     return args, spec

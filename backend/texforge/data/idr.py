@@ -148,8 +148,8 @@ def read_idr_frames(folder, cameras=None) -> tuple[list[Frame], list[str]]:
     photos = _photos(folder, path)
     if len(photos) != len(matrices):
         raise InputError(f"{path}: {len(matrices)} world_mat matrices but {len(photos)} photos in "
-                         f"{photos[0].parent if photos else folder}; world_mat_i is the i-th photo in sorted name order, so the "
-                         f"folder must hold exactly the photos that were calibrated")
+                         f"{photos[0].parent if photos else folder}; world_mat_i is the i-th photo in sorted name "
+                         f"order, so the folder must hold exactly the photos that were calibrated")
     masks = _masks(folder, photos)
     frames, warnings, scaled, off_centre = [], [], set(), []
     for i, (photo, mask) in enumerate(zip(photos, masks)):
