@@ -5,8 +5,9 @@ textures."""
 
 from .inpaint import push_pull_fill
 from .projection import (extract_texture, extract_texture_chunked, mirror_points, project_colors,
-                         project_colors_chunked)
+                         project_colors_chunked, project_each_view)
 from .raster import uv_rasterize
 
 __all__ = ["extract_texture", "extract_texture_chunked", "mirror_points", "project_colors", "project_colors_chunked",
+           "project_each_view",
            "push_pull_fill", "uv_rasterize"]

@@ -62,6 +62,24 @@ def project_colors(points: torch.Tensor, normals: torch.Tensor, cameras: Cameras
 
 
 @torch.no_grad()
+def project_each_view(points: torch.Tensor, normals: torch.Tensor, cameras: Cameras, images: torch.Tensor,
+                      masks: torch.Tensor, depths: torch.Tensor, silhouettes: torch.Tensor, radius: float,
+                      cos_power: float = 3.0, border_px: float = 2.0, erode_px: int = 1, check=None):
+    """What each view alone sees at the points: colours (N, P, 3) and weights (N, P), the arguments as in
+    :func:`project_colors` but not blended (exposure gains and camera alignment compare the views with
+    each other). ``check`` (optional) is called before each view (cancellation)."""
+    colours = torch.zeros(len(cameras), points.shape[0], 3, dtype=points.dtype, device=points.device)
+    weights = torch.zeros(len(cameras), points.shape[0], dtype=points.dtype, device=points.device)
+    for i in range(len(cameras)):
+        if check is not None:
+            check()
+        s = slice(i, i + 1)
+        colours[i], weights[i] = project_colors(points, normals, cameras[s], images[s], masks[s], depths[s],
+                                                silhouettes[s], radius, cos_power, border_px, erode_px)
+    return colours, weights
+
+
+@torch.no_grad()
 def project_colors_chunked(points: torch.Tensor, normals: torch.Tensor, chunks: ViewChunks, radius: float,
                            cos_power: float = 3.0, border_px: float = 2.0, erode_px: int = 1):
     """:func:`project_colors` over views that come in chunks (see :data:`ViewChunks`); the views are

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...texture import project_colors, uv_rasterize
+from ...texture import project_each_view, uv_rasterize
 from .fit import render
 
 
@@ -42,12 +42,10 @@ def surface_samples(run, views: list[int], resolution: int, tex_size):
     pts, nrm, covered = uv_rasterize(verts, run.mesh.faces, run.mesh.uvs, run.mesh.face_uvs, run.mesh.normals(),
                                      tuple(tex_size))
     fp, fn = pts[covered], nrm[covered]
-    weights = torch.zeros(len(views), fp.shape[0], device=run.device)
-    for k, j in enumerate(views):
-        run.check()
-        _, weights[k] = project_colors(fp, fn, cams[j:j + 1], images[j:j + 1], masks[j:j + 1], depth[j:j + 1],
-                                       hard[j:j + 1], run.radius, run.cfg.texture_cos_power,
-                                       run.cfg.texture_border_px, run.cfg.texture_erode_px)
+    v = torch.as_tensor(views, device=run.device)
+    _, weights = project_each_view(fp, fn, cams[v], images[v], masks[v], depth[v], hard[v], run.radius,
+                                   run.cfg.texture_cos_power, run.cfg.texture_border_px, run.cfg.texture_erode_px,
+                                   check=run.check)
     shared = (weights > 0).sum(0) >= 2
     return fp[shared], weights[:, shared]
 

@@ -50,7 +50,7 @@ from ...runtime.progress import (
     no_progress,
 )
 from ...runtime.timing import timed
-from ...texture import extract_texture_chunked, project_colors, push_pull_fill, uv_rasterize
+from ...texture import extract_texture_chunked, project_colors, project_each_view, push_pull_fill, uv_rasterize
 from ...texture.exposure import balanced, overlap_log_gains
 from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
@@ -374,11 +374,9 @@ class _Run:
                                          self.mesh.normals(), tex_size)
         colours = torch.zeros(self.n, *tex_size, 3, device=self.device)
         weights = torch.zeros(self.n, *tex_size, device=self.device)
-        for i in range(self.n):
-            colours[i][covered], weights[i][covered] = project_colors(
-                pts[covered], nrm[covered], cams[i:i + 1], photos[i:i + 1], masks[i:i + 1], depth[i:i + 1],
-                hard[i:i + 1], self.radius, self.cfg.texture_cos_power, self.cfg.texture_border_px,
-                self.cfg.texture_erode_px)
+        colours[:, covered], weights[:, covered] = project_each_view(
+            pts[covered], nrm[covered], cams, photos, masks, depth, hard, self.radius, self.cfg.texture_cos_power,
+            self.cfg.texture_border_px, self.cfg.texture_erode_px, check=self.check)
         self.log_gains = overlap_log_gains(colours, weights, self.active)
         self.images = balanced(self.photos, self.masks, self.log_gains)
         self.levels = {k: v for k, v in self.levels.items() if not isinstance(k, int)}
