@@ -282,7 +282,8 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
 
         rgba = render_views.render_views(scene, np.concatenate([K, K_test]), np.concatenate([R, R_test]),
                                          np.concatenate([t, t_test]), w, h, progress=progress)
-        gains = np.exp(exposure_log_gains(len(R), spec))
+        exposure = exposure_log_gains(len(R), spec)
+        gains = np.exp(exposure)
         for k, (name, img) in enumerate(zip(names, rgba)):
             if img[..., 3].max() < 0.5:
                 raise RuntimeError(f"view {name} shows nothing of the object (check the mesh and framing)")
@@ -290,7 +291,7 @@ def render_dataset(mesh: str, out_dir, spec: DatasetSpec, overwrite: bool = Fals
                 img = np.concatenate([np.clip(img[..., :3] * gains[k], 0.0, 1.0), img[..., 3:]], -1)
             images_io.write_png(tmp / name, img)
         _write_outputs(tmp, mesh, spec, frame, vertices, faces, (K, R, t), (Kn, Rn, tn), (K_test, R_test, t_test),
-                       train_names, test_names, noise, command)
+                       train_names, test_names, noise, exposure, command)
     log(f"[render_dataset] wrote {out_dir} ({len(names)} images, {time.perf_counter() - t_start:.1f} s)")
     return out_dir
 
@@ -306,7 +307,7 @@ def _check_output(out_dir: Path, overwrite: bool) -> None:
 
 
 def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vertices, faces, gt, noisy, test,
-                   train_names, test_names, noise, command) -> None:
+                   train_names, test_names, noise, exposure, command) -> None:
     import texforge.data.transforms_io as tio
     w, h = spec.size
     angle_x = {"camera_angle_x": 2.0 * math.atan(0.5 * w / frame["K"][0, 0])}  # of the exact cameras
@@ -331,8 +332,7 @@ def _write_outputs(folder: Path, mesh: str, spec: DatasetSpec, frame: dict, vert
                   "focal_frac": spec.noise_focal, "per_frame": [{"name": train_names[r["index"]], **r}
                                                                  for r in noise]},
         "exposure": {"log_sigma": spec.exposure_sigma,
-                     "per_frame_log_gain": [[round(float(g), 5) for g in row]
-                                            for row in exposure_log_gains(len(train_names), spec)]},
+                     "per_frame_log_gain": [[round(float(g), 5) for g in row] for row in exposure]},
         "framing": {"center": frame["center"].tolist(), "radius": frame["radius"], "distance": frame["distance"],
                     "bbox_min": frame["bbox_min"].tolist(), "bbox_max": frame["bbox_max"].tolist(),
                     "fov_x_deg": spec.fov},
