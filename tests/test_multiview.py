@@ -517,7 +517,8 @@ def test_photos_of_different_exposures_are_balanced(spot):
     error = (found - np.sign(log_gains) * np.clip(np.abs(log_gains) - UNSEEN, 0, None))[kept]
     error -= error.mean(0)                  # both are centred, over the kept views and over all
     print("exposure: gain error rms", float(np.sqrt((error ** 2).mean())), "held-out PSNR on / off", psnr)
-    # measured 0.118 (the object is 25 px wide here); gains left at one would be off by the 0.35 spread
+    # measured 0.118, 0.106 with the detail image loss (the object is 25 px wide here); gains left at
+    # one would be off by the 0.35 spread
     assert float(np.sqrt((error ** 2).mean())) < 0.15
     assert not any(v["pruned"] for v in runs[True].per_view)
-    assert psnr[True] > psnr[False] + 0.5                 # measured 18.9 against 17.9 dB
+    assert psnr[True] > psnr[False] + 0.5                 # measured 19.0 against 18.1 dB
