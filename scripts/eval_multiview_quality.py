@@ -2,7 +2,7 @@
 
     python scripts/eval_multiview_quality.py DATASET --result DIR [--json FILE]
     python scripts/eval_multiview_quality.py DATASET --out DIR [--preset small] [--device cpu] [--seed 0]
-        [--camera-align on|off] [--image-loss detail|plain]
+        [--camera-align on|off] [--image-loss detail|plain] [--rotation-prior W]
 
 With ``--out`` the reconstruction runs first (texforge.pipelines.multiview.run_folder, wall time
 measured). The figures (texforge.eval.multiview.quality_figures: held-out IoU / PSNR raw and with
@@ -36,6 +36,9 @@ def main(argv=None) -> int:
                    help="camera alignment through the texture (default: the preset's setting)")
     p.add_argument("--image-loss", choices=("detail", "plain"),
                    help="the fit's image loss (default: the config's; MultiviewConfig.image_loss)")
+    p.add_argument("--rotation-prior", type=float, metavar="W",
+                   help="weight of the prior on the rotation corrections (default: the config's; "
+                        "MultiviewConfig.camera_prior)")
     args = p.parse_args(_arguments() if argv is None else argv)
     if bool(args.result) == bool(args.out):
         p.error("give exactly one of --result or --out")
@@ -61,6 +64,7 @@ def main(argv=None) -> int:
         try:
             reconstruct_folder(args.dataset, args.out, preset=args.preset, seed=args.seed, device=args.device,
                                progress=progress, log=log, image_loss=args.image_loss,
+                               rotation_prior=args.rotation_prior,
                                camera_align=None if args.camera_align is None else args.camera_align == "on")
         except (InputError, FileExistsError) as e:
             print(f"eval_multiview_quality.py: error: {e}", file=sys.stderr)

@@ -213,6 +213,15 @@ def test_cancel_raises_and_writes_nothing(spot, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []  # scripts/reconstruct.py's log: test_cli_interrupt
 
 
+@pytest.mark.parametrize("weight", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_rotation_prior_that_is_not_a_positive_number_is_a_clear_error(spot, tmp_path, weight):
+    from texforge.pipelines.multiview.run_folder import reconstruct_folder
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="rotation prior must be a positive number"):
+        reconstruct_folder(spot, out, preset="tiny", device="cpu", rotation_prior=weight, log=lambda *a: None)
+    assert not out.exists()
+
+
 def test_gauge_keeps_the_rig_in_place(spot):
     ds = load_dataset(spot)
     centre, radius = place_object(ds.cameras, torch.as_tensor(ds.masks), ds.names)

@@ -48,14 +48,16 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
                        overwrite: bool = False, progress: ProgressFn | None = None,
                        should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO",
                        camera_trust: str = "auto", camera_align: bool | None = None, category_model: str | None = None,
-                       schedule: float = 1.0, image_loss: str | None = None) -> Path:
+                       schedule: float = 1.0, image_loss: str | None = None,
+                       rotation_prior: float | None = None) -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
     texture.png, result.json; atomically, see result_io.write_result). ``mask_source``: see
     :func:`texforge.data.gather.gather_frames`. ``camera_trust``: a key of ``config.CAMERA_TRUST``, or
     "auto" (:func:`auto_camera_trust`). ``camera_align``: the alignment through the texture on / off
     (None: the preset's setting). ``category_model``: a category-model folder to start the fit from
     (``MultiviewConfig.category_model``); ``schedule``: factor on every stage's iterations; ``image_loss``:
-    a key of ``config.IMAGE_LOSSES`` (None: the default; for ablations). Raises
+    a key of ``config.IMAGE_LOSSES`` and ``rotation_prior``: ``MultiviewConfig.camera_prior`` (None: the
+    defaults; for ablations). Raises
     InputError on bad input and Cancelled when
     ``should_stop`` asks; nothing but a log is ever left half-written."""
     from ...data.transforms_io import load_dataset
@@ -67,6 +69,8 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     check_out_dir(out, overwrite)
     if not (math.isfinite(schedule) and schedule > 0):
         raise InputError(f"the schedule factor must be a positive number, not {schedule!r}")
+    if rotation_prior is not None and not (math.isfinite(rotation_prior) and rotation_prior > 0):
+        raise InputError(f"the rotation prior must be a positive number, not {rotation_prior!r}")
     log(f"loading {dataset}")
     ds = load_dataset(dataset, split="train", max_size=max_size, mask_source=mask_source)
     for w in ds.warnings:
@@ -77,6 +81,8 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     extra = {} if camera_align is None else {"camera_align": bool(camera_align)}
     if image_loss is not None:
         extra["image_loss"] = image_loss
+    if rotation_prior is not None:
+        extra["camera_prior"] = float(rotation_prior)
     cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune, camera_trust=camera_trust,
                                  category_model=str(Path(category_model).resolve()) if category_model else None,
                                  **extra)
