@@ -116,7 +116,6 @@ class MultiviewConfig:
     stages: list[StageConfig] = field(default_factory=list)
     # refinement after pruning (the last stage config is reused with these many iterations)
     refine_iterations: int = 60
-    # camera gauge: remove the mean rotation / centre shift / scale change of the corrections
     # L2 priors on the rotation corrections (rad^2) and the centre corrections (relative distance^2). A
     # turn and a sideways shift move the object's image alike, so what the photos cannot attribute (an
     # orbit seen on a plain side of a near-symmetric object) is split between them in the ratio of these
