@@ -215,6 +215,9 @@ class MultiviewConfig:
                 # stages 2-3 at 330 / 350 iterations (were 400 / 400): 24 views at 128 px in 114 s on two
                 # idle cores, held-out figures within +-0.003 IoU (docs/BENCHMARKS.md, speed section)
                 StageConfig(iterations=330, resolution=64, chamfer=0.3, band_px=(0.7, 0.5), texture_size=(64, 128)),
+                # the perceptual term's gradient also reaches the cameras, mostly as noise that drowns
+                # their orbit signal; kept off them, the fruit and the barrel gained on one noise draw
+                # and the bottle lost 0.18 of ratio (docs/BENCHMARKS.md, "What moves the orbit")
                 StageConfig(iterations=350, resolution=128, subdivide=True, band_px=(0.6, 0.35),
                             views_per_iter=12, texture_size=(128, 256), laplacian=1.0, normal=0.01,
                             perceptual_weight=0.1, lr_cam_orbit=ORBIT_LR),
