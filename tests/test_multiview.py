@@ -123,6 +123,24 @@ def test_quality_script_reports_raw_and_aligned_figures(tiny_result, spot, tmp_p
             "rot_err_aligned_ratio"} <= set(fig)
 
 
+def test_quality_script_can_start_from_the_exact_cameras(spot, tmp_path):
+    """--from-exact-cameras: the fit starts from transforms_gt.json (before-error zero), so the after-error
+    is how far it moves correct cameras; it needs --out."""
+    script = ROOT / "scripts" / "eval_multiview_quality.py"
+    fig_file = tmp_path / "fig.json"
+    r = subprocess.run([sys.executable, str(script), str(spot), "--out", str(tmp_path / "res"), "--preset", "tiny",
+                        "--from-exact-cameras", "--json", str(fig_file)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    fig = json.loads(fig_file.read_text())
+    print({k: fig[k] for k in ("heldout_iou_mean", "heldout_psnr_mean", "rot_err_deg_before", "rot_err_deg_after")})
+    assert fig["rot_err_deg_before"] < 0.02       # (float32 angles)
+    assert fig["rot_err_deg_after"] < 1.5         # the noisy start of this scene is 3 deg
+    assert fig["heldout_iou_mean"] >= 0.77        # as test_tiny_reconstruction_quality
+    bad = subprocess.run([sys.executable, str(script), str(spot), "--result", str(tmp_path / "res"),
+                          "--from-exact-cameras"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "needs --out" in bad.stderr
+
+
 def test_camera_error_by_texture_ranks_views_and_splits_the_errors(tiny_result, spot, tmp_path, capsys):
     """scripts/camera_error_by_texture.py: the texture signal is zero on a plain photo and grows with
     the texture; every unpruned training view gets a row, weakest signal first, with the aligned

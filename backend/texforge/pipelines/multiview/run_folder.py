@@ -49,7 +49,7 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
                        should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO",
                        camera_trust: str = "auto", camera_align: bool | None = None, category_model: str | None = None,
                        schedule: float = 1.0, image_loss: str | None = None,
-                       rotation_prior: float | None = None) -> Path:
+                       rotation_prior: float | None = None, exact_cameras: bool = False) -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
     texture.png, result.json; atomically, see result_io.write_result). ``mask_source``: see
     :func:`texforge.data.gather.gather_frames`. ``camera_trust``: a key of ``config.CAMERA_TRUST``, or
@@ -57,7 +57,9 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     (None: the preset's setting). ``category_model``: a category-model folder to start the fit from
     (``MultiviewConfig.category_model``); ``schedule``: factor on every stage's iterations; ``image_loss``:
     a key of ``config.IMAGE_LOSSES`` and ``rotation_prior``: ``MultiviewConfig.camera_prior`` (None: the
-    defaults; for ablations). Raises
+    defaults; for ablations). ``exact_cameras``: start from a rendered dataset's exact cameras
+    (transforms_gt.json) instead of its noisy ones, to measure how far the fit moves correct cameras
+    (docs/BENCHMARKS.md, "What moves the orbit"). Raises
     InputError on bad input and Cancelled when
     ``should_stop`` asks; nothing but a log is ever left half-written."""
     from ...data.transforms_io import load_dataset
@@ -72,7 +74,7 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     if rotation_prior is not None and not (math.isfinite(rotation_prior) and rotation_prior > 0):
         raise InputError(f"the rotation prior must be a positive number, not {rotation_prior!r}")
     log(f"loading {dataset}")
-    ds = load_dataset(dataset, split="train", max_size=max_size, mask_source=mask_source)
+    ds = load_dataset(dataset, split="gt" if exact_cameras else "train", max_size=max_size, mask_source=mask_source)
     for w in ds.warnings:
         log(f"warning: {w}")
     if camera_trust == "auto":
