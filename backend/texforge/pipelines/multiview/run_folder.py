@@ -18,14 +18,14 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def photo_reader(dataset, mask_source: str = "AUTO"):
-    """The dataset's photos for the final texture (read at up to the texture's size, above the working
-    size), or None where they cannot be re-read the same way (see dataset_photo_reader)."""
+def photo_reader(dataset, mask_source: str = "AUTO", split: str = "train"):
+    """The photos of the dataset's ``split`` for the final texture (read at up to the texture's size,
+    above the working size), or None where they cannot be re-read the same way (see dataset_photo_reader)."""
     from ...data.photo_reader import dataset_photo_reader
     from ...runtime.errors import InputError
 
     try:
-        return dataset_photo_reader(dataset, "train", mask_source=mask_source)
+        return dataset_photo_reader(dataset, split, mask_source=mask_source)
     except InputError:
         return None
 
@@ -74,7 +74,8 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     if rotation_prior is not None and not (math.isfinite(rotation_prior) and rotation_prior > 0):
         raise InputError(f"the rotation prior must be a positive number, not {rotation_prior!r}")
     log(f"loading {dataset}")
-    ds = load_dataset(dataset, split="gt" if exact_cameras else "train", max_size=max_size, mask_source=mask_source)
+    split = "gt" if exact_cameras else "train"
+    ds = load_dataset(dataset, split=split, max_size=max_size, mask_source=mask_source)
     for w in ds.warnings:
         log(f"warning: {w}")
     if camera_trust == "auto":
@@ -91,5 +92,5 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     if schedule != 1.0:
         cfg = cfg.scaled(schedule)
     result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device),
-                           photos=photo_reader(dataset, mask_source))
+                           photos=photo_reader(dataset, mask_source, split))
     return write_result(result, out, dataset=str(Path(dataset).resolve()), overwrite=overwrite)
