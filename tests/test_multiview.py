@@ -84,14 +84,15 @@ def test_tiny_reconstruction_quality(tiny_result, spot):
     res = json.loads((tiny_result / "result.json").read_text())
     cams = evq.camera_figures(res, cameras_from_transforms(spot / "transforms_gt.json"), evq.object_center(spot))
     print(held["heldout_iou_mean"], held["heldout_psnr_mean"], cams)
-    # measured 0.81 / 19.0 dB / 3.0 -> 1.43 degrees (the untouched sphere gives IoU ~0.5, a wrong
-    # camera convention ~0, no silhouette inflation 0.79 / 18.6 dB); the object is only ~25 px wide
-    # here, so one pixel costs ~0.2 IoU
+    # measured 0.82 / 18.9 dB / 3.0 -> 1.65 degrees (1.43 before the silhouettes were fitted to grown
+    # masks; the untouched sphere gives IoU ~0.5, a wrong camera convention ~0, no silhouette inflation
+    # 0.79 / 18.6 dB); the object is only ~25 px wide here, so one pixel costs ~0.2 IoU
     assert held["heldout_iou_mean"] >= 0.77
     assert held["heldout_psnr_mean"] >= 17.5
     assert cams["rot_err_deg_after"] <= 0.6 * cams["rot_err_deg_before"]
-    # the soft mask is wider than the hard one, so the hard silhouette needs growing (measured +0.75 px)
-    assert 0.0 < res["metrics"]["inflate_px"] <= 1.5
+    # the soft mask is wider than the hard one: fitted to the masks themselves, the hard silhouette
+    # needed growing by +0.75 px afterwards; fitted to masks grown by cfg.silhouette_grow_px, +0.07 px
+    assert abs(res["metrics"]["inflate_px"]) <= 0.3
     # the object stays where the photos see it: the mesh's bbox sits at the true object's bbox
     gt = load_mesh(spot / "gt_mesh.ply")
     bbox_centre = lambda v: 0.5 * (v.max(0) + v.min(0))

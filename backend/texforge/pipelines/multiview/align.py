@@ -94,9 +94,9 @@ def align_cameras(run, resolution: int, label: str = "camera alignment") -> None
     prior_pos = (trust.prior * cfg.camera_prior_pos) ** 0.5
     eps_fd = 1e-3                                    # radians / fraction of the distance
     for r, res in enumerate(levels):
-        images, masks, size = run.level(res)
+        images, _, size = run.level(res)
         points, weights = surface_samples(run, act, res, cfg.camera_align_texture_size)
-        im, mk = images[act_t], masks[act_t]
+        im, mk = images[act_t], run.silhouette_targets(res)[act_t]   # the fit's silhouette targets
         for it in range(int(cfg.camera_align_steps)):
             run.check()
             col = _sample_colours(run.rig(act_t, size), im, points)

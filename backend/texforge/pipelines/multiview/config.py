@@ -164,6 +164,15 @@ class MultiviewConfig:
     # rotation prior")
     prune_photo_factor: float = 6.0
     max_prune_fraction: float = 0.34
+    # the soft silhouettes are fitted to the masks grown by this many pixels (of each stage's size).
+    # Fitted to the masks themselves, the surface ends ~0.7 px too small (the soft mask reaches 0.5
+    # outside the hard edge; the Laplacian shrinks it further): the inflation search below found
+    # 0.69-0.76 px on the near-symmetric scenes. Colours rendered from a surface that small sit at
+    # different places in views that see them from either side, and where the texture is uneven that
+    # turns cameras about the object's axis. Grown by 0.6 px, the search finds 0.00-0.07 px, and on nine
+    # near-symmetric scenes the mean rotation error ratio fell from 0.38 to 0.32 (docs/BENCHMARKS.md,
+    # "Silhouettes fitted to grown masks")
+    silhouette_grow_px: float = 0.6
     # after the fit: search (lo, hi, evaluations) pixels (at the evaluation size) of offset along the
     # normals for the best hard-mask IoU of the training views (evaluations 0: off); see _Run.inflate
     inflate_search_px: tuple[float, float, int] = (-0.5, 1.5, 9)
