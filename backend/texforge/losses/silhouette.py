@@ -56,8 +56,16 @@ class MaskChamfer:
 
     def __call__(self, pixels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """pixels (B, V, 2) projected vertices in pixel units of views ``index`` (B,) -> loss per view (B,)."""
-        d = torch.cdist(self.points[index], pixels) * self.scale                  # (B, P, V)
-        cover = (d.min(-1).values * self.valid[index]).sum(-1) / self.valid[index].sum(-1).clamp_min(1)
+        points = self.points[index]                                               # (B, P, 2)
+        # The nearest vertex is chosen without a graph, and only the chosen pairs' distances are
+        # differentiated: the same gradient as through min over a (B, P, V) cdist, without building
+        # and back-propagating that tensor (which took half of each 64 px step). cdist's own
+        # gradient (matrix-product form) was also off by up to 15 % of its largest entry.
+        with torch.no_grad():
+            nearest = torch.cdist(points, pixels).argmin(-1)                      # (B, P)
+        near = torch.gather(pixels, 1, nearest.unsqueeze(-1).expand(-1, -1, 2))
+        d = (near - points).norm(dim=-1) * self.scale                             # (B, P)
+        cover = (d * self.valid[index]).sum(-1) / self.valid[index].sum(-1).clamp_min(1)
         return self.outside(pixels, index).mean(-1) + cover
 
     def outside(self, pixels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
