@@ -9,7 +9,7 @@ import threading
 import pytest
 import torch
 
-from texforge.runtime.determinism import deterministic
+from texforge.runtime.determinism import deterministic, lstsq
 from texforge.runtime.interrupt import SigintStop
 from texforge.runtime.progress import ProgressThrottle
 
@@ -36,18 +36,48 @@ def test_throttle_can_drop_repeated_messages_only():
 
 @pytest.mark.parametrize("caller", [(False, False), (True, False), (True, True)])
 def test_deterministic_scope_restores_the_callers_setting_even_on_error(caller):
+    import torch.utils.deterministic as flags
+
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    fill = flags.fill_uninitialized_memory
     torch.use_deterministic_algorithms(caller[0], warn_only=caller[1])
     try:
         with pytest.raises(RuntimeError, match="inside"):
             with deterministic():
                 assert torch.are_deterministic_algorithms_enabled()
                 assert torch.is_deterministic_algorithms_warn_only_enabled()
+                assert flags.fill_uninitialized_memory is False    # the NaN fill of new tensors: slow
                 raise RuntimeError("inside")
         assert (torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled()) == caller
+        assert flags.fill_uninitialized_memory == fill
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_lstsq_gives_the_minimum_norm_solution_of_a_rank_deficient_system():
+    # the exposure system's shape: a graph Laplacian per channel plus a row fixing the mean; view 3
+    # overlaps no other, so its column is empty. torch's default CPU driver answered from its
+    # uninitialised pivot array here (a different solution with and without the NaN fill).
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(0)
+    v = 12
+    pair = torch.rand(3, v, v, generator=gen)
+    pair = pair + pair.transpose(1, 2)
+    pair[:, 3, :] = 0
+    pair[:, :, 3] = 0
+    member = torch.ones(v)
+    member[3] = 0
+    system = torch.cat([torch.diag_embed(pair.sum(-1)) - pair, member.expand(3, 1, v)], 1)
+    target = torch.rand(3, v + 1, 1, generator=gen)
+    expected = np.stack([np.linalg.lstsq(system[c].double().numpy(), target[c].double().numpy(), rcond=None)[0]
+                         for c in range(3)])
+    for scope in (deterministic, lambda: torch.autograd.set_grad_enabled(True)):
+        with scope():
+            x = lstsq(system, target)
+        assert x.dtype == target.dtype and x.shape == (3, v, 1)
+        assert np.allclose(x.double().numpy(), expected, atol=1e-5)
 
 
 def test_first_ctrl_c_requests_a_stop_the_second_aborts_and_the_handler_comes_back():

@@ -41,6 +41,7 @@ from torch import nn
 from ..render.camera import Cameras
 from ..geometry.rotations import matrix_to_rotvec
 from ..render.pose import axis_angle_to_matrix
+from ..runtime.determinism import lstsq
 
 
 class CameraRig(nn.Module):
@@ -133,7 +134,7 @@ class CameraRig(nn.Module):
         basis[6, :, 3:] = self.radial_dir[a]                                       # scale
         G = basis.reshape(modes, -1).T                                             # (6M, modes)
         x = torch.cat([w, p], -1).reshape(-1, 1)
-        coef = torch.linalg.lstsq(G, x).solution
+        coef = lstsq(G, x)
         x = (x - G @ coef).reshape(m, 6)
         self.rot[a] = x[:, :3]
         self.pos[a] = x[:, 3:]

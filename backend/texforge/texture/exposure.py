@@ -37,6 +37,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..runtime.determinism import lstsq
+
 # colours this bright may be clipped, and a clipped colour says nothing about an exposure
 CLIPPED = 0.98
 MAX_LOG_GAIN = 2.0       # about 2.9 stops either way: beyond it the estimate is a misfit, not a gain
@@ -81,7 +83,7 @@ def overlap_log_gains(colours: torch.Tensor, weights: torch.Tensor, views: list[
     # column, so it is measured without moving the others; the last row fixes the mean over ``views``
     system = torch.cat([torch.diag_embed(pair.sum(-1)) - pair, member.expand(3, 1, v)], 1)
     target = torch.cat([(pair * d).sum(-1), torch.zeros(3, 1, dtype=w.dtype, device=w.device)], 1)
-    gains = torch.linalg.lstsq(system, target.unsqueeze(-1)).solution.squeeze(-1).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
+    gains = lstsq(system, target.unsqueeze(-1)).squeeze(-1).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
     g_j, g_k = gains.unsqueeze(-1), gains.unsqueeze(-2)
     before = (pair * (d + g_k) ** 2).sum((0, 2))
     after = (pair * (d - g_j + g_k) ** 2).sum((0, 2))
