@@ -135,8 +135,16 @@ def test_perceptual_loss_properties():
     assert 0 < loss(a, slight).item() < loss(a, b).item()
     # differentiable with respect to the prediction
     p = a.clone().requires_grad_(True)
-    loss(p, b).backward()
+    fixed = loss(p, b)
+    fixed.backward()
     assert p.grad is not None and p.grad.abs().sum() > 0 and torch.isfinite(p.grad).all()
+    # ... and the target: a target that needs a gradient takes the joint batch, with the same value
+    # and the same gradient for the prediction as a fixed one (which is run without a graph)
+    p2, t2 = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    joint = loss(p2, t2)
+    joint.backward()
+    assert torch.allclose(joint, fixed, rtol=1e-5) and torch.allclose(p2.grad, p.grad, rtol=1e-4, atol=1e-7)
+    assert t2.grad is not None and t2.grad.abs().sum() > 0
     # a mask excludes differences outside it
     c = a.clone()
     c[..., :, 8:] = b[..., :, 8:]  # right half changed

@@ -57,16 +57,24 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f"PerceptualLoss expects pred and target (N, 3, H, W) of one shape, "
                              f"got {tuple(pred.shape)} and {tuple(target.shape)}")
         n = pred.shape[0]
-        x = _to_min_size(torch.cat([pred, target], dim=0), self.min_size)
-        net = self.extractor(x.device)
-        feats = net.features(x.to(net.mean.dtype))
+        net = self.extractor(pred.device)
+        features = lambda x: net.features(_to_min_size(x, self.min_size).to(net.mean.dtype))  # noqa: E731
+        if target.requires_grad:
+            feats = [(f[:n], f[n:]) for f in features(torch.cat([pred, target], dim=0))]
+        else:
+            # a fixed target (a photo) needs no graph: back-propagating through its half of a joint batch
+            # cost 13-23 % of this loss's time (two views at 128 px, one thread)
+            with torch.no_grad():
+                target_feats = features(target)
+            feats = list(zip(features(pred), target_feats))
         if mask is not None:
-            mask = mask.reshape(n, 1, *mask.shape[-2:]).to(x.dtype)
+            mask = mask.reshape(n, 1, *mask.shape[-2:]).to(pred.dtype)
             mask = _to_min_size(mask, self.min_size)
         total = pred.new_zeros(())
-        for f, w in zip(feats, self.weights):
-            f = f / (f.norm(dim=1, keepdim=True) + self.eps)
-            d = (f[:n] - f[n:]).pow(2).sum(dim=1, keepdim=True)  # (N, 1, h, w)
+        for (fp, ft), w in zip(feats, self.weights):
+            fp = fp / (fp.norm(dim=1, keepdim=True) + self.eps)
+            ft = ft / (ft.norm(dim=1, keepdim=True) + self.eps)
+            d = (fp - ft).pow(2).sum(dim=1, keepdim=True)  # (N, 1, h, w)
             if mask is None:
                 total = total + w * d.mean()
             else:
