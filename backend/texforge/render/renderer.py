@@ -155,14 +155,18 @@ def render_mesh(vertices: torch.Tensor, faces: torch.Tensor, cameras, uvs: torch
     uv = torch.zeros((N, H, W, 2), dtype=dtype, device=device)
     rgb = None
     if uvs is not None:
-        uvs_b = _batched(torch.as_tensor(uvs, device=device).to(dtype), N, "uvs")
+        uvs = torch.as_tensor(uvs, device=device).to(dtype)
+        uvs_b = _batched(uvs, N, "uvs")
         fu = faces if face_uvs is None else _check_faces(torch.as_tensor(face_uvs, device=device),
                                                            uvs_b.shape[1], "face_uvs")
         if face_uvs is None and uvs_b.shape[1] != V:
             raise ValueError("face_uvs is required when uvs do not match the vertices one to one")
         if fu.shape[0] != F:
             raise ValueError("face_uvs must have one row per face")
-        uv_p = interp(uvs_b[:, fu])  # (P, 2)
+        if uvs.dim() == 2 or uvs.shape[0] == 1:   # one UV layout for every view: gather its corners once
+            uv_p = interpolate_corners(uvs_b[0][fu], gface % F, w)  # (P, 2)
+        else:
+            uv_p = interp(uvs_b[:, fu])
         uv = scatter(uv_p).reshape(N, H, W, 2)
         if texture is not None:
             if texture.dim() != 4 or texture.shape[0] not in (1, N):
