@@ -4,10 +4,11 @@ Pipelines promise "same seed, same numbers" on CPU, which needs
 ``torch.use_deterministic_algorithms``; but they also run inside Blender's process, where the flag
 is global state other add-ons may rely on, so it is switched on for the run only.
 
-The flag also makes every new tensor get filled with NaN first (``fill_uninitialized_memory``), a
-debugging aid that reads nothing back: it cost 14 % of the CPU of a 128 px multi-view stage (tens of
-thousands of small fills per step, docs/BENCHMARKS.md, "Multi-view speed and memory"). The scope
-switches that off; results are bit-identical with and without it.
+The flag also makes every new tensor get filled with NaN first (``fill_uninitialized_memory``): about
+2,500 small fills per 128 px multi-view step, 7-10 % of its time (docs/BENCHMARKS.md, "Faster fits
+without the NaN fill"). The scope switches that off. Runs still repeat bit for bit as long
+as no kernel reads memory it did not write; torch.linalg.lstsq's default CPU driver did (hence
+:func:`lstsq`).
 """
 
 from __future__ import annotations
