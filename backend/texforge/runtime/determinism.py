@@ -43,7 +43,8 @@ def lstsq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     torch's default CPU driver (gelsy) leaves its column-pivot array uninitialised: its answer then
     follows whatever the memory held (NaN-filled inside :func:`deterministic`, garbage outside it), and
-    for a rank-deficient system (a view that overlaps no other) it differed between processes. CUDA's
-    only driver assumes full rank. The systems solved this way are small (a few hundred unknowns)."""
+    the multi-view fit's exposure gains and gauge differed between processes. CUDA's only driver
+    assumes full rank, which the exposure system lacks when a view overlaps no other. The systems
+    solved this way are small (a few hundred unknowns)."""
     x = torch.linalg.lstsq(a.detach().cpu().double(), b.detach().cpu().double(), driver="gelsd").solution
     return x.to(device=b.device, dtype=b.dtype)
