@@ -39,7 +39,8 @@ def deterministic(warn_only: bool = True) -> Iterator[None]:
 
 def lstsq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The minimum-norm least-squares solution of ``a x = b`` (batched as torch.linalg.lstsq), the
-    same on every run and device: solved in float64 on the CPU by the SVD driver (gelsd).
+    same on every run and device: solved in float64 on the CPU by the SVD driver (gelsd). No gradient
+    flows through it (its callers solve under no_grad).
 
     torch's default CPU driver (gelsy) leaves its column-pivot array uninitialised: its answer then
     follows whatever the memory held (NaN-filled inside :func:`deterministic`, garbage outside it), and
