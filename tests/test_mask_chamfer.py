@@ -19,7 +19,8 @@ def _reference(ch: MaskChamfer, pixels: torch.Tensor, index: torch.Tensor) -> to
 
 
 def test_chamfer_value_and_gradient_match_the_definition():
-    # 128 px views: at this size the squared-distance form of cdist lost 15 % of the gradient
+    # 128 px views; here cdist's matrix-product form (the old code) missed the gradient by 0.4 % of
+    # its largest entry, far outside the tolerance below
     gen = torch.Generator().manual_seed(0)
     masks = torch.zeros(3, 128, 128)
     masks[0, 30:100, 40:90] = 1.0

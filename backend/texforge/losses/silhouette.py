@@ -60,7 +60,8 @@ class MaskChamfer:
         # The nearest vertex is chosen without a graph, and only the chosen pairs' distances are
         # differentiated: the same gradient as through min over a (B, P, V) cdist, without building
         # and back-propagating that tensor (which took half of each 64 px step). cdist's own
-        # gradient (matrix-product form) was also off by up to 15 % of its largest entry.
+        # gradient (matrix-product form) was also inexact: off by up to 17 % of its largest entry at
+        # the 64 px stage's size (24 views, 512 mask points, 482 vertices).
         with torch.no_grad():
             nearest = torch.cdist(points, pixels).argmin(-1)                      # (B, P)
         near = torch.gather(pixels, 1, nearest.unsqueeze(-1).expand(-1, -1, 2))
