@@ -3,6 +3,7 @@
     python scripts/eval_multiview_quality.py DATASET --result DIR [--json FILE]
     python scripts/eval_multiview_quality.py DATASET --out DIR [--preset small] [--device cpu] [--seed 0]
         [--camera-align on|off] [--image-loss detail|plain] [--rotation-prior W] [--from-exact-cameras]
+        [--refine-focal]
 
 With ``--out`` the reconstruction runs first (texforge.pipelines.multiview.run_folder, wall time
 measured). The figures (texforge.eval.multiview.quality_figures: held-out IoU / PSNR raw and with
@@ -41,6 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--rotation-prior", type=float, metavar="W",
                    help="weight of the prior on the rotation corrections (default: the config's; "
                         "MultiviewConfig.camera_prior)")
+    p.add_argument("--refine-focal", action="store_true",
+                   help="with --out: correct the focal lengths too (MultiviewConfig.refine_focal)")
     p.add_argument("--from-exact-cameras", action="store_true",
                    help="with --out: start from the exact cameras (transforms_gt.json), not the noisy ones")
     args = p.parse_args(_arguments() if argv is None else argv)
@@ -71,6 +74,7 @@ def main(argv=None) -> int:
             reconstruct_folder(args.dataset, args.out, preset=args.preset, seed=args.seed, device=args.device,
                                progress=progress, log=log, image_loss=args.image_loss,
                                rotation_prior=args.rotation_prior, exact_cameras=args.from_exact_cameras,
+                               refine_focal=args.refine_focal,
                                camera_align=None if args.camera_align is None else args.camera_align == "on")
         except (InputError, FileExistsError) as e:
             print(f"eval_multiview_quality.py: error: {e}", file=sys.stderr)

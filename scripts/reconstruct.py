@@ -2,7 +2,7 @@
 
     python scripts/reconstruct.py DATASET --out DIR [--preset tiny|small|full] [--device auto|cpu|cuda]
            [--seed S] [--max-size PX] [--symmetry x|y|z] [--camera-trust calibrated|approximate|rough|auto]
-           [--no-prune] [--overwrite] [--category-model MODEL] [--schedule F]
+           [--refine-focal] [--no-prune] [--overwrite] [--category-model MODEL] [--schedule F]
     blender -b --factory-startup --python-exit-code 1 -P scripts/reconstruct.py -- DATASET --out DIR ...
 
 DATASET is a folder with transforms.json, a COLMAP capture (images/ plus a sparse model in sparse/0/,
@@ -55,6 +55,9 @@ def parse_args(argv):
                    help="how far the fit may move the cameras: calibrated (COLMAP / photogrammetry: a tight "
                         "prior), approximate, rough (placed by hand, a turntable: a looser prior); auto "
                         "(default): calibrated for a COLMAP, LLFF or IDR folder, approximate for transforms.json")
+    p.add_argument("--refine-focal", action="store_true",
+                   help="correct each camera's focal length too (not for calibrated cameras): for focal lengths "
+                        "guessed or read from EXIF; it costs a little where they are exact (docs/BENCHMARKS.md)")
     p.add_argument("--no-prune", action="store_true",
                    help="keep every usable frame (frames with unusable masks or cameras are always left out)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
@@ -94,7 +97,7 @@ def main(argv=None, should_stop=None) -> int:
         reconstruct_folder(args.dataset, out, preset=args.preset, seed=args.seed, device=choose_device(args.device),
                            max_size=args.max_size, symmetry=args.symmetry, prune=not args.no_prune,
                            camera_trust=args.camera_trust, mask_source=args.mask_source,
-                           category_model=args.category_model, schedule=args.schedule,
+                           refine_focal=args.refine_focal, category_model=args.category_model, schedule=args.schedule,
                            overwrite=args.overwrite, progress=progress, should_stop=stop, log=log)
         log(f"wrote {out}/mesh.glb, texture.png, result.json")
 

@@ -122,6 +122,8 @@ def test_quality_script_reports_raw_and_aligned_figures(tiny_result, spot, tmp_p
     assert fig["heldout_aligned_psnr_mean"] > fig["heldout_psnr_mean"] - 1.0
     assert {"chamfer_l1_rel", "fscore@1%", "fscore@2%", "normal_consistency", "centre_err_rel_after",
             "rot_err_aligned_ratio"} <= set(fig)
+    # the focal lengths are corrected only on request (test_refine_focal_...)
+    assert fig["focal_err_rel_before"] < 1e-6 and fig["focal_err_rel_after"] < 1e-6
 
 
 def test_quality_script_can_start_from_the_exact_cameras(spot, tmp_path):
@@ -162,6 +164,23 @@ def test_camera_error_by_texture_ranks_views_and_splits_the_errors(tiny_result, 
     assert [r["signal"] for r in rows] == sorted(r["signal"] for r in rows) and rows[-1]["signal"] > 0
     assert np.mean([r["rot_deg_after"] for r in rows]) < np.mean([r["rot_deg_before"] for r in rows])
     assert "weakest quarter" in capsys.readouterr().out
+
+
+def test_refine_focal_corrects_the_focal_lengths_and_keeps_their_mean(spot, tmp_path):
+    out = tmp_path / "focal"
+    r = _reconstruct(spot, "--out", out, "--preset", "tiny", "--device", "cpu", "--refine-focal")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "focal lengths corrected" in r.stdout + r.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["refine_focal"] is True
+    kept = [i for i, v in enumerate(result["per_view"]) if not v["pruned"]]
+    zoom = np.log([result["cameras"][i]["K"][0][0] / result["input_cameras"][i]["K"][0][0] for i in kept])
+    # each camera gets its own zoom (the scene's focal lengths are exact, so only as much as the fit
+    # trades for distance: its 1 % centre noise), and the zooms' mean stays at zero like the gauge
+    assert 1e-4 < np.abs(zoom).max() < 0.05 and abs(zoom.mean()) < 1e-6, zoom
+    fig = json.loads(subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_multiview_quality.py"), str(spot),
+                                     "--result", str(out)], capture_output=True, text=True, timeout=600).stdout)
+    assert fig["heldout_iou_mean"] >= 0.77 and fig["heldout_psnr_mean"] >= 17.5   # as the default fit's bar
 
 
 def test_refuses_non_empty_out(spot, tmp_path):
@@ -323,6 +342,30 @@ def test_an_orbit_step_keeps_the_object_centre_in_place_and_folds_into_the_corre
     folded = rig()
     assert torch.count_nonzero(rig.orbit) == 0
     assert torch.allclose(folded.R, orbited.R, atol=1e-6) and torch.allclose(folded.t, orbited.t, atol=1e-5)
+
+
+def test_a_focal_correction_zooms_about_the_principal_point_and_keeps_the_mean_focal(spot):
+    ds = load_dataset(spot)
+    centre, _ = place_object(ds.cameras, torch.as_tensor(ds.masks), ds.names)
+    rig = CameraRig(ds.cameras, centre)
+    assert torch.equal(rig().K, ds.cameras.K)                   # no correction: the input intrinsics exactly
+    zoom = torch.linspace(-0.05, 0.05, VIEWS, dtype=rig.focal.dtype)
+    with torch.no_grad():
+        rig.focal.copy_(zoom)
+    pts = centre + 0.2 * torch.randn(30, 3, generator=torch.Generator().manual_seed(2))
+    plain, zoomed = CameraRig(ds.cameras, centre)().project(pts)[0], rig().project(pts)[0]
+    pp = ds.cameras.K[:, None, :2, 2]
+    # every point moves away from (or toward) the principal point by the camera's own factor
+    assert torch.allclose(zoomed - pp, (plain - pp) * zoom.exp()[:, None, None], atol=1e-4)
+    half = rig(None, (SIZE // 2, SIZE // 2))
+    assert torch.allclose(half.K[:, 0, 0], rig().K[:, 0, 0] / 2)
+    assert torch.allclose(rig(torch.tensor([3])).K[0], rig().K[3])
+    # a zoom of every camera together is pinned like the gauge: only the differences are kept
+    with torch.no_grad():
+        rig.focal += 0.03
+    rig.fix_gauge()
+    kept = rig.focal.detach()
+    assert abs(float(kept.mean())) < 1e-7 and torch.allclose(kept, zoom - zoom.mean(), atol=1e-7)
 
 
 def test_weak_shift_axis_is_a_ring_axis_and_none_for_cameras_all_around():

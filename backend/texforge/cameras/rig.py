@@ -31,6 +31,13 @@ ratio fell from 0.66-0.76 to 0.31-0.43: docs/BENCHMARKS.md, "Orbit steps"). A pr
 the pending orbit held exact input cameras better (bottle: moved 0.21 deg instead of 0.64) but held
 noisy ones just as firmly, and every rotation error ratio got worse (docs/BENCHMARKS.md, "What moves
 the orbit").
+Each camera's focal length can be corrected too, by the factor ``exp(focal_i)``; the multi-view fit
+does so on request (``MultiviewConfig.refine_focal``: focal lengths guessed or read from EXIF).
+Without it a fit explains a focal error by moving the camera along its axis, which leaves its centre
+off by that share of the distance and, at 10 % focal noise, bends the mesh (docs/BENCHMARKS.md,
+"Focal-length noise"). A zoom of all cameras together is nearly invisible beside a change of the
+object's size, so, like the gauge, the mean of the active views' focal corrections is kept at zero:
+the input focal lengths set the scale.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ class CameraRig(nn.Module):
         # each camera's orbit about the object centre: zero whenever a loss is taken, folded into rot /
         # pos after every step (fold_orbit); see the module docstring
         self.orbit = nn.Parameter(torch.zeros(n, 3, dtype=cameras.K.dtype, device=cameras.device))
+        # log of each camera's focal-length correction (see the module docstring)
+        self.focal = nn.Parameter(torch.zeros(n, dtype=cameras.K.dtype, device=cameras.device))
         radial = self.base.centers - self.centre
         self.distance = float(radial.norm(dim=-1).mean())
         self.radial_dir = torch.nn.functional.normalize(radial, dim=-1)
@@ -69,15 +78,17 @@ class CameraRig(nn.Module):
     def forward(self, index: torch.Tensor | None = None, size: tuple[int, int] | None = None) -> Cameras:
         """The corrected cameras (all, or the views in ``index``), differentiable in the corrections,
         for images of ``size`` (W, H) (default: the input size)."""
-        base, rot, pos, orbit = self.base, self.rot, self.pos, self.orbit
+        base, rot, pos, orbit, focal = self.base, self.rot, self.pos, self.orbit, self.focal
         if size is not None and tuple(size) != (base.width, base.height):
             base = base.resized(*size)
         if index is not None:
             base = Cameras(base.K[index], base.R[index], base.t[index], base.width, base.height)
-            rot, pos, orbit = rot[index], pos[index], orbit[index]
+            rot, pos, orbit, focal = rot[index], pos[index], orbit[index], focal[index]
         R, c = self._orbited(base.R @ axis_angle_to_matrix(rot), base.centers + self.distance * pos, orbit)
         t = -(R @ c.unsqueeze(-1)).squeeze(-1)
-        return Cameras(base.K, R, t, base.width, base.height)
+        focal_entries = torch.diag(torch.tensor([1.0, 1.0, 0.0], dtype=base.K.dtype, device=base.K.device))
+        K = base.K * (1.0 + torch.expm1(focal)[:, None, None] * focal_entries)   # exactly K at zero
+        return Cameras(K, R, t, base.width, base.height)
 
     def _orbited(self, R: torch.Tensor, c: torch.Tensor, orbit: torch.Tensor):
         """Cameras (R, c) carried by the rotation ``Exp(orbit)`` about the object centre."""
@@ -109,10 +120,12 @@ class CameraRig(nn.Module):
         shift in every image) and is kept, so the mean rotation noise of the input can be corrected.
         With ``pin_object_shift`` the turns that follow a shift ``delta`` of the object along
         ``weak_shift_axis`` (``w_i = delta x r_i / |r_i|^2`` with ``r_i`` from camera i to the centre:
-        the shifted centre stays on the same ray) are projected out with them (module docstring)."""
+        the shifted centre stays on the same ray) are projected out with them (module docstring).
+        The mean focal correction of the active views is set to zero as well (module docstring)."""
         a = self.active
         if int(a.sum()) < 3:
             return
+        self.focal[a] -= self.focal[a].mean()
         w, p = self.rot[a], self.pos[a]
         m = len(w)
         r = (self.base.centers[a] - self.centre) / self.distance                  # (M, 3)
@@ -139,14 +152,18 @@ class CameraRig(nn.Module):
         self.rot[a] = x[:, :3]
         self.pos[a] = x[:, 3:]
 
-    def prior(self, pos_weight: float = 1.0) -> torch.Tensor:
-        """Mean squared size of the active corrections; ``pos_weight`` scales the centre term.
+    def prior(self, pos_weight: float = 1.0, focal_weight: float = 1.0) -> torch.Tensor:
+        """Mean squared size of the active corrections; ``pos_weight`` and ``focal_weight`` scale the
+        centre and the (log) focal terms.
 
         A turn of a camera about its own centre and a sideways shift of it move the object's image
         almost alike (only perspective tells them apart), so without a firm prior on the shift the
-        pair drifts together along that near-null direction during long fits."""
+        pair drifts together along that near-null direction during long fits. A zoom by ``1 + s`` and
+        a move toward the object by ``s`` of the distance are the same kind of pair: the fit splits an
+        image's change of scale between them in the ratio of the two weights."""
         a = self.active
-        return (self.rot[a] ** 2).sum(-1).mean() + pos_weight * (self.pos[a] ** 2).sum(-1).mean()
+        return ((self.rot[a] ** 2).sum(-1).mean() + pos_weight * (self.pos[a] ** 2).sum(-1).mean()
+                + focal_weight * (self.focal[a] ** 2).mean())
 
 
 def weak_shift_axis(view_dirs: torch.Tensor, ratio: float = 0.5) -> torch.Tensor | None:

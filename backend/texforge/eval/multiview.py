@@ -10,7 +10,8 @@ the project's own renderer (no Blender): the figures of docs/BENCHMARKS.md and t
 * camera rotation error (degrees) and centre error (fraction of the camera's distance to the object
   centre) of the input and the corrected cameras against DATASET/transforms_gt.json over the unpruned
   views (texforge.eval.cameras), raw and with each rig similarity-aligned to the exact one
-  (``rot_err_aligned_*``: the raw errors of a perfect fit keep the input rig's similarity error);
+  (``rot_err_aligned_*``: the raw errors of a perfect fit keep the input rig's similarity error), and
+  the mean relative focal-length error (``focal_err_rel_*``, raw);
 * the pruned frames and whether they are the dataset's flipped frames (dataset.json).
 """
 
@@ -69,6 +70,8 @@ def camera_figures(result: dict, exact: dict, center) -> dict:
             e = ba.get(when + kind) or {}
             out[f"rot_err{kind}_deg_{when}"] = e.get("rot_deg_mean")
             out[f"centre_err{kind}_rel_{when}"] = e.get("trans_rel_mean")
+            if not kind:
+                out[f"focal_err_rel_{when}"] = e.get("focal_rel_mean")
         before, after = out[f"rot_err{kind}_deg_before"], out[f"rot_err{kind}_deg_after"]
         if before is not None and after is not None:
             out[f"rot_err{kind}_ratio"] = after / max(before, 1e-9)

@@ -315,6 +315,8 @@ class _Run:
             groups.append({"params": [self.rig.pos], "lr": st.lr_cam_pos * trust.lr})
             if st.lr_cam_orbit > 0 and trust.orbit:
                 groups.append({"params": [self.rig.orbit], "lr": st.lr_cam_orbit * trust.lr})
+            if self.cfg.refine_focal and trust.focal:  # a log zoom: the same units as the centre shifts
+                groups.append({"params": [self.rig.focal], "lr": st.lr_cam_pos * trust.lr})
         opt = torch.optim.Adam(groups)
         perceptual = self.perceptual() if st.perceptual_weight > 0 else None
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
@@ -351,7 +353,9 @@ class _Run:
             loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
             if moves:
                 prior_pos = self.cfg.camera_prior_pos if st.camera_prior_pos is None else st.camera_prior_pos
-                loss = loss + trust.prior * self.cfg.camera_prior * self.rig.prior(prior_pos / self.cfg.camera_prior)
+                pos_w = prior_pos / self.cfg.camera_prior
+                loss = loss + trust.prior * self.cfg.camera_prior * self.rig.prior(pos_w,
+                                                                                   pos_w * self.cfg.camera_prior_focal)
             return loss, {"silhouette": sil}
 
         def settle_cameras(it: int):
@@ -659,8 +663,11 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     if cfg.category_model:   # before any work: a wrong model folder is an input error
         with run.timed("category_start"):
             run.encoder = load_encoder(cfg.category_model, cfg.template_segments, cfg.template_rings, device)
+    focal_note = ""
+    if cfg.refine_focal:
+        focal_note = ", focal lengths corrected" if cfg.trust.focal else ", focal lengths kept as calibrated"
     run.progress(0.0, f"multi-view reconstruction of {run.n} views ({cfg.preset_name} preset, {device}, "
-                      f"{cfg.camera_trust} cameras)", force=True)
+                      f"{cfg.camera_trust} cameras{focal_note})", force=True)
     for p in screened.pruned[len(dataset.pruned):]:
         run.progress(0.0, f"pruned frame {p['name']}: {p['reason']}", force=True)
     run.place()

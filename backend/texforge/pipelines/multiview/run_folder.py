@@ -49,7 +49,8 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
                        should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO",
                        camera_trust: str = "auto", camera_align: bool | None = None, category_model: str | None = None,
                        schedule: float = 1.0, image_loss: str | None = None,
-                       rotation_prior: float | None = None, exact_cameras: bool = False) -> Path:
+                       rotation_prior: float | None = None, exact_cameras: bool = False,
+                       refine_focal: bool = False) -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
     texture.png, result.json; atomically, see result_io.write_result). ``mask_source``: see
     :func:`texforge.data.gather.gather_frames`. ``camera_trust``: a key of ``config.CAMERA_TRUST``, or
@@ -59,7 +60,7 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     a key of ``config.IMAGE_LOSSES`` and ``rotation_prior``: ``MultiviewConfig.camera_prior`` (None: the
     defaults; for ablations). ``exact_cameras``: start from a rendered dataset's exact cameras
     (transforms_gt.json) instead of its noisy ones, to measure how far the fit moves correct cameras
-    (docs/BENCHMARKS.md, "What moves the orbit"). Raises
+    (docs/BENCHMARKS.md, "What moves the orbit"). ``refine_focal``: ``MultiviewConfig.refine_focal``. Raises
     InputError on bad input and Cancelled when
     ``should_stop`` asks; nothing but a log is ever left half-written."""
     from ...data.transforms_io import load_dataset
@@ -86,6 +87,8 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
         extra["image_loss"] = image_loss
     if rotation_prior is not None:
         extra["camera_prior"] = float(rotation_prior)
+    if refine_focal:
+        extra["refine_focal"] = True
     cfg = MultiviewConfig.preset(preset, seed=seed, symmetry=symmetry, prune=prune, camera_trust=camera_trust,
                                  category_model=str(Path(category_model).resolve()) if category_model else None,
                                  **extra)
