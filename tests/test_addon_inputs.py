@@ -426,6 +426,15 @@ def test_unusable_view_is_pruned_and_an_unsaved_file_writes_nothing(tf, tmp_path
     assert not any(v.pruned for n, v in views.items() if n != "Cam02")
 
 
+def test_refine_focal_lengths_reaches_the_run(tf):
+    from addon.operators import reconstruct as ops_reconstruct
+
+    _ring(tf, 4)
+    assert ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48).config.refine_focal is False
+    tf.texforge.refine_focal = True
+    assert ops_reconstruct.prepare_run(bpy.context, preset="tiny", max_image_size=48).config.refine_focal is True
+
+
 def test_reconstruct_refuses_an_unwritable_output_folder_before_starting(tf):
     scene = tf
     _ring(scene, 3)

@@ -85,6 +85,12 @@ def test_reconstruct_panel_says_when_corrected_cameras_are_left_out(tf):
     assert "1 corrected cameras of an earlier run are left out" in texts
 
 
+def test_inputs_panel_offers_focal_refinement_beside_the_camera_trust(tf):
+    items = _draw(panels_workflow.TEXFORGE_PT_inputs).items
+    props = [it[1] for it in items if it[0] == "prop"]
+    assert props.index("refine_focal") == props.index("camera_trust") + 1
+
+
 def test_unlit_preview_changes_only_the_3d_view_shading(tf):
     screen = next(s for s in bpy.data.screens if preview.view3d_spaces(s))
     spaces = preview.view3d_spaces(screen)

@@ -11,7 +11,8 @@ The run has three parts, and only the middle one leaves the main thread:
    Nothing in ``bpy.data`` changes before this point, so a cancelled or failed run leaves the scene
    exactly as it was.
 
-texforge.apply_corrected_cameras copies the corrected poses back onto the original cameras (undoable).
+texforge.apply_corrected_cameras copies the corrected poses (and focal lengths, when refined) back onto the
+original cameras (undoable).
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def prepare_run(context, cameras=None, preset: str = "", max_image_size: int = 0
     dataset = scene_inputs.gather_dataset(scene, cameras, props.mask_source, max_size=max_size)
     device = preferences.job_device(context)
     import texforge.pipelines.multiview as multiview
-    config = multiview.MultiviewConfig.preset(preset or props.preset, camera_trust=camera_trust or props.camera_trust)
+    config = multiview.MultiviewConfig.preset(preset or props.preset, camera_trust=camera_trust or props.camera_trust,
+                                              refine_focal=props.refine_focal)
     return ReconstructionRun(scene, cameras, dataset, config, device, folder)
 
 

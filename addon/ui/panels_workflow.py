@@ -51,6 +51,9 @@ class TEXFORGE_PT_inputs(SidebarPanel, bpy.types.Panel):
         col.prop(props, "mask_source")
         col.prop(props, "max_image_size")
         col.prop(props, "camera_trust")
+        row = col.row()
+        row.active = props.camera_trust != "calibrated"   # calibrated cameras keep their focal lengths
+        row.prop(props, "refine_focal")
         col = layout.column(align=True)
         col.operator("texforge.create_turntable_rig", icon="CON_FOLLOWPATH")
         row = col.row(align=True)

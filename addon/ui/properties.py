@@ -119,6 +119,10 @@ class TexForgeSceneProperties(bpy.types.PropertyGroup):
                               description="Where the object's outline in each photo comes from")
     camera_trust: EnumProperty(name="Camera Trust", items=CAMERA_TRUST_ITEMS, default="approximate",
                                description="How far the reconstruction may move the cameras")
+    refine_focal: BoolProperty(name="Refine Focal Lengths", default=False,
+                               description="Correct each camera's focal length too (not for calibrated cameras): "
+                                           "for lenses that are guesses or come from EXIF. Where they are exact "
+                                           "it costs a little quality")
     max_image_size: IntProperty(name="Working Size", default=DEFAULT_MAX_SIZE, min=32, max=8192, subtype="PIXEL",
                                 description="Photos are scaled down so that their longest side is at most "
                                             "this many pixels before reconstruction")
