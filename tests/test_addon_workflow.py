@@ -89,7 +89,7 @@ def _reconstruct_and_check(scene, spot_dataset, tmp_path, preset: str, size: int
         K, R, t, _, _ = blender_camera.camera_krt(scene, bpy.data.objects[name])
         np.testing.assert_array_equal(R, R0)
         np.testing.assert_array_equal(t, t0_)
-        np.testing.assert_array_equal(K, K0)     # the fit corrects focal lengths too, on its own cameras
+        np.testing.assert_array_equal(K, K0)     # and their lenses
     assert len(views) == num_views and all(v.camera is not None for v in views)
     kept = [v for v in views if not v.pruned]
     assert all(v.corrected is not None for v in kept)
@@ -108,7 +108,7 @@ def _reconstruct_and_check(scene, spot_dataset, tmp_path, preset: str, size: int
         assert len(folders) == 1 and (folders[0] / "result.json").is_file()
         result_json = json.loads((folders[0] / "result.json").read_text())
 
-    # Apply Corrected Cameras moves the originals onto the corrected poses and focal lengths (undoable operator)
+    # Apply Corrected Cameras moves the originals onto the corrected poses and lenses (undoable operator)
     assert "UNDO" in bpy.types.TEXFORGE_OT_apply_corrected_cameras.bl_options
     assert bpy.ops.texforge.apply_corrected_cameras() == {"FINISHED"}
     for v in kept:
