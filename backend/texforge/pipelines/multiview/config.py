@@ -132,7 +132,7 @@ class MultiviewConfig:
     # prior on the log zoom of ``camera_prior_focal`` x the centre prior. A zoom and a move along the
     # viewing axis change the image alike (only perspective tells them apart), so that ratio decides how
     # a change of scale is split; even, as for the turn and the shift. Off by default: on the
-    # near-symmetric scenes with 10 % focal noise it gained 1.2 dB of raw held-out PSNR (3 %: 0.3 dB),
+    # near-symmetric scenes with 10 % focal noise it gained 1.0 dB of raw held-out PSNR (3 %: 0.3 dB),
     # but with exact focal lengths it cost 0.26 dB on average, 0.7 on the bottle (docs/BENCHMARKS.md,
     # "Focal-length noise").
     refine_focal: bool = False
