@@ -67,8 +67,9 @@ class CameraRig(nn.Module):
         # each camera's orbit about the object centre: zero whenever a loss is taken, folded into rot /
         # pos after every step (fold_orbit); see the module docstring
         self.orbit = nn.Parameter(torch.zeros(n, 3, dtype=cameras.K.dtype, device=cameras.device))
-        # log of each camera's focal-length correction (see the module docstring)
-        self.focal = nn.Parameter(torch.zeros(n, dtype=cameras.K.dtype, device=cameras.device))
+        # log of each camera's focal-length correction (see the module docstring); frozen unless a fit
+        # refines it (requires_grad_), so that fits which do not never differentiate through K
+        self.focal = nn.Parameter(torch.zeros(n, dtype=cameras.K.dtype, device=cameras.device), requires_grad=False)
         radial = self.base.centers - self.centre
         self.distance = float(radial.norm(dim=-1).mean())
         self.radial_dir = torch.nn.functional.normalize(radial, dim=-1)

@@ -316,7 +316,7 @@ class _Run:
             if st.lr_cam_orbit > 0 and trust.orbit:
                 groups.append({"params": [self.rig.orbit], "lr": st.lr_cam_orbit * trust.lr})
             if self.cfg.refine_focal and trust.focal:  # a log zoom: the same units as the centre shifts
-                groups.append({"params": [self.rig.focal], "lr": st.lr_cam_pos * trust.lr})
+                groups.append({"params": [self.rig.focal.requires_grad_(True)], "lr": st.lr_cam_pos * trust.lr})
         opt = torch.optim.Adam(groups)
         perceptual = self.perceptual() if st.perceptual_weight > 0 else None
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
