@@ -58,7 +58,10 @@ class PerceptualLoss(nn.Module):
                              f"got {tuple(pred.shape)} and {tuple(target.shape)}")
         n = pred.shape[0]
         net = self.extractor(pred.device)
-        features = lambda x: net.features(_to_min_size(x, self.min_size).to(net.mean.dtype))  # noqa: E731
+
+        def features(x):
+            return net.features(_to_min_size(x, self.min_size).to(net.mean.dtype))
+
         if target.requires_grad:
             feats = [(f[:n], f[n:]) for f in features(torch.cat([pred, target], dim=0))]
         else:
