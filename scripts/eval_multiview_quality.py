@@ -2,15 +2,18 @@
 
     python scripts/eval_multiview_quality.py DATASET --result DIR [--json FILE]
     python scripts/eval_multiview_quality.py DATASET --out DIR [--preset small] [--device cpu] [--seed 0]
-        [--camera-align on|off] [--image-loss detail|plain] [--rotation-prior W] [--from-exact-cameras]
-        [--refine-focal]
+        [--camera-align on|off] [--image-loss detail|plain] [--rotation-prior W] [--refine-focal]
+        [--camera-trust calibrated|approximate|rough|auto] [--from-exact-cameras | --from-gauge-cameras]
 
 With ``--out`` the reconstruction runs first (texforge.pipelines.multiview.run_folder, wall time
 measured). The figures (texforge.eval.multiview.quality_figures: held-out IoU / PSNR raw and with
 Procrustes-aligned cameras, Chamfer / F-score, camera errors before and after, pruned frames) are
 printed as JSON, and written to ``--json`` when given. ``--from-exact-cameras`` starts the fit from the
 dataset's exact cameras (transforms_gt.json): ``rot_err_deg_after`` is then how far the fit moves
-correct cameras.
+correct cameras. ``--from-gauge-cameras`` starts it from where a perfect correction of the noisy cameras
+would end (the exact ones moved by the similarity the gauge keeps, texforge.cameras.rig.gauge_kept); with
+``--camera-trust calibrated`` they stay there, and the raw held-out figures are the best that any camera
+correction could reach on that draw of noise.
 """
 
 from __future__ import annotations
@@ -44,13 +47,22 @@ def main(argv=None) -> int:
                         "MultiviewConfig.camera_prior)")
     p.add_argument("--refine-focal", action="store_true",
                    help="with --out: correct the focal lengths too (MultiviewConfig.refine_focal)")
-    p.add_argument("--from-exact-cameras", action="store_true",
-                   help="with --out: start from the exact cameras (transforms_gt.json), not the noisy ones")
+    p.add_argument("--camera-trust", default="auto", choices=("calibrated", "approximate", "rough", "auto"),
+                   help="with --out: how far the cameras may move (default: from the dataset's source)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--from-exact-cameras", dest="start_cameras", action="store_const", const="exact",
+                       default="input",
+                       help="with --out: start from the exact cameras (transforms_gt.json), not the noisy ones")
+    start.add_argument("--from-gauge-cameras", dest="start_cameras", action="store_const", const="gauge",
+                       help="with --out: start from the exact cameras moved by the similarity that the gauge "
+                            "keeps of the noisy ones (where a perfect correction ends)")
     args = p.parse_args(_arguments() if argv is None else argv)
     if bool(args.result) == bool(args.out):
         p.error("give exactly one of --result or --out")
-    if args.from_exact_cameras and not args.out:
-        p.error("--from-exact-cameras starts a reconstruction: it needs --out")
+    if args.start_cameras != "input" and not args.out:
+        p.error(f"--from-{args.start_cameras}-cameras starts a reconstruction: it needs --out")
+    if args.camera_trust != "auto" and not args.out:
+        p.error("--camera-trust applies to a reconstruction: it needs --out")
     from texforge.atomic import write_text
     from texforge.eval.multiview import quality_figures
     from texforge.runtime.errors import Cancelled, InputError
@@ -73,8 +85,8 @@ def main(argv=None) -> int:
         try:
             reconstruct_folder(args.dataset, args.out, preset=args.preset, seed=args.seed, device=args.device,
                                progress=progress, log=log, image_loss=args.image_loss,
-                               rotation_prior=args.rotation_prior, exact_cameras=args.from_exact_cameras,
-                               refine_focal=args.refine_focal,
+                               rotation_prior=args.rotation_prior, start_cameras=args.start_cameras,
+                               refine_focal=args.refine_focal, camera_trust=args.camera_trust,
                                camera_align=None if args.camera_align is None else args.camera_align == "on")
         except (InputError, FileExistsError) as e:
             print(f"eval_multiview_quality.py: error: {e}", file=sys.stderr)

@@ -139,9 +139,32 @@ def test_quality_script_can_start_from_the_exact_cameras(spot, tmp_path):
     assert fig["rot_err_deg_before"] < 0.02       # (float32 angles)
     assert fig["rot_err_deg_after"] < 1.5         # the noisy start of this scene is 3 deg
     assert fig["heldout_iou_mean"] >= 0.77        # as test_tiny_reconstruction_quality
-    bad = subprocess.run([sys.executable, str(script), str(spot), "--result", str(tmp_path / "res"),
-                          "--from-exact-cameras"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "needs --out" in bad.stderr
+    for flags in (["--from-exact-cameras"], ["--camera-trust", "calibrated"]):
+        bad = subprocess.run([sys.executable, str(script), str(spot), "--result", str(tmp_path / "res"), *flags],
+                             capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and "needs --out" in bad.stderr
+    both = subprocess.run([sys.executable, str(script), str(spot), "--out", str(tmp_path / "res2"),
+                           "--from-exact-cameras", "--from-gauge-cameras"], capture_output=True, text=True, timeout=300)
+    assert both.returncode == 2 and "not allowed with" in both.stderr and not (tmp_path / "res2").exists()
+
+
+def test_quality_script_can_start_from_where_a_perfect_correction_ends(spot, tmp_path):
+    """--from-gauge-cameras --camera-trust calibrated: the fit starts from the exact cameras moved by the
+    similarity the gauge keeps of the noise, and holds them there (calibrated cameras do not move in the
+    tiny preset's stages): the raw figures are then the best any camera correction could give."""
+    script = ROOT / "scripts" / "eval_multiview_quality.py"
+    fig_file = tmp_path / "fig.json"
+    r = subprocess.run([sys.executable, str(script), str(spot), "--out", str(tmp_path / "res"), "--preset", "tiny",
+                        "--from-gauge-cameras", "--camera-trust", "calibrated", "--json", str(fig_file)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    fig = json.loads(fig_file.read_text())
+    print({k: fig[k] for k in ("heldout_iou_mean", "heldout_psnr_mean", "heldout_aligned_psnr_mean",
+                               "rot_err_deg_before", "rot_err_deg_after", "rot_err_aligned_deg_before")})
+    assert 0.1 < fig["rot_err_deg_before"] < 1.0                 # the similarity of the 3 deg noise, no more
+    assert fig["rot_err_aligned_deg_before"] < 0.05              # ... and nothing but a similarity
+    assert abs(fig["rot_err_deg_after"] - fig["rot_err_deg_before"]) < 0.02   # held still
+    assert fig["heldout_aligned_iou_mean"] >= 0.77               # as test_tiny_reconstruction_quality
 
 
 def test_camera_error_by_texture_ranks_views_and_splits_the_errors(tiny_result, spot, tmp_path, capsys):
@@ -342,6 +365,47 @@ def test_an_orbit_step_keeps_the_object_centre_in_place_and_folds_into_the_corre
     folded = rig()
     assert torch.count_nonzero(rig.orbit) == 0
     assert torch.allclose(folded.R, orbited.R, atol=1e-6) and torch.allclose(folded.t, orbited.t, atol=1e-5)
+
+
+def _named(cameras, names) -> dict[str, dict]:
+    """Cameras -> the {name: {"K", "R", "t"}} form of texforge.eval.cameras."""
+    arr = lambda x: x.detach().double().cpu().numpy()  # noqa: E731
+    return {n: {"K": arr(cameras.K[i]), "R": arr(cameras.R[i]), "t": arr(cameras.t[i])} for i, n in enumerate(names)}
+
+
+def test_gauge_kept_cameras_are_the_exact_rig_moved_by_the_similarity_of_the_noise(spot):
+    """rig.gauge_kept: where a perfect correction of noisy cameras ends. It is the exact rig moved as a
+    whole (a similarity), closer to the exact cameras than the input, a fixed point of the gauge, and a
+    rig whose whole error is a similarity keeps all of it (no image could tell)."""
+    from texforge.cameras.rig import gauge_kept
+    from texforge.eval.cameras import camera_errors, similarity_aligned, transform_cameras
+
+    ds, exact = load_dataset(spot), load_dataset(spot, split="gt")
+    assert ds.names == exact.names
+    centre, _ = place_object(ds.cameras, torch.as_tensor(ds.masks), ds.names)
+    kept = gauge_kept(ds.cameras, exact.cameras, centre)
+    truth = _named(exact.cameras, exact.names)
+    before = camera_errors(_named(ds.cameras, ds.names), truth, centre)["rot_deg_mean"]
+    raw = camera_errors(_named(kept, ds.names), truth, centre)["rot_deg_mean"]
+    aligned = camera_errors(similarity_aligned(_named(kept, ds.names), truth), truth, centre)
+    print(f"rotation error: input {before:.3f}, gauge-kept {raw:.3f}, aligned {aligned['rot_deg_mean']:.5f} deg")
+    # a similarity of the exact rig (the gauge is taken out to first order: 3 deg of noise leave 0.01-0.02)
+    assert aligned["rot_deg_max"] < 0.05 and aligned["trans_rel_max"] < 1e-3
+    assert 0.1 < raw < 0.3 * before                                           # some of the noise, not most
+    # a fixed point: correcting the input cameras to these leaves nothing for the gauge to take out
+    again = gauge_kept(ds.cameras, kept, centre)
+    assert torch.allclose(again.R, kept.R, atol=1e-6) and torch.allclose(again.centers, kept.centers, atol=1e-5)
+    # an input rig that is the exact one turned, shifted and scaled as a whole keeps all of it
+    turn = torch.as_tensor(backend_pose.axis_angle_to_matrix(torch.tensor([0.01, -0.015, 0.005]))).double().numpy()
+    R, t = transform_cameras(exact.cameras.R.double().numpy(), exact.cameras.t.double().numpy(), 1.01, turn,
+                             np.array([0.05, -0.02, 0.03]))
+    moved = type(exact.cameras)(exact.cameras.K, torch.as_tensor(R).float(), torch.as_tensor(t).float(),
+                                exact.cameras.width, exact.cameras.height)
+    same = gauge_kept(moved, exact.cameras, centre)
+    shifts = camera_errors(_named(same, ds.names), _named(moved, ds.names), centre)
+    print(f"a whole-rig similarity of 1.07 deg: kept all but {shifts['rot_deg_max']:.4f} deg, "
+          f"{shifts['trans_rel_max']:.1e} of the distance")
+    assert shifts["rot_deg_max"] < 0.05 and shifts["trans_rel_max"] < 1e-3     # (to first order in the turn)
 
 
 def test_a_focal_correction_zooms_about_the_principal_point_and_keeps_the_mean_focal(spot):

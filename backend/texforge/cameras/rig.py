@@ -178,3 +178,23 @@ def weak_shift_axis(view_dirs: torch.Tensor, ratio: float = 0.5) -> torch.Tensor
     if evals[0] >= ratio * evals[1]:
         return None
     return evecs[:, 0].to(view_dirs.dtype)
+
+
+def gauge_kept(inputs: Cameras, exact: Cameras, centre: torch.Tensor, pin_object_shift: bool = True) -> Cameras:
+    """Where a perfect correction of the ``inputs`` ends: the ``exact`` cameras (the same views in the
+    same order) moved by the part of the inputs' error that :meth:`CameraRig.fix_gauge` keeps, i.e. the
+    rig's similarity transform that no image can see (and, with ``pin_object_shift``, the pinned shift
+    of the object along the rig's weak axis). A fit of the ``inputs``, however good, keeps that part, so
+    held-out views rendered at the exact cameras carry it too: fitting to these cameras, held still,
+    measures the best raw held-out figures the draw of noise allows (docs/BENCHMARKS.md, "What a perfect
+    camera correction would score")."""
+    rig = CameraRig(inputs.to(dtype=torch.float64), centre.to(torch.float64))
+    exact = exact.to(device=rig.base.device, dtype=torch.float64)
+    with torch.no_grad():
+        turn = rig.base.R.transpose(-1, -2) @ exact.R                           # R' = R Exp(w)
+        rig.rot.copy_(torch.as_tensor(matrix_to_rotvec(turn.cpu().numpy())).to(rig.rot))
+        rig.pos.copy_((exact.centers - rig.base.centers) / rig.distance)
+        rig.focal.copy_(torch.log(exact.K[:, 0, 0] / rig.base.K[:, 0, 0]))
+        rig.fix_gauge(pin_object_shift)
+        kept = rig()
+    return kept.to(dtype=inputs.K.dtype)

@@ -43,13 +43,36 @@ def auto_camera_trust(dataset) -> str:
         return "approximate"
 
 
+START_CAMERAS = ("input", "exact", "gauge")
+
+
+def _with_gauge_kept_cameras(ds, exact):
+    """``ds`` with its cameras replaced by where a perfect correction of them ends (rig.gauge_kept);
+    ``exact``: the same frames loaded with their exact cameras."""
+    import dataclasses
+
+    import torch
+
+    from ...cameras.placement import place_object
+    from ...cameras.rig import gauge_kept
+    from ...runtime.errors import InputError
+
+    by_name = dict(zip(exact.names, range(len(exact.names))))
+    missing = [n for n in ds.names if n not in by_name]
+    if missing:
+        raise InputError(f"the exact cameras (transforms_gt.json) lack frame {missing[0]}")
+    exact_cameras = exact.cameras[[by_name[n] for n in ds.names]]
+    centre, _ = place_object(ds.cameras, torch.as_tensor(ds.masks), ds.names)   # the centre the fit's rig uses
+    return dataclasses.replace(ds, cameras=gauge_kept(ds.cameras, exact_cameras, centre))
+
+
 def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, device: str = "auto",
                        max_size: int | None = DEFAULT_MAX_SIZE, symmetry: str | None = None, prune: bool = True,
                        overwrite: bool = False, progress: ProgressFn | None = None,
                        should_stop: ShouldStopFn | None = None, log=print, mask_source: str = "AUTO",
                        camera_trust: str = "auto", camera_align: bool | None = None, category_model: str | None = None,
                        schedule: float = 1.0, image_loss: str | None = None,
-                       rotation_prior: float | None = None, exact_cameras: bool = False,
+                       rotation_prior: float | None = None, start_cameras: str = "input",
                        refine_focal: bool = False) -> Path:
     """Load ``dataset`` (training split), run the multi-view pipeline and write ``out`` (mesh.glb,
     texture.png, result.json; atomically, see result_io.write_result). ``mask_source``: see
@@ -58,10 +81,11 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     (None: the preset's setting). ``category_model``: a category-model folder to start the fit from
     (``MultiviewConfig.category_model``); ``schedule``: factor on every stage's iterations; ``image_loss``:
     a key of ``config.IMAGE_LOSSES`` and ``rotation_prior``: ``MultiviewConfig.camera_prior`` (None: the
-    defaults; for ablations). ``exact_cameras``: start from a rendered dataset's exact cameras
-    (transforms_gt.json) instead of its noisy ones, to measure how far the fit moves correct cameras
-    (docs/BENCHMARKS.md, "What moves the orbit"). ``refine_focal``: ``MultiviewConfig.refine_focal``. Raises
-    InputError on bad input and Cancelled when
+    defaults; for ablations). ``start_cameras``: "input", the dataset's cameras; for a rendered dataset with
+    exact cameras (transforms_gt.json) also "exact", to measure how far the fit moves correct cameras
+    (docs/BENCHMARKS.md, "What moves the orbit"), or "gauge", the exact cameras moved by the similarity
+    that a perfect correction of the input ones keeps (:func:`texforge.cameras.rig.gauge_kept`).
+    ``refine_focal``: ``MultiviewConfig.refine_focal``. Raises InputError on bad input and Cancelled when
     ``should_stop`` asks; nothing but a log is ever left half-written."""
     from ...data.transforms_io import load_dataset
     from . import MultiviewConfig, run_multiview
@@ -75,8 +99,12 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     if rotation_prior is not None and not (math.isfinite(rotation_prior) and rotation_prior > 0):
         raise InputError(f"the rotation prior must be a positive number, not {rotation_prior!r}")
     log(f"loading {dataset}")
-    split = "gt" if exact_cameras else "train"
+    if start_cameras not in START_CAMERAS:
+        raise InputError(f"unknown start cameras {start_cameras!r}; expected one of {', '.join(START_CAMERAS)}")
+    split = "gt" if start_cameras == "exact" else "train"
     ds = load_dataset(dataset, split=split, max_size=max_size, mask_source=mask_source)
+    if start_cameras == "gauge":
+        ds = _with_gauge_kept_cameras(ds, load_dataset(dataset, split="gt", max_size=max_size, mask_source=mask_source))
     for w in ds.warnings:
         log(f"warning: {w}")
     if camera_trust == "auto":
