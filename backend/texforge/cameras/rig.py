@@ -18,7 +18,9 @@ renders then sat 4 px too high). ``fix_gauge(pin_object_shift=True)`` projects o
 the weakest axis of the viewing directions when it is clearly weaker than the others (one or a few
 rings of cameras at low elevations), keeping the input cameras' mean pointing along it; rigs that
 look from all around have no such axis and nothing more is pinned (docs/BENCHMARKS.md, "Camera
-correction on near-symmetric objects").
+correction on near-symmetric objects"). A pin keeps the input rig's mean error along the mode, which
+the photos tell better once the mesh is fine: the small and full presets free it in their last stage
+(``config.FREE_PITCH``; docs/BENCHMARKS.md, "What a perfect camera correction would score").
 
 An orbit of one camera about the object centre (a turn and a sideways shift of the centre in a fixed
 ratio) is what silhouettes cannot see on a near-symmetric object, and only the texture corrects it.
@@ -180,14 +182,14 @@ def weak_shift_axis(view_dirs: torch.Tensor, ratio: float = 0.5) -> torch.Tensor
     return evecs[:, 0].to(view_dirs.dtype)
 
 
-def gauge_kept(inputs: Cameras, exact: Cameras, centre: torch.Tensor, pin_object_shift: bool = True) -> Cameras:
+def gauge_kept(inputs: Cameras, exact: Cameras, centre: torch.Tensor, pin_object_shift: bool = False) -> Cameras:
     """Where a perfect correction of the ``inputs`` ends: the ``exact`` cameras (the same views in the
     same order) moved by the part of the inputs' error that :meth:`CameraRig.fix_gauge` keeps, i.e. the
-    rig's similarity transform that no image can see (and, with ``pin_object_shift``, the pinned shift
-    of the object along the rig's weak axis). A fit of the ``inputs``, however good, keeps that part, so
-    held-out views rendered at the exact cameras carry it too: fitting to these cameras, held still,
-    measures the best raw held-out figures the draw of noise allows (docs/BENCHMARKS.md, "What a perfect
-    camera correction would score")."""
+    rig's similarity transform that no image can see (with ``pin_object_shift``, also the input's
+    component along the pinned ring-pitch mode, as in a fit whose last stage pins it). A fit of the
+    ``inputs``, however good, keeps that part, and held-out views rendered at the exact cameras carry
+    it: fitting to these cameras, held still, measures the best raw held-out figures a draw of noise
+    allows (docs/BENCHMARKS.md, "What a perfect camera correction would score")."""
     rig = CameraRig(inputs.to(dtype=torch.float64), centre.to(torch.float64))
     exact = exact.to(device=rig.base.device, dtype=torch.float64)
     with torch.no_grad():

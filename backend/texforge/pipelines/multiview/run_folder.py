@@ -46,9 +46,9 @@ def auto_camera_trust(dataset) -> str:
 START_CAMERAS = ("input", "exact", "gauge")
 
 
-def _with_gauge_kept_cameras(ds, exact):
-    """``ds`` with its cameras replaced by where a perfect correction of them ends (rig.gauge_kept);
-    ``exact``: the same frames loaded with their exact cameras."""
+def _with_gauge_kept_cameras(ds, exact, pin_object_shift: bool):
+    """``ds`` with its cameras replaced by where a perfect correction of them ends (rig.gauge_kept) under
+    the gauge of the fit's last stage; ``exact``: the same frames loaded with their exact cameras."""
     import dataclasses
 
     import torch
@@ -63,7 +63,7 @@ def _with_gauge_kept_cameras(ds, exact):
         raise InputError(f"the exact cameras (transforms_gt.json) lack frame {missing[0]}")
     exact_cameras = exact.cameras[[by_name[n] for n in ds.names]]
     centre, _ = place_object(ds.cameras, torch.as_tensor(ds.masks), ds.names)   # the centre the fit's rig uses
-    return dataclasses.replace(ds, cameras=gauge_kept(ds.cameras, exact_cameras, centre))
+    return dataclasses.replace(ds, cameras=gauge_kept(ds.cameras, exact_cameras, centre, pin_object_shift))
 
 
 def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, device: str = "auto",
@@ -103,8 +103,6 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
         raise InputError(f"unknown start cameras {start_cameras!r}; expected one of {', '.join(START_CAMERAS)}")
     split = "gt" if start_cameras == "exact" else "train"
     ds = load_dataset(dataset, split=split, max_size=max_size, mask_source=mask_source)
-    if start_cameras == "gauge":
-        ds = _with_gauge_kept_cameras(ds, load_dataset(dataset, split="gt", max_size=max_size, mask_source=mask_source))
     for w in ds.warnings:
         log(f"warning: {w}")
     if camera_trust == "auto":
@@ -122,6 +120,9 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
                                  **extra)
     if schedule != 1.0:
         cfg = cfg.scaled(schedule)
+    if start_cameras == "gauge":
+        exact = load_dataset(dataset, split="gt", max_size=max_size, mask_source=mask_source)
+        ds = _with_gauge_kept_cameras(ds, exact, pin_object_shift=cfg.stages[-1].pin_object_shift)
     result = run_multiview(ds, cfg, progress=progress, should_stop=should_stop, device=resolve_device(device),
                            photos=photo_reader(dataset, mask_source, split))
     return write_result(result, out, dataset=str(Path(dataset).resolve()), overwrite=overwrite)
