@@ -11,9 +11,10 @@ Procrustes-aligned cameras, Chamfer / F-score, camera errors before and after, p
 printed as JSON, and written to ``--json`` when given. ``--from-exact-cameras`` starts the fit from the
 dataset's exact cameras (transforms_gt.json): ``rot_err_deg_after`` is then how far the fit moves
 correct cameras. ``--from-gauge-cameras`` starts it from where a perfect correction of the noisy cameras
-would end (the exact ones moved by the similarity the gauge keeps, texforge.cameras.rig.gauge_kept); with
-``--camera-trust calibrated`` they stay there, and the raw held-out figures are the best that any camera
-correction could reach on that draw of noise.
+would end: the exact ones moved by what the gauge of the fit's last stage keeps of the noise (the
+similarity; with a pinned last stage, as in the tiny preset, also the ring pitch;
+texforge.cameras.rig.gauge_kept). With ``--camera-trust calibrated`` they stay there, and the raw held-out
+figures are the best that any camera correction could reach on that draw of noise.
 """
 
 from __future__ import annotations

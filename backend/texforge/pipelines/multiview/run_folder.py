@@ -83,8 +83,8 @@ def reconstruct_folder(dataset, out, preset: str = "small", seed: int = 0, devic
     a key of ``config.IMAGE_LOSSES`` and ``rotation_prior``: ``MultiviewConfig.camera_prior`` (None: the
     defaults; for ablations). ``start_cameras``: "input", the dataset's cameras; for a rendered dataset with
     exact cameras (transforms_gt.json) also "exact", to measure how far the fit moves correct cameras
-    (docs/BENCHMARKS.md, "What moves the orbit"), or "gauge", the exact cameras moved by the similarity
-    that a perfect correction of the input ones keeps (:func:`texforge.cameras.rig.gauge_kept`).
+    (docs/BENCHMARKS.md, "What moves the orbit"), or "gauge", where a perfect correction of the input ones
+    ends under the gauge of the fit's last stage (:func:`texforge.cameras.rig.gauge_kept`).
     ``refine_focal``: ``MultiviewConfig.refine_focal``. Raises InputError on bad input and Cancelled when
     ``should_stop`` asks; nothing but a log is ever left half-written."""
     from ...data.transforms_io import load_dataset
