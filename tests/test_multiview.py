@@ -149,9 +149,10 @@ def test_quality_script_can_start_from_the_exact_cameras(spot, tmp_path):
 
 
 def test_quality_script_can_start_from_where_a_perfect_correction_ends(spot, tmp_path):
-    """--from-gauge-cameras --camera-trust calibrated: the fit starts from the exact cameras moved by the
-    similarity the gauge keeps of the noise, and holds them there (calibrated cameras do not move in the
-    tiny preset's stages): the raw figures are then the best any camera correction could give."""
+    """--from-gauge-cameras --camera-trust calibrated: the fit starts from the exact cameras moved by what
+    the gauge keeps of the noise (on this rig, which has no weak axis, the similarity alone), and holds
+    them there (calibrated cameras do not move in the tiny preset's stages): the raw figures are then
+    what a perfect camera correction would give."""
     script = ROOT / "scripts" / "eval_multiview_quality.py"
     fig_file = tmp_path / "fig.json"
     r = subprocess.run([sys.executable, str(script), str(spot), "--out", str(tmp_path / "res"), "--preset", "tiny",
@@ -369,8 +370,8 @@ def test_an_orbit_step_keeps_the_object_centre_in_place_and_folds_into_the_corre
 
 def _named(cameras, names) -> dict[str, dict]:
     """Cameras -> the {name: {"K", "R", "t"}} form of texforge.eval.cameras."""
-    arr = lambda x: x.detach().double().cpu().numpy()  # noqa: E731
-    return {n: {"K": arr(cameras.K[i]), "R": arr(cameras.R[i]), "t": arr(cameras.t[i])} for i, n in enumerate(names)}
+    K, R, t = (x.detach().double().cpu().numpy() for x in (cameras.K, cameras.R, cameras.t))
+    return {n: {"K": K[i], "R": R[i], "t": t[i]} for i, n in enumerate(names)}
 
 
 def test_gauge_kept_cameras_are_the_exact_rig_moved_by_the_similarity_of_the_noise(spot):
