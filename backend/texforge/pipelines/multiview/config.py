@@ -56,9 +56,9 @@ ORBIT_LR = 0.0005
 
 # the last stage leaves the ring-pitch mode (StageConfig.pin_object_shift) to the photos. Earlier stages
 # pin it: their drift along it follows the coarse mesh's shape error. But a pin keeps the input rig's
-# mean pitch error, which the photos tell better once the mesh is fine: raw held-out PSNR +0.48 dB on
-# average over ten noisy scenes, none worse by more than 0.03 dB; freeing both 128 px stages gained a
-# little more on average but lost 0.34 dB on two scenes (docs/BENCHMARKS.md, "What a perfect camera
+# mean pitch error, which the photos tell better once the mesh is fine: raw held-out PSNR +0.43 dB on
+# average over twelve noisy scenes, none worse by more than 0.03 dB; freeing both 128 px stages gained
+# as much on average but lost 0.34 dB on two scenes (docs/BENCHMARKS.md, "What a perfect camera
 # correction would score")
 FREE_PITCH = dict(pin_object_shift=False)
 
