@@ -106,10 +106,16 @@ class CameraRig(nn.Module):
             return
         R, c = self._orbited(self.base.R @ axis_angle_to_matrix(self.rot), self.base.centers + self.distance * self.pos,
                              self.orbit)
-        rel = (self.base.R.transpose(-1, -2) @ R).detach().cpu().double().numpy()
-        self.rot.copy_(torch.as_tensor(matrix_to_rotvec(rel)).to(self.rot))
-        self.pos.copy_((c - self.base.centers) / self.distance)
+        self.correct_to(R, c)
         self.orbit.zero_()
+
+    @torch.no_grad()
+    def correct_to(self, R: torch.Tensor, centers: torch.Tensor) -> None:
+        """Set the rotation and centre corrections so that the cameras are ``R`` (N, 3, 3, world to
+        camera) at ``centers`` (N, 3)."""
+        rel = (self.base.R.transpose(-1, -2) @ R).detach().cpu().double().numpy()    # R' = R Exp(w)
+        self.rot.copy_(torch.as_tensor(matrix_to_rotvec(rel)).to(self.rot))
+        self.pos.copy_((centers - self.base.centers) / self.distance)
 
     @torch.no_grad()
     def fix_gauge(self, pin_object_shift: bool = False) -> None:
@@ -192,10 +198,8 @@ def gauge_kept(inputs: Cameras, exact: Cameras, centre: torch.Tensor, pin_object
     allows (docs/BENCHMARKS.md, "What a perfect camera correction would score")."""
     rig = CameraRig(inputs.to(dtype=torch.float64), centre.to(torch.float64))
     exact = exact.to(device=rig.base.device, dtype=torch.float64)
+    rig.correct_to(exact.R, exact.centers)
     with torch.no_grad():
-        turn = rig.base.R.transpose(-1, -2) @ exact.R                           # R' = R Exp(w)
-        rig.rot.copy_(torch.as_tensor(matrix_to_rotvec(turn.cpu().numpy())).to(rig.rot))
-        rig.pos.copy_((exact.centers - rig.base.centers) / rig.distance)
         rig.focal.copy_(torch.log(exact.K[:, 0, 0] / rig.base.K[:, 0, 0]))
         rig.fix_gauge(pin_object_shift)
         kept = rig()
