@@ -514,7 +514,7 @@ def test_same_seed_same_result_and_setting_restored(tiny_result, spot):
 
 
 def test_golden_section_search_finds_the_best_offset_with_few_evaluations():
-    from texforge.pipelines.multiview.pipeline import golden_section_max
+    from texforge.pipelines.multiview.after_fit import golden_section_max
 
     calls = []
 

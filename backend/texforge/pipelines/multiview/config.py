@@ -195,7 +195,7 @@ class MultiviewConfig:
     # "Silhouettes fitted to grown masks")
     silhouette_grow_px: float = 0.6
     # after the fit: search (lo, hi, evaluations) pixels (at the evaluation size) of offset along the
-    # normals for the best hard-mask IoU of the training views (evaluations 0: off); see _Run.inflate
+    # normals for the best hard-mask IoU of the training views (evaluations 0: off); see after_fit.inflate
     inflate_search_px: tuple[float, float, int] = (-0.5, 1.5, 9)
     # final texture
     texture_size: tuple[int, int] = (512, 1024)   # (H, W): the sphere's UV chart is twice as wide as tall

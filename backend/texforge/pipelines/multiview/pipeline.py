@@ -13,8 +13,9 @@ Steps (fractions of the progress bar in brackets):
    (leave-one-out projection), and refit without them;
 5. move the surface along its normals by the offset that best matches the hard silhouettes, extract
    the final texture by projection (from the photos at up to the texture's size when a reader is
-   given) and measure per-view IoU / PSNR; these steps work at the fit's resolution and a chunk of
-   views at a time, so they stay a small fraction of the fit whatever the photos' size and number.
+   given) and measure per-view IoU / PSNR (:mod:`.after_fit`); these steps work at the fit's resolution
+   and a chunk of views at a time, so they stay a small fraction of the fit whatever the photos' size
+   and number.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...cameras.placement import mask_centroids, object_centre, place_object
@@ -56,6 +56,7 @@ from ...texture.exposure import balanced, overlap_log_gains
 from ...training.batches import EpochBatches
 from ...training.loop import TrainLoop
 from . import prune as prune_mod
+from .after_fit import eval_resolution, inflate, per_view_figures
 from .align import align_cameras
 from .config import IMAGE_LOSSES, MultiviewConfig, StageConfig
 from .fit import render, resample_views, stage_texture_size, view_ious
@@ -541,101 +542,6 @@ class _Run:
             return self.extract(cap, cfg.texture_size, symmetry=cfg.symmetry, photos=photos)
         return self.extract(working, cfg.texture_size, symmetry=cfg.symmetry)
 
-    @property
-    def eval_resolution(self) -> int:
-        """Longest image side of the steps after the fit (inflation search, per-view figures): the
-        config's ``eval_max_size``, or by default the fit's finest resolution, never above the input."""
-        return int(self.cfg.eval_max_size or max(s.resolution for s in self.cfg.stages))
-
-    @torch.no_grad()
-    def inflate(self, supersample: int = 2) -> float:
-        """Move the surface along its vertex normals by the offset that maximises the mean hard-mask
-        IoU of the active views (at the evaluation size, 2x supersampled as the figures are); returns
-        it in pixels of that size.
-
-        The DIB-R soft mask reaches 0.5 one band half-width *outside* the hard edge, so fitting soft
-        silhouettes leaves the hard silhouette about that much too small (plus the Laplacian's
-        shrinkage); measured on spot24: ~200 of ~3,400 foreground pixels missing, almost none extra.
-        The fit's silhouette targets are grown by ``cfg.silhouette_grow_px`` for that reason, so the
-        search here only takes up what is left (a few hundredths of a pixel on the benchmark scenes).
-        The band is set in pixels of the fit's resolution, so the offset is searched in those pixels
-        too (in input pixels a 1024 px photo fitted at 128 px would need 8x the range), by a
-        golden-section search: ``steps`` evaluations instead of a grid of ``steps``."""
-        lo, hi, steps = self.cfg.inflate_search_px
-        if steps <= 0:
-            return 0.0
-        from ...metrics.image import hard_iou
-        from ...render.renderer import render_mesh
-
-        _, masks, (w, h) = self.level(self.eval_resolution)
-        act = torch.as_tensor(self.active, device=self.device)
-        cams = self.rig(None, (w * supersample, h * supersample))
-        v0, nrm = self.mesh.vertices(), self.mesh.normals()
-        # world length of one evaluation pixel at the object's distance
-        px = self.rig.distance * supersample / float(cams.K[act, 0, 0].mean())
-
-        def mean_iou(d: float) -> float:
-            self.check()
-            verts, ious = v0 + d * px * nrm, []
-            for idx in self.view_chunks(act):
-                hard = render_mesh(verts, self.mesh.faces, cams[idx], soft_mask=False).hard_mask.float()
-                cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
-                ious.append(hard_iou(cover, masks[idx]))
-            return float(torch.cat(ious).mean())
-
-        best = golden_section_max(mean_iou, float(lo), float(hi), int(steps))
-        self.mesh.offsets.add_(best * px * nrm)
-        return best
-
-    @torch.no_grad()
-    def per_view_figures(self, texture: torch.Tensor, supersample: int = 2):
-        """Hard IoU and whole-image PSNR (over the dataset background) per view at the evaluation
-        size (see :attr:`eval_resolution`), one chunk of views at a time."""
-        from ...metrics.image import hard_iou
-        from ...metrics.image import psnr as image_psnr
-
-        images, masks, (w, h) = self.level(self.eval_resolution)
-        cams = self.rig(None, (w * supersample, h * supersample))
-        verts = self.mesh.vertices()
-        tex = texture.permute(2, 0, 1).unsqueeze(0)
-        ious, psnr = [], []
-        for idx in self.view_chunks():
-            self.check()
-            out = render(self.mesh, verts, cams[idx], tex, 0.5, soft_mask=False)
-            hard = out.hard_mask.float()
-            comp = out.rgb[..., :3] * hard.unsqueeze(-1) + self.background * (1 - hard.unsqueeze(-1))
-            comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
-            cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
-            ious.append(hard_iou(cover, masks[idx]))
-            comp, target = comp.clamp(0, 1).cpu().numpy(), images[idx].cpu().numpy()
-            psnr.extend(image_psnr(c, t) for c, t in zip(comp, target))
-        return torch.cat(ious), torch.tensor(psnr)
-
-
-def golden_section_max(f, lo: float, hi: float, evaluations: int) -> float:
-    """The argument in [lo, hi] of the largest value of ``f`` found with ``evaluations`` calls of a
-    golden-section search (``f`` unimodal: the bracket shrinks by 0.618 per call after the first
-    two). One evaluation tests the middle; ties keep the first point found."""
-    if evaluations <= 1:
-        return 0.5 * (lo + hi)
-    g = (5 ** 0.5 - 1) / 2
-    a, b = lo, hi
-    x1, x2 = b - g * (b - a), a + g * (b - a)
-    f1, f2 = f(x1), f(x2)
-    seen = [(f1, -0, x1), (f2, -1, x2)]
-    for k in range(evaluations - 2):
-        if f1 >= f2:           # the maximum lies in [a, x2]
-            b, x2, f2 = x2, x1, f1
-            x1 = b - g * (b - a)
-            f1 = f(x1)
-            seen.append((f1, -(k + 2), x1))
-        else:                  # ... in [x1, b]
-            a, x1, f1 = x1, x2, f2
-            x2 = a + g * (b - a)
-            f2 = f(x2)
-            seen.append((f2, -(k + 2), x2))
-    return max(seen)[2]
-
 
 def run_multiview(dataset: MultiViewDataset, config: MultiviewConfig | None = None, progress: ProgressFn | None = None,
                   should_stop: ShouldStopFn | None = None, device="cpu", photos=None) -> MultiviewResult:
@@ -710,17 +616,17 @@ def _run_multiview(dataset, config, progress, should_stop, device, photos=None) 
     if n_coarse == len(stages) and cfg.prune:
         _prune_and_refine(run, stages[-1], frac(done), 0.9)
     with run.timed("inflate"):
-        inflated = run.inflate()
+        inflated = inflate(run)
     run.progress(0.9, f"surface moved {inflated:+.2f} px along its normals (best hard-mask IoU); "
                       f"extracting the texture by projection", force=True)
     with run.timed("texture"):
         if cfg.exposure_balance:   # once more on the final surface: the best registration the gains get
-            run.balance_exposure(run.eval_resolution, stages[-1].texture_size)
+            run.balance_exposure(eval_resolution(run.cfg), stages[-1].texture_size)
         texture = run.final_texture(photos)
     with run.timed("pseudo_gt"):
         pseudo_gt = pseudo_gt_views(run, cfg.texture_size) if cfg.save_pseudo_gt else None
     with run.timed("evaluate"):
-        ious, psnr = run.per_view_figures(texture)
+        ious, psnr = per_view_figures(run, texture)
     run.timings["total"] = time.perf_counter() - t_start
     with torch.no_grad():
         cams = run.rig(None).detach().to("cpu")
