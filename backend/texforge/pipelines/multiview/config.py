@@ -58,8 +58,10 @@ ORBIT_LR = 0.0005
 # pin it: their drift along it follows the coarse mesh's shape error. But a pin keeps the input rig's
 # mean pitch error, which the photos tell better once the mesh is fine: raw held-out PSNR +0.43 dB on
 # average over twelve noisy scenes, none worse by more than 0.03 dB; freeing both 128 px stages gained
-# as much on average but lost 0.34 dB on two scenes (docs/BENCHMARKS.md, "What a perfect camera
-# correction would score")
+# as much on average but lost 0.34 dB on two scenes (small preset; docs/BENCHMARKS.md, "What a perfect
+# camera correction would score"). The full preset at 128 px: +0.49 dB raw and +0.32 dB aligned over eight
+# scenes, but from -0.67 to +2.04 dB, and a worse rotation ratio (docs/BENCHMARKS.md, "The full preset
+# with the ring pitch freed")
 FREE_PITCH = dict(pin_object_shift=False)
 
 
