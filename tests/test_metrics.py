@@ -36,6 +36,26 @@ def test_psnr_known_values():
         psnr(a, b[:16])
 
 
+def test_supersampled_view_scores_composite_and_average_down_before_comparing():
+    """A 4x4 render at 2x of a 2x2 photo: the object covers the left half. Averaged down, the left
+    column is the object's colour and the right one the background; a half-covered pixel is 0.5."""
+    import torch
+
+    from texforge.metrics.image import supersampled_view_scores
+
+    hard = torch.zeros(1, 4, 4)
+    hard[:, :, :2] = 1.0
+    rgb = torch.full((1, 4, 4, 3), 0.8)
+    background = torch.tensor([0.2, 0.2, 0.2])
+    photo = np.array([[[0.8] * 3, [0.2] * 3]] * 2, dtype=np.float32)[None]
+    ious, psnrs = supersampled_view_scores(rgb, hard, background, photo, np.array([[[1.0, 0.0]] * 2]), 2)
+    assert float(ious[0]) == 1.0 and psnrs[0] == PSNR_MAX_DB
+    hard[:, :, 1] = 0.0                                            # a quarter of the render: half a pixel
+    ious, psnrs = supersampled_view_scores(rgb, hard, background, photo, np.array([[[1.0, 0.0]] * 2]), 2)
+    assert float(ious[0]) == 0.0                                   # 0.5 coverage is not above the threshold
+    assert psnrs[0] == pytest.approx(psnr(np.array([[[0.5] * 3, [0.2] * 3]] * 2), photo[0]))
+
+
 def test_ssim_single_window_matches_direct_formula():
     """On an 11x11 image the valid region is the centre pixel: SSIM is the textbook formula with an
     11x11 Gaussian window (sigma 1.5) over the whole image."""

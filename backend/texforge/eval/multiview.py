@@ -27,9 +27,8 @@ def heldout_figures(mesh, test, cameras=None, supersample: int = 2) -> dict:
     """Per-view hard IoU and PSNR of ``mesh`` (TexturedMesh) rendered through ``cameras`` (default: the
     held-out dataset ``test``'s own) against ``test``'s photos and masks. Returns {"iou": [...], "psnr": [...]}."""
     import torch
-    import torch.nn.functional as F
 
-    from ..metrics.image import hard_iou, psnr
+    from ..metrics.image import supersampled_view_scores
     from ..render.renderer import render_mesh
 
     cams = test.cameras if cameras is None else cameras
@@ -39,12 +38,9 @@ def heldout_figures(mesh, test, cameras=None, supersample: int = 2) -> dict:
                       cams.resized(w * supersample, h * supersample), uvs=torch.as_tensor(mesh.uvs),
                       face_uvs=torch.as_tensor(mesh.face_uvs), texture=tex, soft_mask=False)
     bg = torch.as_tensor(test.background if test.background is not None else [0.0, 0.0, 0.0]).float()
-    hard = out.hard_mask.float().unsqueeze(-1)
-    comp = out.rgb[..., :3] * hard + bg * (1 - hard)
-    comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1).clamp(0, 1)
-    cover = F.avg_pool2d(hard.permute(0, 3, 1, 2), supersample)[:, 0]
-    ious = hard_iou(cover, torch.as_tensor(test.masks))
-    return {"iou": [float(x) for x in ious], "psnr": [psnr(c, i) for c, i in zip(comp.numpy(), test.images)]}
+    ious, psnr = supersampled_view_scores(out.rgb, out.hard_mask, bg, test.images, torch.as_tensor(test.masks),
+                                          supersample)
+    return {"iou": [float(x) for x in ious], "psnr": psnr}
 
 
 def figure_summary(prefix: str, per_view: dict) -> dict:

@@ -97,6 +97,21 @@ def hard_iou(pred, target, threshold: float = 0.5):
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
 
+def supersampled_view_scores(rgb, hard, background, images, masks, supersample: int):
+    """Per-view hard IoU ((N,) tensor) and whole-image PSNR (list) of renders made at ``supersample`` x
+    the photos' size: ``rgb`` (N, sH, sW, >=3) and ``hard`` (N, sH, sW) are composited over
+    ``background`` (3,), area-averaged down to the size of ``images`` (N, H, W, 3) and ``masks``
+    (N, H, W), and compared with them. The one definition of the per-view figures, for the fit's
+    training views and for held-out views alike."""
+    import torch.nn.functional as F
+
+    hard = hard.float().unsqueeze(-1)
+    comp = rgb[..., :3] * hard + background * (1 - hard)
+    comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1).clamp(0, 1)
+    cover = F.avg_pool2d(hard.permute(0, 3, 1, 2), supersample)[:, 0]
+    return hard_iou(cover, masks), [psnr(c, t) for c, t in zip(_np(comp), _np(images))]
+
+
 def centred_iou(pred, target, threshold: float = 0.5):
     """:func:`hard_iou` after moving each ``pred`` mask (N, H, W) so that its centroid lies on its
     ``target``'s, to the nearest pixel (a hard mask stays hard): the shapes compared, not where they

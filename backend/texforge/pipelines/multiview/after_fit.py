@@ -66,8 +66,7 @@ def inflate(run, supersample: int = 2) -> float:
 def per_view_figures(run, texture: torch.Tensor, supersample: int = 2):
     """Hard IoU and whole-image PSNR (over the dataset background) of every view of ``run`` with
     ``texture`` (H, W, 3), at the evaluation size (:func:`eval_resolution`)."""
-    from ...metrics.image import hard_iou
-    from ...metrics.image import psnr as image_psnr
+    from ...metrics.image import supersampled_view_scores
 
     images, masks, (w, h) = run.level(eval_resolution(run.cfg))
     cams = run.rig(None, (w * supersample, h * supersample))
@@ -77,13 +76,10 @@ def per_view_figures(run, texture: torch.Tensor, supersample: int = 2):
     for idx in run.view_chunks():
         run.check()
         out = render(run.mesh, verts, cams[idx], tex, 0.5, soft_mask=False)
-        hard = out.hard_mask.float()
-        comp = out.rgb[..., :3] * hard.unsqueeze(-1) + run.background * (1 - hard.unsqueeze(-1))
-        comp = F.avg_pool2d(comp.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)
-        cover = F.avg_pool2d(hard.unsqueeze(1), supersample).squeeze(1)
-        ious.append(hard_iou(cover, masks[idx]))
-        comp, target = comp.clamp(0, 1).cpu().numpy(), images[idx].cpu().numpy()
-        psnr.extend(image_psnr(c, t) for c, t in zip(comp, target))
+        chunk_ious, chunk_psnr = supersampled_view_scores(out.rgb, out.hard_mask, run.background, images[idx],
+                                                          masks[idx], supersample)
+        ious.append(chunk_ious)
+        psnr.extend(chunk_psnr)
     return torch.cat(ious), torch.tensor(psnr)
 
 
