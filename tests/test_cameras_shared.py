@@ -18,6 +18,7 @@ from texforge.geometry.layouts import (
     turntable_layout,
 )
 from texforge.cameras.placement import place_object
+from texforge.cameras.rig import CameraRig
 from texforge.geometry.rotations import axis_angle, matrix_to_rotvec, random_unit, rotvec_to_matrix
 from texforge.render.camera import Cameras
 from texforge.render.pose import axis_angle_to_matrix, rotation_angle_deg
@@ -101,3 +102,26 @@ def test_placement_names_a_camera_that_faces_away():
     turned = Cameras(cams.K, R, -(R @ cams.centers.unsqueeze(-1)).squeeze(-1), cams.width, cams.height)
     with pytest.raises(InputError, match="frame v2: the camera faces away"):
         place_object(turned, masks, [f"v{i}" for i in range(4)])
+
+
+def test_the_robust_rig_prior_is_the_squared_one_for_small_corrections_and_bounds_the_pull_on_far_ones():
+    R, t = cameras_for(ring_layout(6, (0.0, 30.0)), np.zeros(3), 3.5)
+    K = np.repeat(np.array([[70.0, 0, 32], [0, 70.0, 32], [0, 0, 1]])[None], 6, 0)
+    cams = Cameras(*(torch.tensor(a) for a in (K, R, t)), 64, 64)
+    rig = CameraRig(cams, torch.zeros(3, dtype=torch.float64))
+    with torch.no_grad():
+        rig.rot.copy_(1e-3 * torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+        rig.pos.copy_(-0.5 * rig.rot)
+        squared, robust = rig.prior(2.0), rig.prior(2.0, scale=0.1)
+    assert float(robust) == pytest.approx(float(squared), rel=1e-3)
+    # a camera left 0.5 rad (29 degrees) off: the squared prior pulls it back with 2 r = 1.0 per unit
+    # of mean weight, the robust one with at most 2 x scale
+    with torch.no_grad():
+        rig.rot[0] = torch.tensor([0.0, 0.0, 0.5], dtype=torch.float64)
+    pull = {}
+    for scale in (None, 0.1):
+        rig.rot.grad = None
+        (len(rig.rot) * rig.prior(scale=scale)).backward()
+        pull[scale] = float(rig.rot.grad[0].norm())
+    assert pull[None] == pytest.approx(1.0, rel=0.01)
+    assert 0.18 < pull[0.1] < 0.2

@@ -161,7 +161,7 @@ class CameraRig(nn.Module):
         self.rot[a] = x[:, :3]
         self.pos[a] = x[:, 3:]
 
-    def prior(self, pos_weight: float = 1.0, focal_weight: float = 1.0) -> torch.Tensor:
+    def prior(self, pos_weight: float = 1.0, focal_weight: float = 1.0, scale: float | None = None) -> torch.Tensor:
         """Mean squared size of the active corrections; ``pos_weight`` and ``focal_weight`` scale the
         centre and the (log) focal terms.
 
@@ -169,9 +169,21 @@ class CameraRig(nn.Module):
         almost alike (only perspective tells them apart), so without a firm prior on the shift the
         pair drifts together along that near-null direction during long fits. A zoom by ``1 + s`` and
         a move toward the object by ``s`` of the distance are the same kind of pair: the fit splits an
-        image's change of scale between them in the ratio of the two weights."""
+        image's change of scale between them in the ratio of the two weights.
+
+        With ``scale``, each camera's rotation and centre corrections cost the pseudo-Huber
+        ``2 scale^2 (sqrt(1 + r^2 / scale^2) - 1)`` of their norms r: r^2 for small corrections, but
+        only about ``2 scale r`` beyond the scale. The images' pull on a camera is bounded, so under the
+        squared prior a camera that heavy-tailed noise put far off stops partway back; this prior's pull
+        never exceeds ``2 scale`` per camera. The focal term stays squared."""
         a = self.active
-        return ((self.rot[a] ** 2).sum(-1).mean() + pos_weight * (self.pos[a] ** 2).sum(-1).mean()
+
+        def cost(sq: torch.Tensor) -> torch.Tensor:
+            if scale is None:
+                return sq.mean()
+            return (2 * scale ** 2 * (torch.sqrt(1 + sq / scale ** 2) - 1)).mean()
+
+        return (cost((self.rot[a] ** 2).sum(-1)) + pos_weight * cost((self.pos[a] ** 2).sum(-1))
                 + focal_weight * (self.focal[a] ** 2).mean())
 
 

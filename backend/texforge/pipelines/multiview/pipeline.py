@@ -355,8 +355,8 @@ class _Run:
             if moves:
                 prior_pos = self.cfg.camera_prior_pos if st.camera_prior_pos is None else st.camera_prior_pos
                 pos_w = prior_pos / self.cfg.camera_prior
-                loss = loss + trust.prior * self.cfg.camera_prior * self.rig.prior(pos_w,
-                                                                                   pos_w * self.cfg.camera_prior_focal)
+                loss = loss + trust.prior * self.cfg.camera_prior * self.rig.prior(
+                    pos_w, pos_w * self.cfg.camera_prior_focal, scale=self.cfg.camera_prior_scale)
             return loss, {"silhouette": sil}
 
         def settle_cameras(it: int):
