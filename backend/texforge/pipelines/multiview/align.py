@@ -89,7 +89,8 @@ def align_cameras(run, resolution: int, label: str = "camera alignment") -> None
     act_t = torch.as_tensor(act, device=run.device)
     verts = run.mesh.vertices().detach()
     trust = cfg.trust
-    # the rig prior (as in the fit) as residuals: sqrt(weight) * correction
+    # the rig prior as residuals: sqrt(weight) * correction, squared (the fit's is squared only up to
+    # camera_prior_scale; the robust prior was measured with this solve as it is)
     prior_rot = (trust.prior * cfg.camera_prior) ** 0.5
     prior_pos = (trust.prior * cfg.camera_prior_pos) ** 0.5
     eps_fd = 1e-3                                    # radians / fraction of the distance

@@ -130,13 +130,13 @@ class MultiviewConfig:
     stages: list[StageConfig] = field(default_factory=list)
     # refinement after pruning (the last stage config is reused with these many iterations)
     refine_iterations: int = 60
-    # L2 priors on the rotation corrections (rad^2) and the centre corrections (relative distance^2). A
-    # turn and a sideways shift move the object's image alike, so what the photos cannot attribute (an
-    # orbit seen on a plain side of a near-symmetric object) is split between them in the ratio of these
-    # weights. Equal weights split it evenly, as a degree of turn and a 1.7 % shift are equally likely;
-    # the rotation prior was 1e-3, which put all of it on the turn (nine near-symmetric scenes: mean
-    # rotation error ratio 0.43 -> 0.38, raw held-out IoU 0.918 -> 0.923; spot level; docs/BENCHMARKS.md,
-    # "An even rotation prior")
+    # Priors on the rotation corrections (rad^2) and the centre corrections (relative distance^2; both
+    # squared up to camera_prior_scale, below). A turn and a sideways shift move the object's image alike,
+    # so what the photos cannot attribute (an orbit seen on a plain side of a near-symmetric object) is
+    # split between them in the ratio of these weights. Equal weights split it evenly, as a degree of turn
+    # and a 1.7 % shift are equally likely; the rotation prior was 1e-3, which put all of it on the turn
+    # (nine near-symmetric scenes: mean rotation error ratio 0.43 -> 0.38, raw held-out IoU 0.918 ->
+    # 0.923; spot level; docs/BENCHMARKS.md, "An even rotation prior")
     camera_prior: float = 1.0
     camera_prior_pos: float = 1.0
     # Each camera's rotation and centre corrections cost r^2 up to this size (rad; fraction of the
