@@ -162,8 +162,8 @@ class CameraRig(nn.Module):
         self.pos[a] = x[:, 3:]
 
     def prior(self, pos_weight: float = 1.0, focal_weight: float = 1.0, scale: float | None = None) -> torch.Tensor:
-        """Mean squared size of the active corrections; ``pos_weight`` and ``focal_weight`` scale the
-        centre and the (log) focal terms.
+        """Mean size of the active corrections (squared, or pseudo-Huber with ``scale``); ``pos_weight``
+        and ``focal_weight`` scale the centre and the (log) focal terms.
 
         A turn of a camera about its own centre and a sideways shift of it move the object's image
         almost alike (only perspective tells them apart), so without a firm prior on the shift the
