@@ -157,6 +157,26 @@ def test_perceptual_loss_properties():
         PerceptualLoss(layers=("block2", "block9"))(a, b)
 
 
+def test_target_features_computed_once_give_the_loss_of_the_targets():
+    """The multi-view fit computes each photo's features once per stage, one photo at a time, and
+    passes them in: the loss and the prediction's gradient are those of the photos themselves."""
+    loss = PerceptualLoss()
+    photos = torch.cat([smooth_image(s) for s in (4, 5, 6)])
+    features = [loss.target_features(photos[i:i + 1]) for i in range(3)]
+    pick = [2, 0]
+    pred = photos[pick].flip(-1)
+    p1, p2 = pred.clone().requires_grad_(True), pred.clone().requires_grad_(True)
+    direct = loss(p1, photos[pick])
+    reused = loss(p2, target_features=[torch.cat(layer) for layer in zip(*(features[i] for i in pick))])
+    direct.backward()
+    reused.backward()
+    assert direct.item() > 0
+    assert torch.allclose(reused, direct, rtol=1e-5)
+    assert torch.allclose(p2.grad, p1.grad, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError):
+        loss(pred)   # neither the targets nor their features
+
+
 def test_feature_metric_helpers():
     imgs = np.stack([smooth_image(i, 32)[0].permute(1, 2, 0).numpy() for i in range(3)])
     emb = embed_images(imgs)

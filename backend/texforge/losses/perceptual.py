@@ -30,7 +30,8 @@ def _to_min_size(x: torch.Tensor, min_size: int, mode: str = "bilinear") -> torc
 
 
 class PerceptualLoss(nn.Module):
-    """``loss(pred, target, mask=None)`` -> scalar tensor.
+    """``loss(pred, target, mask=None)`` -> scalar tensor (or ``loss(pred, target_features=...)``, with the
+    targets' features from :meth:`target_features`).
 
     pred, target (N, 3, H, W) RGB in [0, 1]; mask (N, 1, H, W) or (N, H, W) in [0, 1] weights pixels
     (None: all). Images smaller than 64 px on their short side are upsampled (bilinear) first.
@@ -52,24 +53,33 @@ class PerceptualLoss(nn.Module):
     def extractor(self, device) -> EffNetLite0Features:
         return EffNetLite0Features.get(device, self.layers)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
-            raise ValueError(f"PerceptualLoss expects pred and target (N, 3, H, W) of one shape, "
-                             f"got {tuple(pred.shape)} and {tuple(target.shape)}")
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        net = self.extractor(x.device)
+        return net.features(_to_min_size(x, self.min_size).to(net.mean.dtype))
+
+    def target_features(self, target: torch.Tensor) -> list[torch.Tensor]:
+        """The features of fixed targets (N, 3, H, W), without a graph: a caller that compares against
+        the same photos many times computes them once and passes them as ``forward``'s
+        ``target_features``."""
+        with torch.no_grad():
+            return self._features(target)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                target_features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        if target_features is None and (target is None or pred.shape != target.shape):
+            raise ValueError(f"PerceptualLoss expects pred and target (N, 3, H, W) of one shape, got "
+                             f"{tuple(pred.shape)} and {None if target is None else tuple(target.shape)}")
+        if pred.dim() != 4 or pred.shape[1] != 3:
+            raise ValueError(f"PerceptualLoss expects pred (N, 3, H, W), got {tuple(pred.shape)}")
         n = pred.shape[0]
-        net = self.extractor(pred.device)
-
-        def features(x):
-            return net.features(_to_min_size(x, self.min_size).to(net.mean.dtype))
-
-        if target.requires_grad:
-            feats = [(f[:n], f[n:]) for f in features(torch.cat([pred, target], dim=0))]
+        if target_features is not None:
+            feats = list(zip(self._features(pred), target_features))
+        elif target.requires_grad:
+            feats = [(f[:n], f[n:]) for f in self._features(torch.cat([pred, target], dim=0))]
         else:
             # a fixed target (a photo) needs no graph: back-propagating through its half of a joint batch
             # cost 13-23 % of this loss's time (two views at 128 px, one thread)
-            with torch.no_grad():
-                target_feats = features(target)
-            feats = list(zip(features(pred), target_feats))
+            feats = list(zip(self._features(pred), self.target_features(target)))
         if mask is not None:
             mask = mask.reshape(n, 1, *mask.shape[-2:]).to(pred.dtype)
             mask = _to_min_size(mask, self.min_size)

@@ -320,6 +320,15 @@ class _Run:
                 groups.append({"params": [self.rig.focal.requires_grad_(True)], "lr": st.lr_cam_pos * trust.lr})
         opt = torch.optim.Adam(groups)
         perceptual = self.perceptual() if st.perceptual_weight > 0 else None
+        # view -> its photo's perceptual features: the photos are fixed for the stage, and running them through
+        # the backbone at every step took 30 % of the perceptual term's time (docs/BENCHMARKS.md)
+        photo_features = {}
+
+        def perceptual_targets(views: torch.Tensor) -> list[torch.Tensor]:
+            for v in views.tolist():
+                if v not in photo_features:
+                    photo_features[v] = perceptual.target_features(targets[v:v + 1].permute(0, 3, 1, 2))
+            return [torch.cat(layer) for layer in zip(*(photo_features[v] for v in views.tolist()))]
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
         active = torch.as_tensor(self.active, device=self.device)
         batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
@@ -349,7 +358,7 @@ class _Run:
                 if perceptual is not None:  # on a few views only: the backbone dominates the CPU cost
                     k = min(st.perceptual_views, len(idx))
                     loss = loss + st.perceptual_weight * perceptual(pred[:k].permute(0, 3, 1, 2),
-                                                                    targets[idx[:k]].permute(0, 3, 1, 2))
+                                                                    target_features=perceptual_targets(idx[:k]))
             reg = self.mesh.regularizers(verts)
             loss = loss + st.laplacian * reg["laplacian"] + st.normal * reg["normal"] + st.edge * reg["edge"]
             if moves:
