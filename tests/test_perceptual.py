@@ -175,6 +175,8 @@ def test_target_features_computed_once_give_the_loss_of_the_targets():
     assert torch.allclose(p2.grad, p1.grad, rtol=1e-4, atol=1e-7)
     with pytest.raises(ValueError):
         loss(pred)   # neither the targets nor their features
+    with pytest.raises(ValueError):
+        loss(pred, target_features=features[0])   # one photo's features for two predictions
 
 
 def test_feature_metric_helpers():

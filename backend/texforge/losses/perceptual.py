@@ -73,6 +73,10 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f"PerceptualLoss expects pred (N, 3, H, W), got {tuple(pred.shape)}")
         n = pred.shape[0]
         if target_features is not None:
+            # a batch of one would broadcast against every prediction without a word
+            if len(target_features) != len(self.layers) or any(f.shape[0] != n for f in target_features):
+                raise ValueError(f"PerceptualLoss: target_features must hold {len(self.layers)} maps of {n} "
+                                 f"images, got {[tuple(f.shape) for f in target_features]}")
             feats = list(zip(self._features(pred), target_features))
         elif target.requires_grad:
             feats = [(f[:n], f[n:]) for f in self._features(torch.cat([pred, target], dim=0))]

@@ -325,10 +325,11 @@ class _Run:
         photo_features = {}
 
         def perceptual_targets(views: torch.Tensor) -> list[torch.Tensor]:
-            for v in views.tolist():
+            views = views.tolist()
+            for v in views:
                 if v not in photo_features:
                     photo_features[v] = perceptual.target_features(targets[v:v + 1].permute(0, 3, 1, 2))
-            return [torch.cat(layer) for layer in zip(*(photo_features[v] for v in views.tolist()))]
+            return [torch.cat(layer) for layer in zip(*(photo_features[v] for v in views))]
         chamfer = self.chamfer(st.resolution) if st.chamfer > 0 else None
         active = torch.as_tensor(self.active, device=self.device)
         batch = len(active) if st.views_per_iter <= 0 else min(st.views_per_iter, len(active))
