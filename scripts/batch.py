@@ -6,7 +6,7 @@
 SCENES is a folder of meshes / datasets, a .txt or .json scene list, or ``example``; every scene gets
 DIR/SCENE/{dataset,result,evaluate}, resumable after a kill, and DIR/aggregate.json / .html summarise
 the done scenes. The scene-list format, the per-scene options, sharding, the stage protocol and what
-is repeatable: texforge.blender.batch, which does the work.
+is repeatable: texforge_blender.batch, which does the work.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 
 
 def parse_args(argv):
-    from texforge.blender.batch import OPTIONS
+    from texforge_blender.batch import OPTIONS
     p = argparse.ArgumentParser(prog="batch.py", description=__doc__.split("\n\n")[0])
     p.add_argument("scenes", help="folder of meshes / datasets, or a .txt / .json scene list, or 'example'")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per scene)")
@@ -29,7 +29,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     if argv is None:  # inside Blender the script's own arguments follow "--"
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
-    from texforge.blender.batch import OPTIONS, run_batch
+    from texforge_blender.batch import OPTIONS, run_batch
     args = parse_args(argv)
     defaults = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     try:

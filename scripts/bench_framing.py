@@ -64,7 +64,7 @@ def main(argv=None) -> int:
                    help="working size of the reconstruction (0: the rendered size)")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(_arguments() if argv is None else argv)
-    from texforge.blender import dataset_render
+    from texforge_blender import dataset_render
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=False)

@@ -3,7 +3,7 @@
     python scripts/build_extension.py --out DIR      ->  DIR/texforge-<version>.zip
 
 The zip root is the add-on's package: the files of addon/ at the root, the library ``texforge`` (from
-backend/) as a pure-Python wheel under ``wheels/`` that the manifest lists (Blender installs it into its
+backend/) and its Blender side ``texforge_blender`` (from blender_tools/) as one pure-Python wheel under ``wheels/`` that the manifest lists (Blender installs it into its
 extensions' site-packages, so inside Blender the library is imported as ``texforge``, as everywhere
 else), blender_manifest.toml and LICENSE: the list in README's "Installing the extension", which
 tests/test_extension.py holds the zip to. Caches, tests and virtual environments are left out.
@@ -33,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = "blender_manifest.toml"
+# (source folder, package) of what the wheel holds; pyproject.toml finds the same two
+PACKAGES = [("backend", "texforge"), ("blender_tools", "texforge_blender")]
 EXCLUDED_DIRS = {"__pycache__", "tests", ".venv", ".git", ".pytest_cache", "node_modules"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 EXT_TOOL_REL = Path("scripts/addons_core/bl_pkg/cli/blender_ext.py")
@@ -118,8 +120,8 @@ def build_wheel(dest: Path, version: str) -> Path:
     """The library as a pure-Python wheel in ``dest`` (built from a copy, so the checkout stays clean)."""
     with tempfile.TemporaryDirectory(prefix="texforge-wheel-") as tmp:
         src = Path(tmp) / "src"
-        (src / "backend").mkdir(parents=True)
-        shutil.copytree(ROOT / "backend" / "texforge", src / "backend" / "texforge", ignore=_ignore)
+        for folder, package in PACKAGES:
+            shutil.copytree(ROOT / folder / package, src / folder / package, ignore=_ignore)
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             if (ROOT / name).is_file():
                 shutil.copy2(ROOT / name, src / name)
@@ -170,7 +172,8 @@ def check_zip(zip_path: Path, version: str) -> list[str]:
         names = zf.namelist()
         wheel = f"wheels/{wheel_name(version)}"
         in_wheel = zipfile.ZipFile(io.BytesIO(zf.read(wheel))).namelist() if wheel in names else []
-    stray = [n for n in in_wheel if not n.startswith(("texforge/", f"texforge-{version}.dist-info/"))]
+    stray = [n for n in in_wheel
+             if not n.startswith((*(f"{package}/" for _, package in PACKAGES), f"texforge-{version}.dist-info/"))]
     if stray:
         raise BuildError(f"{wheel} holds files outside the library: {stray[:10]}")
     required = ["__init__.py", MANIFEST, f"wheels/{wheel_name(version)}"]

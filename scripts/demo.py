@@ -183,8 +183,8 @@ def main() -> int:
         shutil.rmtree(out)
     dataset, result, evaluation = out / "dataset", out / "result", out / "evaluation"
 
-    from texforge.blender import dataset_render
-    from texforge.blender.evaluate_render import evaluate
+    from texforge_blender import dataset_render
+    from texforge_blender.evaluate_render import evaluate
     from texforge.pipelines.multiview.run_folder import reconstruct_folder
     from texforge.runtime.progress import ProgressThrottle
 

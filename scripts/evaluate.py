@@ -19,7 +19,7 @@ input and corrected cameras against DATASET/transforms_gt.json; and the held-out
 the held-out cameras Procrustes-aligned (the similarity of the corrected onto the exact camera
 centres). Writes DIR/report.json, DIR/report.html and PNGs under DIR/images/ (referenced relatively)
 through a temporary folder renamed to DIR at the end: an interrupted run leaves no DIR. DIR must not
-exist or be empty, unless --overwrite. The work is texforge.blender.evaluate_render.evaluate.
+exist or be empty, unless --overwrite. The work is texforge_blender.evaluate_render.evaluate.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     if argv is None:  # inside Blender the script's own arguments follow "--"
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     args = parse_args(argv)
-    from texforge.blender.evaluate_render import evaluate
+    from texforge_blender.evaluate_render import evaluate
     from texforge.eval.evaluation import default_log, summary_line
     from texforge.runtime.errors import InputError
     from texforge.eval.texture_realism import parse_texture_args

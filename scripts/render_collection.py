@@ -5,12 +5,12 @@
 
 SOURCE is a folder of meshes (OBJ / glTF / GLB / PLY / .blend) or a procedural family
 (procedural:vase, procedural:bottle). Running the same command again resumes an interrupted
-collection. See texforge/blender/collection_render.py and texforge/data/collection.py for the layout.
+collection. See blender_tools/texforge_blender/collection_render.py and texforge/data/collection.py for the layout.
 """
 
 import sys
 
 if __name__ == "__main__":
-    from texforge.blender.collection_render import main
+    from texforge_blender.collection_render import main
 
     sys.exit(main(sys.argv[1:]))

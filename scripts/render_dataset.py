@@ -23,7 +23,7 @@ def _arguments() -> list[str]:
 
 
 if __name__ == "__main__":
-    from texforge.blender.dataset_render import main
+    from texforge_blender.dataset_render import main
 
     status = main(_arguments())
     if status:

@@ -226,7 +226,7 @@ def test_train_from_a_scene_collection_exports_its_objects_and_leaves_them(tfm):
     px[:, ::2] = (1.0, 0.2, 0.1, 1.0)
     px[:, 1::2] = (0.1, 0.3, 1.0, 1.0)
     image.pixels.foreach_set(px.ravel())
-    from texforge.blender.objects import textured_material
+    from texforge_blender.objects import textured_material
     material = textured_material("striped", image)
     for i, add in enumerate((bpy.ops.mesh.primitive_uv_sphere_add, bpy.ops.mesh.primitive_cylinder_add,
                              bpy.ops.mesh.primitive_cube_add)):

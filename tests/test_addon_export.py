@@ -233,7 +233,7 @@ def test_pow2_sizes():
 
 
 # -- the artist's path, end to end -----------------------------------------------------------------------
-# Photos rendered by Blender (texforge.blender.dataset_render) at the smallest size and view count the
+# Photos rendered by Blender (texforge_blender.dataset_render) at the smallest size and view count the
 # presets still fit, imported with texforge.import_transforms (cameras with background photos), then
 # texforge.reconstruct with each preset and texforge.export_game_asset with its default settings.
 E2E_VIEWS, E2E_SIZE = 8, 48
@@ -241,7 +241,7 @@ E2E_VIEWS, E2E_SIZE = 8, 48
 
 @pytest.fixture(scope="module")
 def photo_dataset(tmp_path_factory, test_data):
-    from texforge.blender import dataset_render
+    from texforge_blender import dataset_render
     folder = tmp_path_factory.mktemp("export_e2e") / "spot"
     spec = dataset_render.DatasetSpec(views=E2E_VIEWS, size=(E2E_SIZE, E2E_SIZE), holdout=0, seed=1, samples=4)
     dataset_render.render_dataset(str(test_data / "spot" / "spot.obj"), folder, spec, log=lambda *a: None)

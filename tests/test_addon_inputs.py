@@ -14,7 +14,7 @@ import addon  # noqa: E402
 from addon.runtime import job as job_mod  # noqa: E402
 from addon.convert import scene_inputs
 from addon.operators import turntable as ops_turntable  # noqa: E402
-from texforge.blender import camera as blender_camera  # noqa: E402
+from texforge_blender import camera as blender_camera  # noqa: E402
 from texforge.data.images import write_png  # noqa: E402
 from texforge.runtime.errors import Cancelled, InputError  # noqa: E402
 

@@ -16,7 +16,7 @@ from addon.convert import results_import, roles, scene_inputs  # noqa: E402
 from addon.runtime import job as job_mod  # noqa: E402
 from addon.runtime import job_operator  # noqa: E402
 from addon.runtime.job_operator import JobOperator  # noqa: E402
-from texforge.blender import dataset_render  # noqa: E402
+from texforge_blender import dataset_render  # noqa: E402
 from texforge.runtime.errors import Cancelled  # noqa: E402
 
 LINE = re.compile(r"^\[TexForge\] (?P<label>\S+): (?P<stage>.+) (?P<pct>\d+)% \| (?P<elapsed>.+) elapsed \| "

@@ -16,7 +16,7 @@ import addon  # noqa: E402
 from addon.convert import single_photo  # noqa: E402
 from addon.operators import reconstruct_single  # noqa: E402
 from category_scene import make_collection  # noqa: E402
-from texforge.blender import camera as blender_camera  # noqa: E402
+from texforge_blender import camera as blender_camera  # noqa: E402
 from texforge.data.images import write_png  # noqa: E402
 from texforge.data.transforms_io import read_frames  # noqa: E402
 

@@ -15,7 +15,7 @@ bpy = pytest.importorskip("bpy")
 import addon  # noqa: E402
 from addon.convert import roles, scene_inputs  # noqa: E402
 from addon.operators import reconstruct as ops_reconstruct  # noqa: E402
-from texforge.blender import dataset_render  # noqa: E402
+from texforge_blender import dataset_render  # noqa: E402
 from texforge.data.images import read_image, write_png  # noqa: E402
 from texforge.runtime.errors import InputError  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The multi-view workflow end to end with real bpy: photos on cameras -> texforge.reconstruct -> a textured
 mesh that Blender renders onto held-out views, corrected cameras, cancellation that leaves no trace.
 
-The scene is built the way an artist would: spot rendered by Blender (texforge.blender.dataset_render) with noisy
+The scene is built the way an artist would: spot rendered by Blender (texforge_blender.dataset_render) with noisy
 training cameras, imported with texforge.import_transforms (cameras with background photos).
 """
 
@@ -16,8 +16,8 @@ bpy = pytest.importorskip("bpy")
 import addon  # noqa: E402
 from addon.convert import scene_inputs
 from addon.operators import export as ops_export, reconstruct as ops_reconstruct
-from texforge.blender import dataset_render, render_views  # noqa: E402
-from texforge.blender import camera as blender_camera  # noqa: E402
+from texforge_blender import dataset_render, render_views  # noqa: E402
+from texforge_blender import camera as blender_camera  # noqa: E402
 
 
 # CI runs the whole workflow on a small scene with the fast preset; the issue's quality bar (held-out IoU

@@ -1,4 +1,4 @@
-"""Batch runs (texforge.blender.batch, scripts/batch.py): scene lists, sharding, resumable stages (temp
+"""Batch runs (texforge_blender.batch, scripts/batch.py): scene lists, sharding, resumable stages (temp
 folder + rename, DONE marker), aggregate reports; end to end through the script over two tiny scenes
 with a kill in the middle and a resume."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from texforge.blender import batch
+from texforge_blender import batch
 
 ROOT = Path(__file__).resolve().parent.parent
 

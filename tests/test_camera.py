@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from texforge.blender import camera as blender_camera  # noqa: E402
+from texforge_blender import camera as blender_camera  # noqa: E402
 from texforge.render.camera import cameras_from_blender  # noqa: E402
 
 

@@ -25,7 +25,7 @@ ORBIT_DEG = 6.0
 def orbited(tmp_path_factory):
     """The benchmark fruit (scripts/make_symmetric_assets.py) rendered from 12 exact cameras at 64 px;
     the training cameras then orbit the up axis through the object by +-6 degrees, alternately."""
-    from texforge.blender import dataset_render
+    from texforge_blender import dataset_render
     from texforge.mesh.io import write_obj
 
     assets = load_script("make_symmetric_assets")

@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip("bpy")
 
-from texforge.blender.dataset_render import DatasetSpec, noisy_cameras, parse_command  # noqa: E402
+from texforge_blender.dataset_render import DatasetSpec, noisy_cameras, parse_command  # noqa: E402
 from texforge.render.pose import rotation_angle_deg  # noqa: E402
 
 N = 4000

@@ -584,7 +584,7 @@ def test_blender_import_capture_cameras_project_points(tmp_path, tf, kind):
     from mathutils import Vector
 
     from addon.convert import roles
-    from texforge.blender.camera import camera_krt
+    from texforge_blender.camera import camera_krt
 
     masks = "masks"
     if kind == "colmap":

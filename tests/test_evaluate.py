@@ -1,4 +1,4 @@
-"""Evaluation (texforge.eval, texforge.blender.evaluate_render, scripts/evaluate.py): camera errors and
+"""Evaluation (texforge.eval, texforge_blender.evaluate_render, scripts/evaluate.py): camera errors and
 their Procrustes alignment, report schema / checks, HTML, the atomic report folder, and end-to-end
 evaluations of the ground truth against itself (Blender renders, real files)."""
 
@@ -174,7 +174,7 @@ NOISE_ROT, NOISE_TRANS = 3.0, 0.03
 @pytest.fixture(scope="module")
 def example_dataset(tmp_path_factory):
     """The embedded example at 32 px: 6 noisy training views + 2 held-out views (Cycles, 4 samples)."""
-    from texforge.blender.dataset_render import main as render_dataset_main
+    from texforge_blender.dataset_render import main as render_dataset_main
     out = tmp_path_factory.mktemp("evaluate") / "dataset"
     rc = render_dataset_main(["example", "--out", str(out), "--views", "6", "--size", "32", "--holdout", "2",
                               "--noise-rot", str(NOISE_ROT), "--noise-trans", str(NOISE_TRANS), "--samples", "4"])
@@ -205,7 +205,7 @@ def fabricate_result(dataset: Path, out: Path, scale: float = 1.0, gauge=None) -
     exact corrected cameras / the dataset's noisy input cameras, in result.json's format. ``gauge``
     (s, R, t) puts the whole result (mesh and cameras) in another frame A, with x_world = s R x_A + t:
     a perfect reconstruction in a wrong gauge."""
-    from texforge.blender.example_object import example_arrays, example_texture
+    from texforge_blender.example_object import example_arrays, example_texture
     from texforge.mesh.io import write_glb
     from texforge.mesh.types import TexturedMesh
     verts, tris, corner_uvs = example_arrays()
@@ -228,7 +228,7 @@ def fabricate_result(dataset: Path, out: Path, scale: float = 1.0, gauge=None) -
 
 
 def _evaluate(*args, **kw):
-    from texforge.blender.evaluate_render import evaluate
+    from texforge_blender.evaluate_render import evaluate
     return evaluate(*args, **kw)
 
 
@@ -466,7 +466,7 @@ def test_texture_arguments_are_checked_before_any_work(tmp_path):
 
 
 def test_evaluate_scores_extra_textures_on_the_same_mesh(example_dataset, gt_result, tmp_path):
-    from texforge.blender.example_object import example_texture
+    from texforge_blender.example_object import example_texture
     from texforge.data.images import write_png
 
     true_png, grey_png = tmp_path / "true.png", tmp_path / "grey.png"

@@ -106,12 +106,12 @@ def test_wheel_holds_only_the_library(extension_zip):
     with zipfile.ZipFile(extension_zip) as zf, \
             zipfile.ZipFile(io.BytesIO(zf.read("wheels/texforge-0.1.0-py3-none-any.whl"))) as whl:
         in_wheel = set(whl.namelist())
-    library = {p.relative_to(ROOT / "backend").as_posix() for p in (ROOT / "backend" / "texforge").rglob("*.py")
-               if "__pycache__" not in p.parts}
+    library = {p.relative_to(ROOT / folder).as_posix() for folder, package in build_extension.PACKAGES
+               for p in (ROOT / folder / package).rglob("*.py") if "__pycache__" not in p.parts}
     assert library <= in_wheel, sorted(library - in_wheel)
     extra = {n for n in in_wheel - library if not n.startswith("texforge-0.1.0.dist-info/")}
     assert extra == set(), sorted(extra)
-    assert "texforge/blender/dataset_render.py" in in_wheel  # the headless tools live in the library
+    assert "texforge_blender/dataset_render.py" in in_wheel  # the headless tools ship beside the library
 
 
 def test_blender_validator_accepts_the_zip(extension_zip):
@@ -126,7 +126,7 @@ def _copy_sources(dest: Path) -> Path:
     dest.mkdir()
     for name in ("blender_manifest.toml", "pyproject.toml", "LICENSE"):
         shutil.copy2(ROOT / name, dest / name)
-    for name in ("addon", "backend"):
+    for name in ("addon", "backend", "blender_tools"):
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
@@ -215,8 +215,11 @@ def test_install_enable_disable_with_torch(extension_zip, tmp_path):
     wheel = next(n for n in zipfile.ZipFile(extension_zip).namelist() if n.startswith("wheels/texforge-"))
     with zipfile.ZipFile(extension_zip) as zf, zipfile.ZipFile(io.BytesIO(zf.read(wheel))) as whl:
         expected = {name[:-3].replace("/", ".").removesuffix(".__init__")
-                    for name in whl.namelist() if name.startswith("texforge/") and name.endswith(".py")}
+                    for name in whl.namelist() if name.startswith("texforge") and name.endswith(".py")}
+    assert {"texforge_blender.objects", "texforge.pipelines.multiview.pipeline"} <= expected
     assert expected <= set(r["backend_modules"]), expected - set(r["backend_modules"])
+    blender_side = Path(r["blender_side_file"])  # the wheel's copy, not the checkout's
+    assert blender_side.is_relative_to(tmp_path) and "site-packages" in blender_side.parts
     assert r["panel_texts"] == []  # no warning while torch is importable
     assert r["torch_before_draw"] is False and r["quick_status"][0].startswith("PyTorch is installed")
     assert r["torch_after_draw"] is True  # the preferences import torch lazily, when drawn

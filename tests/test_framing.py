@@ -27,7 +27,7 @@ CLOSE = (1, 4, 7)
 
 
 def _render(test_data, out, close=()):
-    from texforge.blender import dataset_render
+    from texforge_blender import dataset_render
 
     spec = dataset_render.DatasetSpec(views=VIEWS, size=(SIZE, SIZE), holdout=HOLDOUT, elevations=(-10.0, 40.0),
                                       noise_rot=3.0, noise_trans=0.01, lighting="studio", seed=0, samples=8,
@@ -254,7 +254,7 @@ def test_silhouette_loss_ignores_what_lies_beyond_the_border():
 
 
 def test_close_frames_option_checks_its_values():
-    from texforge.blender import dataset_render
+    from texforge_blender import dataset_render
 
     _, spec = dataset_render.parse_command(["example", "--out", "x", "--views", "8", "--close-frames", "1,5"])
     assert spec.close_frames == (1, 5)

@@ -1,7 +1,8 @@
-"""The import direction: the library never imports Blender (except its texforge.blender subpackage) or the
-add-on; the add-on never imports torch at import.
+"""The import direction: the library (backend/) never imports Blender, the add-on or the Blender side
+(texforge_blender, blender_tools/); the Blender side never imports the add-on; the add-on never imports
+torch at import.
 
-Static (ast over backend/**/*.py) and dynamic (fresh subprocesses with the forbidden modules blocked by a
+Static (ast over backend/**/*.py and blender_tools/**/*.py) and dynamic (fresh subprocesses with the forbidden modules blocked by a
 meta-path finder, tests/blender_scripts/_common.py).
 """
 
@@ -29,10 +30,10 @@ def run_script(script: str, *args: str, tmp_path: Path) -> dict:
     return json.loads(lines[-1][len("RESULT: "):])
 
 
-def backend_import_violations(path: Path, root: Path) -> list[str]:
-    """Imports in one backend file that break the rules, as 'file:line: reason' strings."""
+def backend_import_violations(path: Path, root: Path, blender_side: bool = False) -> list[str]:
+    """Imports in one backend file that break the rules, as 'file:line: reason' strings. ``blender_side``:
+    the file is part of texforge_blender, which may import Blender's modules (never the add-on)."""
     rel = path.relative_to(root)
-    blender_side = "blender" in rel.parts[:-1]  # texforge/blender/ is the one subpackage that imports bpy
     depth = len(rel.parts) - 1  # backend/texforge/render/camera.py -> package texforge.render -> 2 levels up reach the root
     if rel.name == "__init__.py":
         depth -= 1
@@ -52,12 +53,12 @@ def backend_import_violations(path: Path, root: Path) -> list[str]:
             names = [node.args[0].value]
         for name in names:
             top = name.split(".")[0]
-            if top in BLENDER_MODULES and not (blender_side and top != "addon"):
+            if top in BLENDER_MODULES and not (blender_side and top not in {"addon", "bl_ext"}):
                 problems.append(f"{where}: imports {name} (backend must never import Blender or the add-on)")
             elif top == "backend":
                 problems.append(f"{where}: import of {name} (the library's one import name is texforge)")
-            elif name.startswith("texforge.blender") and not blender_side:
-                problems.append(f"{where}: imports {name} (only the add-on and the scripts use texforge.blender)")
+            elif name.startswith("texforge_blender") and not blender_side:
+                problems.append(f"{where}: imports {name} (only the add-on and the scripts use texforge_blender)")
     return problems
 
 
@@ -65,6 +66,13 @@ def test_backend_sources_never_import_blender_or_addon():
     files = sorted((ROOT / "backend").rglob("*.py"))
     assert len(files) >= 5
     problems = [p for f in files for p in backend_import_violations(f, ROOT)]
+    assert not problems, "\n".join(problems)
+
+
+def test_blender_side_never_imports_the_addon():
+    files = sorted((ROOT / "blender_tools").rglob("*.py"))
+    assert len(files) >= 5
+    problems = [p for f in files for p in backend_import_violations(f, ROOT, blender_side=True)]
     assert not problems, "\n".join(problems)
 
 
@@ -77,13 +85,16 @@ def test_the_import_scan_catches_violations(tmp_path):
     problems = backend_import_violations(pkg / "bad.py", tmp_path)
     assert len(problems) == 5, problems
     assert [p.split(":")[1] for p in problems] == ["1", "2", "3", "4", "6"]
+    (pkg / "worse.py").write_text("from texforge_blender import camera\nimport addon\nimport bpy\n")
+    assert [p.split(":")[1] for p in backend_import_violations(pkg / "worse.py", tmp_path)] == ["1", "2", "3"]
+    assert [p.split(":")[1] for p in backend_import_violations(pkg / "worse.py", tmp_path, True)] == ["2"]
 
 
 def test_backend_imports_without_blender(tmp_path):
     # listed before the run: files that other work adds meanwhile are not expected yet
     expected = {p.relative_to(ROOT / "backend").with_suffix("").as_posix().replace("/", ".")
                 for p in (ROOT / "backend").rglob("*.py")
-                if p.name != "__init__.py" and not {"__pycache__", "blender"} & set(p.parts)}
+                if p.name != "__init__.py" and "__pycache__" not in p.parts}
     r = run_script("backend_no_bpy.py", tmp_path=tmp_path)
     assert r["version"] == "0.1.0" and Path(r["backend_file"]).is_relative_to(ROOT)
     assert r["failed"] == {}, r["failed"]

@@ -40,7 +40,7 @@ def _reconstruct(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def spot(tmp_path_factory, test_data):
-    from texforge.blender import dataset_render
+    from texforge_blender import dataset_render
 
     out = tmp_path_factory.mktemp("mv") / "spot"
     # A reduced version of the acceptance scene: fewer, smaller views and less translation noise

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def _render(test_data, out: Path, flips=(), mesh="spot/spot.obj", noise_model="exact"):
-    from texforge.blender import dataset_render
+    from texforge_blender import dataset_render
 
     spec = dataset_render.DatasetSpec(views=24, size=(128, 128), holdout=8, elevations=(-10.0, 40.0),
                                       noise_rot=3.0, noise_trans=0.03, noise_model=noise_model, lighting="studio",

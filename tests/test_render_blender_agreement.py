@@ -14,7 +14,7 @@ import torch
 
 bpy = pytest.importorskip("bpy")
 
-from texforge.blender import camera as blender_camera, render_views as rv  # noqa: E402
+from texforge_blender import camera as blender_camera, render_views as rv  # noqa: E402
 from texforge.geometry.layouts import look_at  # noqa: E402
 from texforge.mesh.io import load_mesh  # noqa: E402
 from texforge.render.camera import cameras_from_arrays, rt_to_c2w_gl  # noqa: E402

@@ -56,7 +56,7 @@ def test_procedural_objects_depend_only_on_their_seed_and_index():
 
 bpy = pytest.importorskip("bpy")
 
-from texforge.blender import collection_render as cr  # noqa: E402
+from texforge_blender import collection_render as cr  # noqa: E402
 from texforge.data.collection import load_object, read_collection  # noqa: E402
 
 

@@ -10,8 +10,8 @@ import torch
 
 pytest.importorskip("bpy")
 
-from texforge.blender import dataset_render  # noqa: E402
-from texforge.blender.dataset_render import DatasetSpec, render_dataset  # noqa: E402
+from texforge_blender import dataset_render  # noqa: E402
+from texforge_blender.dataset_render import DatasetSpec, render_dataset  # noqa: E402
 from texforge.data.transforms_io import load_dataset  # noqa: E402
 from texforge.render.pose import rotation_angle_deg  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402

@@ -1,4 +1,4 @@
-"""texforge.blender.render_views and texforge.blender.example_object with real bpy: import, render settings, renders of known cameras."""
+"""texforge_blender.render_views and texforge_blender.example_object with real bpy: import, render settings, renders of known cameras."""
 
 import hashlib
 
@@ -7,9 +7,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from texforge.blender import render_views as rv  # noqa: E402
+from texforge_blender import render_views as rv  # noqa: E402
 from texforge.geometry.layouts import look_at  # noqa: E402
-from texforge.blender.example_object import build_example_object, example_arrays, example_texture  # noqa: E402
+from texforge_blender.example_object import build_example_object, example_arrays, example_texture  # noqa: E402
 
 
 def _triangles_object(tris: np.ndarray) -> "bpy.types.Object":

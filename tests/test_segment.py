@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("bpy")
 
-from texforge.blender.dataset_render import DatasetSpec, render_dataset  # noqa: E402
+from texforge_blender.dataset_render import DatasetSpec, render_dataset  # noqa: E402
 from texforge.data.gather import gather_frames  # noqa: E402
 from texforge.data.images import read_image, write_png  # noqa: E402
 from texforge.data.segment import segment_views  # noqa: E402

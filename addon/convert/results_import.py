@@ -13,8 +13,8 @@ import time
 import bpy
 import numpy as np
 
-from texforge.blender import camera as blender_camera
-from texforge.blender.objects import mesh_object, texture_image, textured_material  # noqa: F401  (used by operators)
+from texforge_blender import camera as blender_camera
+from texforge_blender.objects import mesh_object, texture_image, textured_material  # noqa: F401  (used by operators)
 
 from . import roles
 

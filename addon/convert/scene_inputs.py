@@ -19,7 +19,7 @@ import os
 import bpy
 import numpy as np
 
-from texforge.blender import camera as blender_camera
+from texforge_blender import camera as blender_camera
 from texforge.data.working_size import DEFAULT_MAX_SIZE, working_size
 
 from . import roles

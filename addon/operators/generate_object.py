@@ -4,7 +4,7 @@ Main thread: find the model in the Models Folder and check it (its model.json an
 a corrupt file or a model of another layout is reported before anything runs). Worker thread: the GAN
 makes the objects (``texforge.pipelines.category.generate.generate_objects``: ``count`` seeds from
 ``seed``, or an interpolation between two seeds). Main thread: each object becomes a mesh with its UV
-map, a material and a packed texture (``texforge.blender.objects``), side by side along X from the 3D
+map, a material and a packed texture (``texforge_blender.objects``), side by side along X from the 3D
 cursor in a new collection. Nothing that existed is changed; a failure removes what was made.
 """
 
@@ -83,7 +83,7 @@ class GenerationRun:
 def build_objects(scene, model_name: str, meshes, names, origin, made: list) -> list:
     """New collection with one textured object per mesh, side by side along X; ``made`` collects every
     datablock as it is created (the collection first)."""
-    from texforge.blender.objects import mesh_object, texture_image, textured_material
+    from texforge_blender.objects import mesh_object, texture_image, textured_material
 
     coll = results_import.new_collection(scene, f"TexForge {model_name}")
     made.append(coll)

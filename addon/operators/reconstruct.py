@@ -214,7 +214,7 @@ class TEXFORGE_OT_apply_corrected_cameras(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from texforge.blender import camera as blender_camera
+        from texforge_blender import camera as blender_camera
         scene = context.scene
         pairs = [(v.camera, v.corrected) for v in scene.texforge.views
                  if v.camera is not None and v.corrected is not None]

@@ -18,7 +18,7 @@ import os
 
 import bpy
 from bpy.props import IntProperty, StringProperty
-from texforge.blender import camera as blender_camera
+from texforge_blender import camera as blender_camera
 
 from ..convert import results_import, single_photo
 from ..runtime import job as job_mod

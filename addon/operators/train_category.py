@@ -2,7 +2,7 @@
 
 The source is a folder of meshes, a collection of the scene (its objects exported as GLB files on the
 main thread, ``convert.scene_meshes``) or a procedural family. The job then
-1. renders the collection in a separate process (``texforge.blender.collection_render``): rendering needs
+1. renders the collection in a separate process (``texforge_blender.collection_render``): rendering needs
    Blender's main thread, so it never runs on the worker thread of this Blender; the worker only starts
    the process, polls it for finished objects (progress) and stops it on Cancel (SIGINT: it finishes the
    object in hand, every finished object stays);
@@ -38,7 +38,7 @@ RENDER_SHARE = 0.25       # of the progress bar: rendering, then training
 STOP_GRACE_S = 60.0       # a stopped renderer finishes the object in hand; after this it is killed
 RENDER_LOG = "render.log"
 # a real Blender runs the renderer as a script of its own binary (its bundled Python cannot import bpy)
-_BLENDER_EXPR = ("import sys; from texforge.blender.collection_render import main; "
+_BLENDER_EXPR = ("import sys; from texforge_blender.collection_render import main; "
                  "sys.exit(main(sys.argv[sys.argv.index('--') + 1:]))")
 
 
@@ -59,7 +59,7 @@ def render_command(args: list[str]) -> list[str]:
     Blender, else this Python (the bpy module, as in the tests and headless tools)."""
     if bpy.app.binary_path:  # empty in the bpy module
         return [bpy.app.binary_path, "-b", "--python-exit-code", "1", "--python-expr", _BLENDER_EXPR, "--", *args]
-    return [sys.executable, "-m", "texforge.blender.collection_render", *args]
+    return [sys.executable, "-m", "texforge_blender.collection_render", *args]
 
 
 def _render_failure(path: str, n: int = 3) -> str:
@@ -107,7 +107,7 @@ class CategoryTrainingRun:
         """A new model (no Resume) starts from new renders: an earlier run's collection of this name (made
         by this operator: it has the renderer's render.json) would otherwise be resumed, or refused when
         its settings differ."""
-        from texforge.blender.collection_render import PLAN_NAME
+        from texforge_blender.collection_render import PLAN_NAME
 
         if os.path.isfile(os.path.join(self.collection_dir, PLAN_NAME)):
             shutil.rmtree(self.collection_dir)
@@ -194,7 +194,7 @@ class CategoryTrainingRun:
 def _source(context, props, models: str, name: str) -> tuple[list[str], int]:
     """(the renderer's source arguments, object count); main thread. InputError for a bad source, before
     anything is written (a collection's meshes are exported only once everything else is checked)."""
-    from texforge.blender.collection_render import PROCEDURAL_PREFIX, source_items
+    from texforge_blender.collection_render import PROCEDURAL_PREFIX, source_items
     from texforge.runtime.errors import InputError
 
     views, size = ["--views", str(props.category_views)], ["--size", str(props.category_size)]

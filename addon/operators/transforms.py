@@ -3,7 +3,7 @@
 texforge.export_transforms writes the selected cameras (with per-frame intrinsics) and their photos'
 paths as a NeRF-style transforms.json through ``texforge.data.transforms_io.write_transforms``;
 texforge.import_transforms creates one new camera per frame, photo attached as background image, in
-a new collection. Camera math goes through ``texforge.blender.camera`` (the one conversion, torch-free).
+a new collection. Camera math goes through ``texforge_blender.camera`` (the one conversion, torch-free).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from texforge.blender import camera as blender_camera
+from texforge_blender import camera as blender_camera
 
 from ..convert import results_import, roles, scene_inputs
 

@@ -1,4 +1,5 @@
-"""TexForge library: pure PyTorch / NumPy; only the texforge.blender subpackage imports bpy.
+"""TexForge library: pure PyTorch / NumPy; it never imports bpy (the Blender side is the separate
+package texforge_blender, in blender_tools/, which builds on this one).
 
 Importing this package is cheap (no torch import); subpackages import torch when they are used.
 
@@ -13,8 +14,7 @@ into a shared layer). tests/test_layers.py enforces this.
 3. render, mesh, data, nets, losses, metrics, texture, cameras: the building blocks;
 4. training (loop, checkpoints, EMA), eval (evaluation as a library), models (trained category models:
    the model folder and its networks, shared by the pipelines that train and use them);
-5. pipelines (one subpackage per method: multiview, texture_gan, category, inversion);
-6. blender (headless Blender tools for scripts and tests).
+5. pipelines (one subpackage per method: multiview, texture_gan, category, inversion).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Import texforge and every submodule outside texforge.blender with Blender's modules and the add-on blocked.
+"""Import texforge and every submodule with Blender's modules and the add-on blocked.
 
     .venv/bin/python backend_no_bpy.py
 
@@ -19,8 +19,6 @@ import texforge  # noqa: E402
 R["version"] = texforge.__version__
 R["backend_file"] = texforge.__file__
 for name in _common.module_names(texforge.__path__[0], "texforge"):
-    if name.startswith("texforge.blender"):
-        continue
     try:
         importlib.import_module(name)
         R["imported"].append(name)

@@ -16,9 +16,12 @@ import traceback
 
 import _common
 
-# A user's Blender has no development checkout: hide the editable install of texforge, so that the only
-# texforge this process can import is the wheel that the extension ships.
+# A user's Blender has no development checkout: hide the editable install of texforge and texforge_blender,
+# so that the only copies this process can import are the wheel's that the extension ships. With two
+# source folders (backend/, blender_tools/) setuptools installs them through a meta-path finder, not a
+# sys.path entry; both kinds are dropped.
 sys.path[:] = [p for p in sys.path if not os.path.isfile(os.path.join(p, "texforge", "__init__.py"))]
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable___texforge")]
 
 parser = argparse.ArgumentParser()
 parser.add_argument("zip")
@@ -75,7 +78,10 @@ def backend_checks() -> None:
     if args.torch == "present":  # every library module must import inside Blender
         failed = {}
         names = []
-        for name in _common.module_names(backend.__path__[0], "texforge"):
+        blender_side = importlib.import_module("texforge_blender")
+        R["blender_side_file"] = blender_side.__file__
+        for name in [*_common.module_names(backend.__path__[0], "texforge"),
+                     *_common.module_names(blender_side.__path__[0], "texforge_blender")]:
             try:
                 importlib.import_module(name)
                 names.append(name)

@@ -2,7 +2,7 @@
 pictures and the report folder.
 
 :func:`plan_evaluation` checks and loads the inputs and says what to render (camera sets); the caller
-renders the result mesh through them (texforge.blender.evaluate_render does it with Blender); and
+renders the result mesh through them (texforge_blender.evaluate_render does it with Blender); and
 :func:`write_evaluation` scores the renders and writes report.json, report.html and images/ into the
 output folder through a temporary folder + rename, so an interrupted evaluation leaves nothing under
 the output's name.

@@ -12,7 +12,7 @@ Conventions (written down once, used everywhere):
   largest wins).
 
 Converters to and from Blender camera data and NeRF ``transforms.json`` frames are plain numpy in
-``texforge.geometry.camera_convert`` (no torch, no ``bpy``); ``texforge.blender.camera`` reads the values off Blender
+``texforge.geometry.camera_convert`` (no torch, no ``bpy``); ``texforge_blender.camera`` reads the values off Blender
 objects and calls them.
 """
 

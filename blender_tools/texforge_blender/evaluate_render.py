@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..eval import evaluation
+from texforge.eval import evaluation
 from . import render_views
 
 
@@ -26,7 +26,7 @@ def evaluate(result_dir, dataset_dir, out_dir, gt_mesh=None, engine: str = "CYCL
     of these textures, and the report's ``texture_realism`` scores them beside the result's own.
 
     Raises InputError naming the missing or bad file, before anything is rendered or written."""
-    from ..eval.texture_realism import check_textures
+    from texforge.eval.texture_realism import check_textures
     from .dataset_render import cameras_for
 
     textures = check_textures(textures)
@@ -83,7 +83,7 @@ def _replace_texture(obj, path) -> None:
     """Point every image node of the (freshly imported) mesh's materials at the image file ``path``."""
     import bpy
 
-    from ..runtime.errors import InputError
+    from texforge.runtime.errors import InputError
 
     image = bpy.data.images.load(str(path), check_existing=False)
     nodes = [n for slot in obj.material_slots if slot.material is not None and slot.material.node_tree

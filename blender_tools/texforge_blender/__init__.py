@@ -1,8 +1,8 @@
-"""The Blender side of the library: everything here imports ``bpy``.
+"""TexForge's Blender side: everything here imports ``bpy``, and builds on the library ``texforge``.
 
 Camera objects <-> the project's camera arrays (``camera``), and the headless tools that the scripts and
 the tests run inside Blender: scene set-up and renders of known cameras (``render_views``), synthetic
 datasets (``dataset_render``), evaluation renders (``evaluate_render``) and the built-in example object
-(``example_object``). Nothing outside this subpackage imports it, so the rest of ``texforge`` runs
-without Blender; the add-on (``addon/``) imports from here.
+(``example_object``). It lives outside ``backend/`` so that ``texforge`` never sees Blender; the add-on
+(``addon/``), the scripts and the tests import from here, and it ships in the same wheel.
 """

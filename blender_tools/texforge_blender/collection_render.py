@@ -14,7 +14,7 @@ a second run into the same folder must ask for the same collection. ``collection
 objects finished so far (it is rewritten as they finish), so the collection is usable while it grows.
 
 Parallel: ``workers`` > 1 starts that many Blender processes (``python -m
-texforge.blender.collection_render ... --shard i/W``), object i going to shard i mod W.
+texforge_blender.collection_render ... --shard i/W``), object i going to shard i mod W.
 Only the main thread may call this module.
 """
 
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_folder, write_text
-from ..data.collection import Collection, CameraDistribution, write_collection_header
-from ..runtime.errors import Cancelled, InputError
+from texforge.atomic import atomic_folder, write_text
+from texforge.data.collection import Collection, CameraDistribution, write_collection_header
+from texforge.runtime.errors import Cancelled, InputError
 from . import render_views
 
 PROCEDURAL_PREFIX = "procedural:"
@@ -94,7 +94,7 @@ class CollectionSpec:
 def source_items(source: str, objects: int | None) -> list:
     """The objects a source offers: mesh paths (sorted by name) or generator names, ``objects`` long.
     InputError for an unknown generator, an empty or unreadable folder, or too few meshes."""
-    from ..mesh.procedural import GENERATORS
+    from texforge.mesh.procedural import GENERATORS
 
     if source.startswith(PROCEDURAL_PREFIX):
         name = source[len(PROCEDURAL_PREFIX):]
@@ -145,7 +145,7 @@ def split(count: int, heldout: int, seed: int) -> tuple[list[int], list[int]]:
 
 def build_procedural_object(generator: str, seed: int, index: int):
     """Reset the scene and add procedural object ``index``: (Blender object, its parameters)."""
-    from ..mesh.procedural import generate, object_rng
+    from texforge.mesh.procedural import generate, object_rng
 
     mesh, params = generate(generator, object_rng(seed, index, 0))
     render_views.reset_scene()
@@ -185,7 +185,7 @@ def normalise_object(obj) -> tuple[np.ndarray, np.ndarray, dict]:
     bounding sphere has radius 1. Returns the normalised world vertices (V, 3), triangles and the change."""
     from mathutils import Matrix
 
-    from ..mesh.procedural import normalise
+    from texforge.mesh.procedural import normalise
 
     verts, _ = render_views.mesh_world_arrays(obj)
     _, centre, scale = normalise(verts)
@@ -211,7 +211,7 @@ def random_lights(rng: np.random.Generator, camera_azimuths: np.ndarray) -> list
 
 def apply_light(scene, light: dict) -> None:
     """Move and scale the studio rig of ``setup_render(lighting='studio')`` to one random set-up."""
-    from ..geometry.layouts import direction
+    from texforge.geometry.layouts import direction
 
     base = {name: energy for name, _, energy, _, _ in render_views._RIG}
     for obj in scene.objects:
@@ -234,10 +234,10 @@ def render_object(spec: CollectionSpec, item, index: int, dest: Path, threads: i
     (atomic). Returns its object.json record."""
     import bpy
 
-    from ..data.images import write_png
-    from ..data.transforms_io import write_transforms
-    from ..mesh.io import write_ply
-    from ..mesh.procedural import object_rng
+    from texforge.data.images import write_png
+    from texforge.data.transforms_io import write_transforms
+    from texforge.mesh.io import write_ply
+    from texforge.mesh.procedural import object_rng
 
     if isinstance(item, Path):
         obj, origin = import_source_mesh(item)
@@ -366,7 +366,7 @@ def _render_shard(spec, out: Path, items: list, shard, log, should_stop, threads
 
 def _run_shards(spec, out: Path, count: int, workers: int, argv: list[str], log, should_stop) -> None:
     base = _strip_option(argv, "--workers")
-    procs = [subprocess.Popen([sys.executable, "-m", "texforge.blender.collection_render", *base,
+    procs = [subprocess.Popen([sys.executable, "-m", "texforge_blender.collection_render", *base,
                                "--workers", str(workers), "--shard", f"{k}/{workers}"],
                               start_new_session=True)  # Ctrl-C reaches them once, forwarded below
              for k in range(workers)]
@@ -466,7 +466,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 def main(argv: list[str]) -> int:
     """Command-line entry point; returns the exit status (2 bad input, 130 stopped)."""
-    from ..runtime.cli import run_job
+    from texforge.runtime.cli import run_job
 
     args = build_parser().parse_args(argv)
 

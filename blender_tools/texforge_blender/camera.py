@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..geometry import camera_convert as cam
+from texforge.geometry import camera_convert as cam
 
 
 def camera_params(scene: bpy.types.Scene, cam_obj: bpy.types.Object) -> dict:

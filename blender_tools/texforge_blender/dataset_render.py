@@ -49,8 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry.layouts import cameras_for, holdout_layout, ring_layout
-from ..geometry.rotations import axis_angle, random_unit
+from texforge.geometry.layouts import cameras_for, holdout_layout, ring_layout
+from texforge.geometry.rotations import axis_angle, random_unit
 from . import render_views
 
 EXAMPLE = "example"

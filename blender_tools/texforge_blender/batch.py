@@ -29,8 +29,8 @@ runs inside run_multiview's scope of torch.use_deterministic_algorithms(True, wa
 scene run twice with the same seed gives the same numbers on CPU (tests/test_batch.py checks every
 metric). On CUDA, kernels without a deterministic version only warn, so the last digits may differ.
 
-Stages run in this process and call the library (texforge.blender.dataset_render,
-texforge.pipelines.multiview.run_folder, texforge.blender.evaluate_render): no interpreter, torch and
+Stages run in this process and call the library (texforge_blender.dataset_render,
+texforge.pipelines.multiview.run_folder, texforge_blender.evaluate_render): no interpreter, torch and
 bpy start-up per stage, and the temp-folder + rename protocol already makes a kill at any moment
 safe, which is what running each stage as a subprocess would otherwise be for.
 """
