@@ -2,8 +2,8 @@
 (texforge_blender, blender_tools/); the Blender side never imports the add-on; the add-on never imports
 torch at import.
 
-Static (ast over backend/**/*.py and blender_tools/**/*.py) and dynamic (fresh subprocesses with the forbidden modules blocked by a
-meta-path finder, tests/blender_scripts/_common.py).
+Static (ast over backend/**/*.py and blender_tools/**/*.py) and dynamic (fresh subprocesses with the
+forbidden modules blocked by a meta-path finder, tests/blender_scripts/_common.py).
 """
 
 from __future__ import annotations

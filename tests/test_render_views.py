@@ -1,4 +1,5 @@
-"""texforge_blender.render_views and texforge_blender.example_object with real bpy: import, render settings, renders of known cameras."""
+"""texforge_blender.render_views and texforge_blender.example_object with real bpy: import, render settings,
+renders of known cameras."""
 
 import hashlib
 
