@@ -3,10 +3,11 @@
     python scripts/build_extension.py --out DIR      ->  DIR/texforge-<version>.zip
 
 The zip root is the add-on's package: the files of addon/ at the root, the library ``texforge`` (from
-backend/) and its Blender side ``texforge_blender`` (from blender_tools/) as one pure-Python wheel
-under ``wheels/`` that the manifest lists (Blender installs it into its extensions' site-packages, so
-inside Blender the library is imported as ``texforge``, as everywhere else), blender_manifest.toml and LICENSE: the list in README's "Installing the extension", which
-tests/test_extension.py holds the zip to. Caches, tests and virtual environments are left out.
+backend/) and its Blender side ``texforge_blender`` (from blender_tools/) as one pure-Python wheel under
+``wheels/`` that the manifest lists (Blender installs it into its extensions' site-packages, so inside
+Blender the library is imported as ``texforge``, as everywhere else), blender_manifest.toml and LICENSE:
+the list in README's "Installing the extension", which tests/test_extension.py holds the zip to. Caches,
+tests and virtual environments are left out.
 Blender's extension tool (``blender_ext.py``, shipped inside the bpy wheel) builds the zip from a
 staging folder and then validates the zip; no Blender binary is needed.
 Set TEXFORGE_BLENDER_EXT to use another blender_ext.py (e.g. one from a Blender install).
